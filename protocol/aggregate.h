@@ -1,0 +1,2 @@
+// Placeholder: implemented by the aggregate module work.
+#pragma once

@@ -1,0 +1,1 @@
+#include "protocol/amf0.h"

@@ -1,0 +1,2 @@
+// Placeholder: implemented by the amf0 module work.
+#pragma once

@@ -1,0 +1,1 @@
+#include "protocol/amf3.h"

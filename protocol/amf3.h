@@ -1,0 +1,2 @@
+// Placeholder: implemented by the amf3 module work.
+#pragma once

@@ -1,0 +1,2 @@
+// Placeholder: implemented by the caps module work.
+#pragma once

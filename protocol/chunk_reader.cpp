@@ -1,0 +1,1 @@
+#include "protocol/chunk_reader.h"

@@ -1,0 +1,2 @@
+// Placeholder: implemented by the chunk_reader module work.
+#pragma once

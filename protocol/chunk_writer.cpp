@@ -1,0 +1,1 @@
+#include "protocol/chunk_writer.h"

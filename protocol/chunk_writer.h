@@ -1,0 +1,2 @@
+// Placeholder: implemented by the chunk_writer module work.
+#pragma once

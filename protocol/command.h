@@ -1,0 +1,2 @@
+// Placeholder: implemented by the command module work.
+#pragma once

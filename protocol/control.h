@@ -1,0 +1,2 @@
+// Placeholder: implemented by the control module work.
+#pragma once

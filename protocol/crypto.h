@@ -1,0 +1,2 @@
+// Placeholder: implemented by the crypto module work.
+#pragma once

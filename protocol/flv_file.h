@@ -1,0 +1,2 @@
+// Placeholder: implemented by the flv_file module work.
+#pragma once

@@ -1,0 +1,2 @@
+// Placeholder: implemented by the flv_tag module work.
+#pragma once

@@ -1,0 +1,2 @@
+// Placeholder: implemented by the handshake module work.
+#pragma once

@@ -1,0 +1,52 @@
+// Every bound the protocol library enforces on peer input (STYLE rule 4).
+//
+// Each field has a default, names what it bounds, the worst-case memory it allows, and the
+// attack it stops. Decoders check a bound *before* allocating; nothing reserves a size a peer
+// declared without checking it here first.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rtmp {
+
+struct Limits {
+  // Largest RTMP message (24-bit length field, so at most 16 MiB - 1) accepted on one chunk
+  // stream. Stops: a header declaring 16 MiB to make us buffer it. Memory: one message per open
+  // chunk stream, grown as bytes arrive (never reserved up front beyond what has arrived).
+  uint32_t max_message_size = 8u * 1024 * 1024;
+
+  // Sum of the partially reassembled message bytes across all chunk streams of a connection.
+  // Stops: many chunk streams each holding an almost complete large message.
+  size_t max_buffered_bytes = 32u * 1024 * 1024;
+
+  // Accepted range for a peer's Set Chunk Size. The spec allows 1..0x7FFFFFFF; 0 and values
+  // with the top bit set are protocol errors. A huge chunk size costs no memory by itself
+  // (message size bounds that), so the upper bound is generous.
+  uint32_t min_chunk_size = 1;
+  uint32_t max_chunk_size = 0x00FFFFFF;
+
+  // Chunk stream ids open at once (each carries header state and maybe a partial message).
+  // Stops: a peer cycling through 65599 csids to grow our tables. Real publishers use < 10
+  // (OBS multitrack a few more).
+  size_t max_chunk_streams = 64;
+
+  // AMF nesting depth (objects, arrays) and total values in one decoded message.
+  // Stops: stack exhaustion by deep nesting (depth bomb) and billion-laughs style expansion.
+  size_t amf_max_depth = 32;
+  size_t amf_max_elements = 65536;
+  // Largest single AMF string/byte array/array count declared by a peer before we read it.
+  uint32_t amf_max_string = 1u * 1024 * 1024;
+
+  // Bytes a peer may send before `connect` completes / before `publish` is accepted.
+  // Stops: unauthenticated peers pushing data we must parse and buffer.
+  uint64_t max_bytes_before_connect = 64u * 1024;
+  uint64_t max_bytes_before_publish = 1u * 1024 * 1024;
+
+  // Session deadlines, milliseconds (0 = none). Stop slow-loris peers holding sockets open.
+  uint64_t handshake_timeout_ms = 10'000;
+  uint64_t connect_to_publish_timeout_ms = 30'000;
+  uint64_t idle_timeout_ms = 60'000;
+};
+
+}  // namespace rtmp

@@ -1,0 +1,2 @@
+// Placeholder: implemented by the url module work.
+#pragma once

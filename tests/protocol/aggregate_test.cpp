@@ -1,0 +1,2 @@
+// Placeholder: tests for protocol/aggregate arrive with the module.
+#include <gtest/gtest.h>
