@@ -1,0 +1,3 @@
+// Placeholder: filled by the amf module work.
+#include <benchmark/benchmark.h>
+BENCHMARK_MAIN();

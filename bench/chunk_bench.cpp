@@ -1,0 +1,3 @@
+// Placeholder: filled by the chunk module work.
+#include <benchmark/benchmark.h>
+BENCHMARK_MAIN();
