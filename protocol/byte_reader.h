@@ -19,8 +19,7 @@ using Bytes = std::span<const uint8_t>;
 
 class ByteReader {
  public:
-  explicit ByteReader(Bytes data, uint64_t base_offset = 0)
-      : data_(data), base_(base_offset) {}
+  explicit ByteReader(Bytes data, uint64_t base_offset = 0) : data_(data), base_(base_offset) {}
 
   size_t remaining() const { return data_.size() - pos_; }
   bool empty() const { return pos_ == data_.size(); }
@@ -105,10 +104,9 @@ class ByteReader {
 
  private:
   Error truncated(size_t wanted) const {
-    return make_error(Errc::kTruncated,
-                      "need " + std::to_string(wanted) + " bytes, have " +
-                          std::to_string(remaining()),
-                      offset());
+    return make_error(
+        Errc::kTruncated,
+        "need " + std::to_string(wanted) + " bytes, have " + std::to_string(remaining()), offset());
   }
 
   Bytes data_;

@@ -55,9 +55,7 @@ class ByteWriter {
     u64be(bits);
   }
   void bytes(std::span<const uint8_t> b) { append(b.data(), b.size()); }
-  void string(std::string_view s) {
-    append(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  }
+  void string(std::string_view s) { append(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
   // Overwrite a previously written big-endian 24-bit field at `pos` (sizes known afterwards).
   void patch_u24be(size_t pos, uint32_t v) {
     assert(pos + 3 <= out_.size() && v <= 0xFFFFFFu);

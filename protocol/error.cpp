@@ -4,17 +4,28 @@ namespace rtmp {
 
 std::string_view errc_name(Errc code) {
   switch (code) {
-    case Errc::kTruncated: return "truncated";
-    case Errc::kMalformed: return "malformed";
-    case Errc::kLimitExceeded: return "limit exceeded";
-    case Errc::kUnsupported: return "unsupported";
-    case Errc::kProtocolViolation: return "protocol violation";
-    case Errc::kBadVersion: return "bad version";
-    case Errc::kAuthFailed: return "authentication failed";
-    case Errc::kTimeout: return "timeout";
-    case Errc::kInvalidArgument: return "invalid argument";
-    case Errc::kInvalidState: return "invalid state";
-    case Errc::kInternal: return "internal error";
+    case Errc::kTruncated:
+      return "truncated";
+    case Errc::kMalformed:
+      return "malformed";
+    case Errc::kLimitExceeded:
+      return "limit exceeded";
+    case Errc::kUnsupported:
+      return "unsupported";
+    case Errc::kProtocolViolation:
+      return "protocol violation";
+    case Errc::kBadVersion:
+      return "bad version";
+    case Errc::kAuthFailed:
+      return "authentication failed";
+    case Errc::kTimeout:
+      return "timeout";
+    case Errc::kInvalidArgument:
+      return "invalid argument";
+    case Errc::kInvalidState:
+      return "invalid state";
+    case Errc::kInternal:
+      return "internal error";
   }
   return "unknown error";
 }

@@ -59,7 +59,7 @@ inline Error make_error(Errc code, std::string detail, uint64_t offset = 0) {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
 
   bool ok() const { return v_.index() == 0; }
@@ -86,7 +86,7 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Ok) {}                                                // NOLINT: implicit
+  Result(Ok) {}                                                  // NOLINT: implicit
   Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT: implicit
 
   bool ok() const { return ok_; }
@@ -109,14 +109,14 @@ using Status = Result<void>;
 // RTMP_TRY(auto x, expr): evaluates expr (a Result<T>), returns its Error from the enclosing
 // function on failure, else binds the value to the declaration.
 #define RTMP_TRY(decl, expr) RTMP_TRY_IMPL_(RTMP_CONCAT_(rtmp_try_, __LINE__), decl, expr)
-#define RTMP_TRY_IMPL_(tmp, decl, expr) \
-  auto tmp = (expr);                    \
+#define RTMP_TRY_IMPL_(tmp, decl, expr)         \
+  auto tmp = (expr);                            \
   if (!tmp.ok()) return std::move(tmp).error(); \
   decl = std::move(tmp).value()
 
 // RTMP_CHECK(expr): for Result<void>/Status; returns the error on failure.
-#define RTMP_CHECK(expr)                                          \
-  do {                                                            \
-    auto rtmp_check_result_ = (expr);                             \
+#define RTMP_CHECK(expr)                                                        \
+  do {                                                                          \
+    auto rtmp_check_result_ = (expr);                                           \
     if (!rtmp_check_result_.ok()) return std::move(rtmp_check_result_).error(); \
   } while (0)

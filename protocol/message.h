@@ -31,10 +31,10 @@ enum class MessageType : uint8_t {
 // One reassembled message. `payload` is owned; gst/ adopts it as a GstBuffer without a copy
 // (STYLE rule 6).
 struct Message {
-  uint8_t type = 0;           // MessageType value (kept raw: unknown types are reported)
-  uint32_t stream_id = 0;     // message stream id
-  uint32_t csid = 0;          // chunk stream id it arrived on / should leave on
-  uint64_t timestamp = 0;     // milliseconds, unwrapped to 64 bits
+  uint8_t type = 0;        // MessageType value (kept raw: unknown types are reported)
+  uint32_t stream_id = 0;  // message stream id
+  uint32_t csid = 0;       // chunk stream id it arrived on / should leave on
+  uint64_t timestamp = 0;  // milliseconds, unwrapped to 64 bits
   std::vector<uint8_t> payload;
 
   MessageType kind() const { return static_cast<MessageType>(type); }

@@ -1,0 +1,395 @@
+#include "protocol/client_session.h"
+
+#include <algorithm>
+#include <deque>
+
+#include "protocol/chunk_reader.h"
+#include "protocol/chunk_writer.h"
+#include "protocol/command.h"
+#include "protocol/control.h"
+#include "protocol/crypto.h"
+#include "protocol/handshake.h"
+
+namespace rtmp {
+namespace {
+
+// Chunk stream ids as ffmpeg's rtmpproto uses them: 2 control, 3 commands, 4 audio? no:
+// ffmpeg sends audio and video both on csid 4/6 depending on version; OBS uses 4 for audio,
+// 6 for video, 5 for data. We follow OBS.
+constexpr uint32_t kCsidCommand = 3;
+constexpr uint32_t kCsidAudio = 4;
+constexpr uint32_t kCsidData = 5;
+constexpr uint32_t kCsidVideo = 6;
+
+enum class Phase : uint8_t {
+  kHandshake,
+  kConnecting,      // connect sent, waiting for its _result
+  kCreatingStream,  // createStream sent
+  kPublishing,      // publish sent, waiting for Publish.Start
+  kLive,            // Publish.Start received
+  kClosed,
+};
+
+// "[ AccessManager.Reject ] : [ authmod=adobe ] : ?reason=needauth&user=u&salt=S&challenge=C"
+// -> value of `key`, empty when absent.
+std::string query_value(const std::string& text, const std::string& key) {
+  auto q = text.find('?');
+  std::string_view rest =
+      q == std::string::npos ? std::string_view(text) : std::string_view(text).substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == key) {
+      return std::string(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+struct ClientSession::Impl {
+  Impl(ClientConfig c, uint64_t now) : cfg(std::move(c)), reader(cfg.limits), start_ms(now) {
+    HandshakeOptions opts;
+    opts.digest = cfg.digest_handshake;
+    opts.random = cfg.random;
+    handshake.emplace(opts, static_cast<uint32_t>(now));
+    pull_handshake_output();
+  }
+
+  ClientConfig cfg;
+  Phase phase = Phase::kHandshake;
+  std::optional<ClientHandshake> handshake;
+  ChunkReader reader;
+  ChunkWriter writer;
+  AckTracker acks;
+  std::vector<uint8_t> out;
+  size_t out_pos = 0;
+  std::deque<ClientEvent> events;
+  std::optional<Error> fatal;
+  uint64_t start_ms;
+  uint64_t bytes_out = 0;
+  double next_txn = 1;
+  double connect_txn = 0, create_txn = 0;
+  uint32_t stream_id = 0;
+  bool stop_requested = false;
+
+  void pull_handshake_output() {
+    Bytes b = handshake->pending_output();
+    out.insert(out.end(), b.begin(), b.end());
+    handshake->consume_output(b.size());
+  }
+  void send(Message m) { writer.write(m, out); }
+  void send_command(uint32_t sid, Command c) {
+    Message m = build_command_message(c);
+    m.stream_id = sid;
+    m.csid = kCsidCommand;
+    send(std::move(m));
+  }
+  double txn() { return next_txn++; }
+
+  Error fail(Error e, std::string status_code = {}) {
+    if (phase != Phase::kClosed) {
+      phase = Phase::kClosed;
+      fatal = e;
+      events.emplace_back(ClientClosed{e, std::move(status_code)});
+    }
+    return e;
+  }
+
+  std::string app_for_connect() const { return cfg.url.app + cfg.auth_query; }
+
+  void send_connect() {
+    // Set Chunk Size first, as OBS does, so our connect already uses large chunks.
+    send(make_set_chunk_size(cfg.out_chunk_size));
+    writer.set_chunk_size(cfg.out_chunk_size);
+    amf::Value obj = amf::Value::object({
+        {"app", amf::Value(app_for_connect())},
+        {"type", amf::Value("nonprivate")},
+        {"flashVer", amf::Value(cfg.flash_ver)},
+        {"tcUrl", amf::Value(cfg.url.tc_url() + cfg.auth_query)},
+    });
+    if (cfg.capabilities.present_any) add_capabilities(obj, cfg.capabilities);
+    connect_txn = txn();
+    Command c = make_command("connect", connect_txn, std::move(obj), cfg.extra_connect_args);
+    send_command(0, std::move(c));
+    phase = Phase::kConnecting;
+  }
+
+  Status receive(Bytes data, uint64_t now) {
+    (void)now;
+    if (phase == Phase::kClosed) {
+      if (fatal) return *fatal;
+      return make_error(Errc::kInvalidState, "session closed");
+    }
+    if (phase == Phase::kHandshake) {
+      auto consumed = handshake->receive(data);
+      if (!consumed.ok()) return fail(std::move(consumed).error());
+      pull_handshake_output();
+      data = data.subspan(*consumed);
+      if (!handshake->done()) return Ok{};
+      send_connect();
+    }
+    if (data.empty()) return Ok{};
+    auto r = reader.receive(data);
+    while (auto m = reader.next_message()) {
+      handle_message(std::move(*m));
+      if (phase == Phase::kClosed) break;
+    }
+    if (!r.ok()) return fail(std::move(r).error());
+    if (auto ack = acks.on_bytes(reader.bytes_received())) send(make_acknowledgement(*ack));
+    if (phase == Phase::kClosed && fatal) return *fatal;
+    return Ok{};
+  }
+
+  void handle_message(Message&& m) {
+    switch (m.kind()) {
+      case MessageType::kWindowAckSize: {
+        auto w = parse_window_ack_size(m.payload);
+        if (w.ok()) acks.set_window(*w);
+        return;
+      }
+      case MessageType::kSetPeerBandwidth: {
+        // Answer with our Window Ack Size equal to the peer's bandwidth, as clients do.
+        auto bw = parse_set_peer_bandwidth(m.payload);
+        if (bw.ok()) send(make_window_ack_size(bw->window));
+        return;
+      }
+      case MessageType::kUserControl: {
+        auto ev = parse_user_control(m.payload);
+        if (ev.ok() && ev->type == UserControlType::kPingRequest) {
+          send(make_ping_response(ev->value));
+        }
+        return;
+      }
+      case MessageType::kCommandAmf0:
+      case MessageType::kCommandAmf3:
+        return handle_command(m);
+      default:
+        return;  // chunk size/abort applied by the reader; media to a publisher is ignored
+    }
+  }
+
+  void handle_command(const Message& m) {
+    auto parsed = parse_command(m, cfg.limits);
+    if (!parsed.ok()) {
+      fail(std::move(parsed).error());
+      return;
+    }
+    Command& c = *parsed;
+    if (c.name == "_result") return on_result(c);
+    if (c.name == "_error") return on_error(c);
+    if (c.name == "onStatus") return on_status(c);
+    // onBWDone, onFCPublish, |RtmpSampleAccess...: nothing to do.
+  }
+
+  void on_result(const Command& c) {
+    if (phase == Phase::kConnecting && c.transaction_id == connect_txn) {
+      ClientConnected ev;
+      ev.fms_ver = c.command_object.get_string("fmsVer");
+      const amf::Value* info = c.args.empty() ? nullptr : &c.args[0];
+      ev.server_caps = parse_capabilities(c.command_object);
+      if (!ev.server_caps.present_any && info) ev.server_caps = parse_capabilities(*info);
+      events.emplace_back(std::move(ev));
+      const std::string& stream = cfg.url.stream;
+      send_command(0,
+                   make_command("releaseStream", txn(), amf::Value::null(), {amf::Value(stream)}));
+      send_command(0, make_command("FCPublish", txn(), amf::Value::null(), {amf::Value(stream)}));
+      create_txn = txn();
+      send_command(0, make_command("createStream", create_txn, amf::Value::null(), {}));
+      phase = Phase::kCreatingStream;
+      return;
+    }
+    if (phase == Phase::kCreatingStream && c.transaction_id == create_txn) {
+      auto id = c.arg_number(0);
+      if (!id || *id < 1 || *id > 4294967295.0) {
+        fail(make_error(Errc::kMalformed, "createStream _result without a stream id"));
+        return;
+      }
+      stream_id = static_cast<uint32_t>(*id);
+      send_command(stream_id, make_command("publish", txn(), amf::Value::null(),
+                                           {amf::Value(cfg.url.stream), amf::Value("live")}));
+      phase = Phase::kPublishing;
+    }
+  }
+
+  void on_error(const Command& c) {
+    const amf::Value* info = c.args.empty() ? nullptr : &c.args[0];
+    std::string code = info ? info->get_string("code") : std::string();
+    std::string desc = info ? info->get_string("description") : std::string();
+    if (phase == Phase::kConnecting && handle_auth_reject(code, desc)) return;
+    fail(make_error(Errc::kAuthFailed, "server error " + code + ": " + desc), code);
+  }
+
+  // Adobe auth (as ffmpeg's rtmpproto and rtmp2): the first reject names the method, the
+  // second carries salt and challenge.
+  bool handle_auth_reject(const std::string& code, const std::string& desc) {
+    if (code != "NetConnection.Connect.Rejected" || cfg.username.empty()) return false;
+    if (desc.find("authmod=adobe") == std::string::npos) return false;
+    if (desc.find("?reason=needauth") == std::string::npos) {
+      if (cfg.auth_query.empty()) {
+        events.emplace_back(AuthRetry{"?authmod=adobe&user=" + cfg.username});
+        close_quietly();
+        return true;
+      }
+      return false;  // already tried: a real failure
+    }
+    if (desc.find("reason=authfailed") != std::string::npos) return false;
+    std::string salt = query_value(desc, "salt");
+    std::string challenge = query_value(desc, "challenge");
+    std::string opaque = query_value(desc, "opaque");
+    // response = b64(md5(b64(md5(user + salt + pass)) + (opaque or challenge) + client_ch))
+    std::string client_challenge = "0a1b2c3d";
+    std::string h1 = base64_encode(md5(cfg.username + salt + cfg.password));
+    std::string h2 =
+        base64_encode(md5(h1 + (opaque.empty() ? challenge : opaque) + client_challenge));
+    std::string q = "?authmod=adobe&user=" + cfg.username + "&challenge=" + client_challenge +
+                    "&response=" + h2;
+    if (!opaque.empty()) q += "&opaque=" + opaque;
+    events.emplace_back(AuthRetry{std::move(q)});
+    close_quietly();
+    return true;
+  }
+
+  void close_quietly() {
+    phase = Phase::kClosed;
+    events.emplace_back(ClientClosed{});
+  }
+
+  void on_status(const Command& c) {
+    const amf::Value* info = c.args.empty() ? nullptr : &c.args[0];
+    if (!info) return;
+    StatusReceived st{info->get_string("level"), info->get_string("code"),
+                      info->get_string("description")};
+    if (st.code == "NetConnection.Connect.ReconnectRequest") {
+      std::string target = info->get_string("tcUrl");
+      auto resolved = resolve_reconnect_url(cfg.url, target);
+      events.emplace_back(ReconnectRequested{resolved.ok() ? resolved->tc_url() : cfg.url.tc_url(),
+                                             st.description});
+      return;
+    }
+    if (st.level == "error") {
+      events.emplace_back(st);
+      fail(make_error(Errc::kAuthFailed, "server refused: " + st.code + " " + st.description),
+           st.code);
+      return;
+    }
+    if (phase == Phase::kPublishing && st.code == "NetStream.Publish.Start") {
+      phase = Phase::kLive;
+      events.emplace_back(st);
+      events.emplace_back(PublishStarted{stream_id});
+      return;
+    }
+    events.emplace_back(std::move(st));
+  }
+
+  Status send_media(MessageType type, uint32_t csid, Bytes body, uint64_t dts) {
+    if (phase != Phase::kLive) return make_error(Errc::kInvalidState, "not publishing");
+    Message m;
+    m.type = static_cast<uint8_t>(type);
+    m.stream_id = stream_id;
+    m.csid = csid;
+    m.timestamp = dts;
+    m.payload.assign(body.begin(), body.end());
+    send(std::move(m));
+    return Ok{};
+  }
+};
+
+ClientSession::ClientSession(ClientConfig config, uint64_t now_ms)
+    : impl_(std::make_unique<Impl>(std::move(config), now_ms)) {}
+ClientSession::~ClientSession() = default;
+
+Status ClientSession::receive(Bytes data, uint64_t now_ms) {
+  return impl_->receive(data, now_ms);
+}
+
+std::optional<ClientEvent> ClientSession::next_event() {
+  if (impl_->events.empty()) return std::nullopt;
+  ClientEvent ev = std::move(impl_->events.front());
+  impl_->events.pop_front();
+  return ev;
+}
+
+Bytes ClientSession::pending_output() const {
+  return Bytes(impl_->out).subspan(impl_->out_pos);
+}
+
+void ClientSession::consume_output(size_t n) {
+  Impl& s = *impl_;
+  n = std::min(n, s.out.size() - s.out_pos);
+  s.out_pos += n;
+  s.bytes_out += n;
+  if (s.out_pos == s.out.size()) {
+    s.out.clear();
+    s.out_pos = 0;
+  }
+}
+
+std::optional<uint64_t> ClientSession::next_timeout() const {
+  const Impl& s = *impl_;
+  if (s.phase == Phase::kClosed || s.phase == Phase::kLive || s.cfg.timeout_ms == 0) {
+    return std::nullopt;
+  }
+  return s.start_ms + s.cfg.timeout_ms;
+}
+
+void ClientSession::handle_timeout(uint64_t now_ms) {
+  Impl& s = *impl_;
+  auto t = next_timeout();
+  if (!t || now_ms < *t) return;
+  const char* stage = s.phase == Phase::kHandshake    ? "handshake"
+                      : s.phase == Phase::kConnecting ? "connect"
+                                                      : "publish";
+  s.fail(make_error(Errc::kTimeout, std::string("no answer to ") + stage + " within " +
+                                        std::to_string(s.cfg.timeout_ms) + " ms"));
+}
+
+bool ClientSession::publishing() const {
+  return impl_->phase == Phase::kLive;
+}
+bool ClientSession::closed() const {
+  return impl_->phase == Phase::kClosed;
+}
+
+Status ClientSession::send_audio(Bytes body, uint64_t dts_ms) {
+  return impl_->send_media(MessageType::kAudio, kCsidAudio, body, dts_ms);
+}
+Status ClientSession::send_video(Bytes body, uint64_t dts_ms) {
+  return impl_->send_media(MessageType::kVideo, kCsidVideo, body, dts_ms);
+}
+Status ClientSession::send_metadata(const amf::Value& metadata, uint64_t dts_ms) {
+  Message m = build_set_data_frame(metadata);
+  return impl_->send_media(MessageType::kDataAmf0, kCsidData, m.payload, dts_ms);
+}
+Status ClientSession::send_message(MessageType type, Bytes body, uint64_t dts_ms) {
+  uint32_t csid = type == MessageType::kVideo   ? kCsidVideo
+                  : type == MessageType::kAudio ? kCsidAudio
+                                                : kCsidData;
+  return impl_->send_media(type, csid, body, dts_ms);
+}
+
+void ClientSession::stop() {
+  Impl& s = *impl_;
+  if (s.phase == Phase::kClosed) return;
+  if (s.stream_id != 0) {
+    s.send_command(0, make_command("FCUnpublish", s.txn(), amf::Value::null(),
+                                   {amf::Value(s.cfg.url.stream)}));
+    s.send_command(0, make_command("deleteStream", s.txn(), amf::Value::null(),
+                                   {amf::Value(static_cast<double>(s.stream_id))}));
+  }
+  s.phase = Phase::kClosed;
+  s.events.emplace_back(ClientClosed{});
+}
+
+uint64_t ClientSession::bytes_received() const {
+  return impl_->reader.bytes_received();
+}
+uint64_t ClientSession::bytes_sent() const {
+  return impl_->bytes_out;
+}
+
+}  // namespace rtmp

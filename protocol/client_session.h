@@ -1,0 +1,127 @@
+// ClientSession: one RTMP connection, publishing client side, sans-IO (STYLE rule 2).
+//
+// Drive order is the ServerSession's: receive(bytes, now) -> drain next_event() ->
+// write pending_output() / consume_output(n) -> wait for readability or next_timeout().
+// The handshake bytes (C0C1) are queued by the constructor.
+//
+// Exchange (as ffmpeg and rtmp2sink publish):
+//   C0C1 -> S0S1S2 -> C2, [Set Chunk Size], connect(app, flashVer, tcUrl, E-RTMP caps)
+//   _result(Connect.Success)  -> releaseStream, FCPublish, createStream   (pipelined)
+//   _result(createStream id)  -> publish(name, "live")
+//   onStatus Publish.Start    -> event PublishStarted; media may flow
+//   stop() -> FCUnpublish, deleteStream
+// Any `_error` or onStatus with level "error" (BadName, Unauthorized, Rejected) is reported as
+// a SessionFailed-style ClientClosed event with the server's code, never a silent success.
+// Adobe authentication (authmod=adobe) needs new TCP connections: the session reports
+// AuthRetry with the app string to use next, and the caller starts a new ClientSession.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/amf_value.h"
+#include "protocol/byte_reader.h"
+#include "protocol/caps.h"
+#include "protocol/error.h"
+#include "protocol/limits.h"
+#include "protocol/message.h"
+#include "protocol/url.h"
+
+namespace rtmp {
+
+struct ClientConfig {
+  Url url;  // parsed rtmp[s]:// location (app, stream, tcUrl)
+  std::string flash_ver = "FMLE/3.0 (compatible; gst-ertmp)";
+  uint32_t out_chunk_size = 4096;
+  bool digest_handshake = false;
+  // E-RTMP capabilities sent in connect; `present_any == false` sends none (legacy server).
+  PeerCapabilities capabilities;
+  // Extra values appended to connect after the command object (librtmp conn=... style).
+  std::vector<amf::Value> extra_connect_args;
+  // Adobe auth: credentials, and the state carried from a previous attempt (see AuthRetry).
+  std::string username;
+  std::string password;
+  std::string auth_query;  // appended to app on this attempt ("?authmod=adobe&user=..")
+  Limits limits;
+  uint64_t timeout_ms = 10'000;  // handshake + connect + publish must finish within this
+  // Random bytes for the handshake; empty = a fixed pattern (tests). The caller supplies
+  // 1528 bytes from a real random source in production (sans-IO: no entropy source here).
+  std::vector<uint8_t> random;
+};
+
+struct ClientConnected {
+  std::string fms_ver;
+  PeerCapabilities server_caps;
+};
+struct PublishStarted {
+  uint32_t stream_id = 0;
+};
+// The server asked us to authenticate (adobe): reconnect with `auth_query` on the app.
+struct AuthRetry {
+  std::string auth_query;
+};
+// E-RTMP NetConnection.Connect.ReconnectRequest; tc_url resolved against ours.
+struct ReconnectRequested {
+  std::string tc_url;
+  std::string description;
+};
+struct StatusReceived {
+  std::string level;
+  std::string code;
+  std::string description;
+};
+struct ClientWarning {
+  Error error;
+};
+// Session over. `error` empty after a clean stop(); else the fault (kAuthFailed for a server
+// rejection, with the server's status code in the detail; kTimeout; a peer fault).
+struct ClientClosed {
+  std::optional<Error> error;
+  std::string status_code;  // e.g. "NetStream.Publish.BadName", empty when none
+};
+
+using ClientEvent = std::variant<ClientConnected, PublishStarted, AuthRetry, ReconnectRequested,
+                                 StatusReceived, ClientWarning, ClientClosed>;
+
+class ClientSession {
+ public:
+  ClientSession(ClientConfig config, uint64_t now_ms);
+  ~ClientSession();
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  Status receive(Bytes data, uint64_t now_ms);
+  std::optional<ClientEvent> next_event();
+  Bytes pending_output() const;
+  void consume_output(size_t n);
+  std::optional<uint64_t> next_timeout() const;
+  void handle_timeout(uint64_t now_ms);
+
+  bool publishing() const;
+  bool closed() const;
+
+  // Media (valid once PublishStarted): an FLV tag body (legacy or E-RTMP, see flv_tag.h) and
+  // its DTS in ms. Audio on csid 4, video on csid 6, data on csid 5 (as ffmpeg/OBS).
+  Status send_audio(Bytes body, uint64_t dts_ms);
+  Status send_video(Bytes body, uint64_t dts_ms);
+  // `@setDataFrame onMetaData <object>` (the object is an ECMA array on the wire).
+  Status send_metadata(const amf::Value& metadata, uint64_t dts_ms);
+  // A raw message (type 8, 9, 18) on the publish stream; used for FLV passthrough.
+  Status send_message(MessageType type, Bytes body, uint64_t dts_ms);
+
+  // Clean stop: FCUnpublish + deleteStream; ClientClosed{} follows.
+  void stop();
+
+  uint64_t bytes_received() const;
+  uint64_t bytes_sent() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rtmp

@@ -1,0 +1,631 @@
+#include "protocol/server_session.h"
+
+#include <algorithm>
+#include <map>
+
+#include "protocol/aggregate.h"
+#include "protocol/chunk_reader.h"
+#include "protocol/chunk_writer.h"
+#include "protocol/command.h"
+#include "protocol/control.h"
+#include "protocol/handshake.h"
+
+namespace rtmp {
+namespace {
+
+// Chunk stream ids we send on, as nginx-rtmp and SRS do: 2 protocol control, 3 commands,
+// 5 stream status, 4 audio, 6 video, 5 data.
+constexpr uint32_t kCsidCommand = 3;
+constexpr uint32_t kCsidStatus = 5;
+constexpr uint32_t kCsidAudio = 4;
+constexpr uint32_t kCsidVideo = 6;
+constexpr uint32_t kCsidData = 5;
+
+enum class Phase : uint8_t { kHandshake, kAwaitConnect, kConnected, kClosed };
+
+enum class StreamState : uint8_t { kCreated, kPublishPending, kPublishing, kPlayPending, kPlaying };
+
+struct StreamSlot {
+  StreamState state = StreamState::kCreated;
+  std::string name;
+  bool ended = false;
+};
+
+// "key?token=1&x=2" -> ("key", "token=1&x=2").
+std::pair<std::string, std::string> split_query(const std::string& name) {
+  auto q = name.find('?');
+  if (q == std::string::npos) return {name, {}};
+  return {name.substr(0, q), name.substr(q + 1)};
+}
+
+}  // namespace
+
+struct ServerSession::Impl {
+  explicit Impl(ServerConfig c, uint64_t now)
+      : cfg(std::move(c)), reader(cfg.limits), start_ms(now), last_rx_ms(now) {}
+
+  ServerConfig cfg;
+  Phase phase = Phase::kHandshake;
+  ServerHandshake handshake;
+  ChunkReader reader;
+  ChunkWriter writer;
+  AckTracker acks;
+
+  std::vector<uint8_t> out;
+  size_t out_pos = 0;
+  std::deque<ServerEvent> events;
+  std::optional<Error> fatal;
+
+  uint64_t start_ms;
+  uint64_t last_rx_ms;
+  uint64_t handshake_done_ms = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out_consumed = 0;
+  bool any_stream_live = false;  // a publish or play was accepted once
+  bool closing_after_flush = false;
+
+  std::string app, tc_url, flash_ver;
+  PeerCapabilities peer_caps;
+  double object_encoding = 0;
+  uint32_t next_stream_id = 1;
+  std::map<uint32_t, StreamSlot> streams;
+
+  // --- output -----------------------------------------------------------------------------
+  void send(const Message& m) { writer.write(m, out); }
+  void send_command(uint32_t stream_id, uint32_t csid, const Command& c) {
+    Message m = build_command_message(c);
+    m.stream_id = stream_id;
+    m.csid = csid;
+    send(m);
+  }
+
+  void send_status(uint32_t stream_id, std::string_view level, std::string_view code,
+                   std::string description, const std::string& details) {
+    amf::Value info = amf::Value::object({
+        {"level", amf::Value(std::string(level))},
+        {"code", amf::Value(std::string(code))},
+        {"description", amf::Value(std::move(description))},
+    });
+    if (!details.empty()) info.set("details", amf::Value(details));
+    send_command(stream_id, kCsidStatus, make_on_status(std::move(info)));
+  }
+
+  // --- failure ----------------------------------------------------------------------------
+  Error fail(Error e) {
+    if (phase != Phase::kClosed) {
+      phase = Phase::kClosed;
+      fatal = e;
+      events.emplace_back(SessionClosed{e});
+    }
+    return e;
+  }
+  void warn(Errc code, std::string detail, const Message* m = nullptr) {
+    Error e = make_error(code, std::move(detail));
+    if (m) {
+      e.csid = m->csid;
+      e.msg_type = m->type;
+    }
+    events.emplace_back(SessionWarning{std::move(e)});
+  }
+
+  // --- input ------------------------------------------------------------------------------
+  Status receive(Bytes data, uint64_t now) {
+    if (phase == Phase::kClosed) {
+      if (fatal) return *fatal;
+      return make_error(Errc::kInvalidState, "session closed");
+    }
+    last_rx_ms = now;
+    bytes_in += data.size();
+    if (phase != Phase::kConnected && bytes_in > cfg.limits.max_bytes_before_connect) {
+      return fail(make_error(Errc::kLimitExceeded,
+                             "more than " + std::to_string(cfg.limits.max_bytes_before_connect) +
+                                 " bytes before connect",
+                             bytes_in));
+    }
+    if (phase == Phase::kConnected && !any_stream_live &&
+        bytes_in > cfg.limits.max_bytes_before_publish) {
+      return fail(make_error(Errc::kLimitExceeded,
+                             "more than " + std::to_string(cfg.limits.max_bytes_before_publish) +
+                                 " bytes before publish",
+                             bytes_in));
+    }
+
+    if (phase == Phase::kHandshake) {
+      auto consumed = handshake.receive(data);
+      if (!consumed.ok()) return fail(std::move(consumed).error());
+      Bytes hs_out = handshake.pending_output();
+      out.insert(out.end(), hs_out.begin(), hs_out.end());
+      handshake.consume_output(hs_out.size());
+      data = data.subspan(*consumed);
+      if (!handshake.done()) return Ok{};
+      phase = Phase::kAwaitConnect;
+      handshake_done_ms = now;
+    }
+    if (data.empty()) return Ok{};
+
+    RTMP_CHECK(feed_chunks(data));
+    if (auto ack = acks.on_bytes(reader.bytes_received())) send(make_acknowledgement(*ack));
+    if (phase == Phase::kClosed && fatal) return *fatal;
+    return Ok{};
+  }
+
+  Status feed_chunks(Bytes data) {
+    auto r = reader.receive(data);
+    // Deliver what was complete before the fault, then fail.
+    while (auto m = reader.next_message()) {
+      handle_message(std::move(*m));
+      if (phase == Phase::kClosed) return Ok{};
+    }
+    if (!r.ok()) return fail(std::move(r).error());
+    return Ok{};
+  }
+
+  void handle_message(Message&& m) {
+    switch (m.kind()) {
+      case MessageType::kSetChunkSize:
+      case MessageType::kAbort:
+      case MessageType::kAcknowledgement:
+        return;  // chunk size / abort applied by the reader; acks need no action from a server
+      case MessageType::kWindowAckSize: {
+        auto w = parse_window_ack_size(m.payload);
+        if (w.ok()) acks.set_window(*w);
+        return;
+      }
+      case MessageType::kSetPeerBandwidth:
+        return;
+      case MessageType::kUserControl:
+        return handle_user_control(m);
+      case MessageType::kCommandAmf0:
+      case MessageType::kCommandAmf3:
+        return handle_command(m);
+      case MessageType::kDataAmf0:
+      case MessageType::kDataAmf3:
+        return handle_data(std::move(m));
+      case MessageType::kAudio:
+      case MessageType::kVideo:
+        return handle_media(std::move(m));
+      case MessageType::kAggregate:
+        return handle_aggregate(std::move(m));
+      case MessageType::kSharedObjectAmf0:
+      case MessageType::kSharedObjectAmf3:
+        return warn(Errc::kUnsupported, "shared object message ignored", &m);
+    }
+    warn(Errc::kUnsupported, "unknown message type " + std::to_string(m.type) + " ignored", &m);
+  }
+
+  void handle_user_control(const Message& m) {
+    auto ev = parse_user_control(m.payload);
+    if (!ev.ok()) return warn(Errc::kMalformed, "bad user control event", &m);
+    if (ev->type == UserControlType::kPingRequest) send(make_ping_response(ev->value));
+  }
+
+  bool is_publishing(uint32_t stream_id) const {
+    auto it = streams.find(stream_id);
+    return it != streams.end() && it->second.state == StreamState::kPublishing;
+  }
+
+  void handle_media(Message&& m) {
+    if (!is_publishing(m.stream_id)) {
+      return warn(Errc::kProtocolViolation,
+                  "media on stream " + std::to_string(m.stream_id) + " that is not publishing", &m);
+    }
+    MediaReceived ev;
+    auto tag = parse_flv_tag(m.kind() == MessageType::kVideo ? TagType::kVideo : TagType::kAudio,
+                             m.payload);
+    if (tag.ok()) {
+      ev.tag = std::move(tag).value();
+    } else {
+      Error e = std::move(tag).error();
+      e.csid = m.csid;
+      e.msg_type = m.type;
+      ev.tag_error = std::move(e);
+    }
+    ev.message = std::move(m);
+    events.emplace_back(std::move(ev));
+  }
+
+  void handle_data(Message&& m) {
+    auto data = parse_data_message(m);
+    if (!data.ok()) {
+      return warn(Errc::kMalformed, "bad data message: " + data.error().to_string(), &m);
+    }
+    if (!is_publishing(m.stream_id)) {
+      return warn(Errc::kProtocolViolation, "data message before publish ignored", &m);
+    }
+    MetadataReceived ev;
+    ev.handler = std::move(data->handler);
+    ev.values = std::move(data->values);
+    ev.message = std::move(m);
+    events.emplace_back(std::move(ev));
+  }
+
+  void handle_aggregate(Message&& m) {
+    auto subs = parse_aggregate(m);
+    if (!subs.ok()) {
+      return warn(Errc::kMalformed, "bad aggregate: " + subs.error().to_string(), &m);
+    }
+    for (auto& sub : *subs) {
+      if (sub.kind() == MessageType::kAudio || sub.kind() == MessageType::kVideo) {
+        handle_media(std::move(sub));
+      } else if (sub.kind() == MessageType::kDataAmf0 || sub.kind() == MessageType::kDataAmf3) {
+        handle_data(std::move(sub));
+      }
+    }
+  }
+
+  // --- commands ---------------------------------------------------------------------------
+  void reply_result(uint32_t stream_id, double txn, amf::Value value) {
+    if (txn == 0) return;  // transaction 0 expects no reply
+    send_command(stream_id, kCsidCommand, make_result(txn, amf::Value::null(), std::move(value)));
+  }
+
+  void handle_command(const Message& m) {
+    auto parsed = parse_command(m, cfg.limits);
+    if (!parsed.ok()) {
+      // An undecodable command is a peer fault: nothing after it can be trusted to be in sync.
+      fail(std::move(parsed).error());
+      return;
+    }
+    Command& c = *parsed;
+    const std::string& name = c.name;
+    if (name == "connect") return on_connect(m, c);
+    if (phase != Phase::kConnected) {
+      fail(make_error(Errc::kProtocolViolation, "command '" + name + "' before connect"));
+      return;
+    }
+    if (name == "releaseStream") return reply_result(m.stream_id, c.transaction_id, amf::Value());
+    if (name == "FCPublish") {
+      std::string stream = c.arg_string(0);
+      amf::Value info = amf::Value::object(
+          {{"code", amf::Value("NetStream.Publish.Start")}, {"description", amf::Value(stream)}});
+      send_command(m.stream_id, kCsidCommand,
+                   make_command("onFCPublish", 0, amf::Value::null(), {std::move(info)}));
+      return reply_result(m.stream_id, c.transaction_id, amf::Value());
+    }
+    if (name == "createStream") return on_create_stream(m, c);
+    if (name == "publish") return on_publish(m, c);
+    if (name == "play") return on_play(m, c);
+    if (name == "FCUnpublish") {
+      std::string stream = split_query(c.arg_string(0)).first;
+      for (auto& [id, slot] : streams) {
+        if (slot.state == StreamState::kPublishing && slot.name == stream) end_stream(id, name);
+      }
+      amf::Value info = amf::Value::object({{"code", amf::Value("NetStream.Unpublish.Success")},
+                                            {"description", amf::Value(stream)}});
+      send_command(m.stream_id, kCsidCommand,
+                   make_command("onFCUnpublish", 0, amf::Value::null(), {std::move(info)}));
+      return reply_result(m.stream_id, c.transaction_id, amf::Value());
+    }
+    if (name == "deleteStream") {
+      auto id = c.arg_number(0);
+      if (id && *id >= 0 && *id < 4294967296.0) {
+        uint32_t sid = static_cast<uint32_t>(*id);
+        end_stream(sid, name);
+        streams.erase(sid);
+      }
+      return;
+    }
+    if (name == "closeStream") {
+      end_stream(m.stream_id, name);
+      return;
+    }
+    if (name == "getStreamLength")
+      return reply_result(m.stream_id, c.transaction_id, amf::Value(0.0));
+    if (name == "_checkbw") return reply_result(m.stream_id, c.transaction_id, amf::Value());
+    if (name == "_result" || name == "_error" || name == "onStatus" || name == "onBWDone" ||
+        name == "@setDataFrame") {
+      return;  // replies to us or misplaced data: nothing to answer
+    }
+    // Unknown: answer harmlessly (real encoders send oddities; ertmp-wire.md B.4 #6).
+    warn(Errc::kUnsupported, "unknown command '" + name + "' answered with _result", &m);
+    reply_result(m.stream_id, c.transaction_id, amf::Value());
+  }
+
+  void on_connect(const Message& m, const Command& c) {
+    if (phase == Phase::kConnected) {
+      warn(Errc::kProtocolViolation, "second connect ignored", &m);
+      return;
+    }
+    const amf::Value& obj = c.command_object;
+    app = obj.get_string("app");
+    tc_url = obj.get_string("tcUrl");
+    flash_ver = obj.get_string("flashVer");
+    object_encoding = obj.get_number("objectEncoding").value_or(0);
+    peer_caps = parse_capabilities(obj);
+    // A trailing slash or an instance path is kept: clients put what they want in `app`.
+
+    send(make_window_ack_size(cfg.window_ack_size));
+    send(make_set_peer_bandwidth(cfg.peer_bandwidth, PeerBandwidthLimit::kDynamic));
+    send(make_user_control(UserControlType::kStreamBegin, 0));
+
+    amf::Value props = amf::Value::object({{"fmsVer", amf::Value(cfg.fms_version)},
+                                           {"capabilities", amf::Value(31.0)},
+                                           {"mode", amf::Value(1.0)}});
+    amf::Value info = amf::Value::object({
+        {"level", amf::Value("status")},
+        {"code", amf::Value("NetConnection.Connect.Success")},
+        {"description", amf::Value("Connection succeeded.")},
+        {"objectEncoding", amf::Value(object_encoding)},
+    });
+    // E-RTMP: echo only to a client that negotiated; OBS negotiates nothing (A.6).
+    if (peer_caps.present_any) add_capabilities(props, server_echo(cfg.capabilities, peer_caps));
+    send_command(0, kCsidCommand, make_result(c.transaction_id, std::move(props), std::move(info)));
+
+    send(make_set_chunk_size(cfg.out_chunk_size));
+    writer.set_chunk_size(cfg.out_chunk_size);
+
+    phase = Phase::kConnected;
+    events.emplace_back(ConnectRequested{app, tc_url, flash_ver, peer_caps});
+  }
+
+  void on_create_stream(const Message& m, const Command& c) {
+    if (streams.size() >= 16) {
+      fail(make_error(Errc::kLimitExceeded, "too many createStream calls"));
+      return;
+    }
+    uint32_t id = next_stream_id++;
+    streams[id] = StreamSlot{};
+    reply_result(m.stream_id, c.transaction_id, amf::Value(static_cast<double>(id)));
+  }
+
+  void on_publish(const Message& m, const Command& c) {
+    uint32_t id = m.stream_id;
+    if (id == 0) {
+      send_status(0, "error", "NetStream.Publish.BadName", "publish on stream 0", "");
+      return;
+    }
+    auto it = streams.find(id);
+    if (it == streams.end()) {
+      // Some clients publish on a stream id they assume; accept it as created.
+      if (streams.size() >= 16) {
+        fail(make_error(Errc::kLimitExceeded, "too many streams"));
+        return;
+      }
+      it = streams.emplace(id, StreamSlot{}).first;
+    }
+    if (it->second.state != StreamState::kCreated) {
+      warn(Errc::kProtocolViolation, "publish on a stream already in use", &m);
+      return;
+    }
+    std::string full = c.arg_string(0);
+    auto [stream_name, query] = split_query(full);
+    it->second.state = StreamState::kPublishPending;
+    it->second.name = stream_name;
+    PublishRequested ev;
+    ev.stream_id = id;
+    ev.app = app;
+    ev.stream_name = std::move(stream_name);
+    ev.query = std::move(query);
+    ev.publish_type = c.args.size() > 1 ? c.arg_string(1) : "live";
+    if (ev.publish_type.empty()) ev.publish_type = "live";
+    ev.tc_url = tc_url;
+    ev.flash_ver = flash_ver;
+    ev.peer_caps = peer_caps;
+    events.emplace_back(std::move(ev));
+  }
+
+  void on_play(const Message& m, const Command& c) {
+    uint32_t id = m.stream_id;
+    auto it = streams.find(id);
+    if (id == 0 || it == streams.end() || it->second.state != StreamState::kCreated) {
+      send_status(id, "error", "NetStream.Play.Failed", "play on a stream not created", "");
+      return;
+    }
+    auto [stream_name, query] = split_query(c.arg_string(0));
+    it->second.state = StreamState::kPlayPending;
+    it->second.name = stream_name;
+    PlayRequested ev;
+    ev.stream_id = id;
+    ev.app = app;
+    ev.stream_name = std::move(stream_name);
+    ev.query = std::move(query);
+    ev.start = c.arg_number(1).value_or(-2);
+    ev.duration = c.arg_number(2).value_or(-1);
+    ev.reset = c.arg_bool(3).value_or(true);
+    events.emplace_back(std::move(ev));
+  }
+
+  void end_stream(uint32_t id, const std::string& reason) {
+    auto it = streams.find(id);
+    if (it == streams.end()) return;
+    bool was_publishing = it->second.state == StreamState::kPublishing;
+    it->second.state = StreamState::kCreated;
+    if (was_publishing) events.emplace_back(PublishEnded{id, reason});
+  }
+
+  StreamSlot* slot_in(uint32_t id, StreamState want) {
+    auto it = streams.find(id);
+    if (it == streams.end() || it->second.state != want) return nullptr;
+    return &it->second;
+  }
+
+  // --- timeouts ---------------------------------------------------------------------------
+  std::optional<uint64_t> next_timeout() const {
+    if (phase == Phase::kClosed) return std::nullopt;
+    std::optional<uint64_t> t;
+    auto consider = [&t](uint64_t at) { t = t ? std::min(*t, at) : at; };
+    const Limits& l = cfg.limits;
+    if (phase == Phase::kHandshake && l.handshake_timeout_ms) {
+      consider(start_ms + l.handshake_timeout_ms);
+    }
+    if (phase != Phase::kHandshake && !any_stream_live && l.connect_to_publish_timeout_ms) {
+      consider(handshake_done_ms + l.connect_to_publish_timeout_ms);
+    }
+    if (l.idle_timeout_ms) consider(last_rx_ms + l.idle_timeout_ms);
+    return t;
+  }
+
+  void handle_timeout(uint64_t now) {
+    if (phase == Phase::kClosed) return;
+    const Limits& l = cfg.limits;
+    if (phase == Phase::kHandshake && l.handshake_timeout_ms &&
+        now >= start_ms + l.handshake_timeout_ms) {
+      fail(make_error(Errc::kTimeout, "handshake not completed in " +
+                                          std::to_string(l.handshake_timeout_ms) + " ms"));
+      return;
+    }
+    if (phase != Phase::kHandshake && !any_stream_live && l.connect_to_publish_timeout_ms &&
+        now >= handshake_done_ms + l.connect_to_publish_timeout_ms) {
+      fail(make_error(Errc::kTimeout, "no publish within " +
+                                          std::to_string(l.connect_to_publish_timeout_ms) +
+                                          " ms of connecting"));
+      return;
+    }
+    if (l.idle_timeout_ms && now >= last_rx_ms + l.idle_timeout_ms) {
+      fail(make_error(Errc::kTimeout,
+                      "nothing received for " + std::to_string(l.idle_timeout_ms) + " ms"));
+    }
+  }
+};
+
+ServerSession::ServerSession(ServerConfig config, uint64_t now_ms)
+    : impl_(std::make_unique<Impl>(std::move(config), now_ms)) {}
+ServerSession::~ServerSession() = default;
+
+Status ServerSession::receive(Bytes data, uint64_t now_ms) {
+  return impl_->receive(data, now_ms);
+}
+
+std::optional<ServerEvent> ServerSession::next_event() {
+  if (impl_->events.empty()) return std::nullopt;
+  ServerEvent ev = std::move(impl_->events.front());
+  impl_->events.pop_front();
+  return ev;
+}
+
+Bytes ServerSession::pending_output() const {
+  return Bytes(impl_->out).subspan(impl_->out_pos);
+}
+
+void ServerSession::consume_output(size_t n) {
+  Impl& s = *impl_;
+  n = std::min(n, s.out.size() - s.out_pos);
+  s.out_pos += n;
+  s.bytes_out_consumed += n;
+  if (s.out_pos == s.out.size()) {
+    s.out.clear();
+    s.out_pos = 0;
+  }
+}
+
+Status ServerSession::accept_publish(uint32_t stream_id) {
+  Impl& s = *impl_;
+  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
+  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPublishPending);
+  if (!slot) return make_error(Errc::kInvalidArgument, "no pending publish on that stream");
+  slot->state = StreamState::kPublishing;
+  s.any_stream_live = true;
+  s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
+  s.send_status(stream_id, "status", "NetStream.Publish.Start", slot->name + " is now published.",
+                slot->name);
+  return Ok{};
+}
+
+Status ServerSession::reject_publish(uint32_t stream_id, PublishRejection why,
+                                     std::string description) {
+  Impl& s = *impl_;
+  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
+  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPublishPending);
+  if (!slot) return make_error(Errc::kInvalidArgument, "no pending publish on that stream");
+  std::string_view code = why == PublishRejection::kBadName ? "NetStream.Publish.BadName"
+                          : why == PublishRejection::kUnauthorized
+                              ? "NetStream.Publish.Unauthorized"
+                              : "NetStream.Publish.Denied";
+  s.send_status(stream_id, "error", code, std::move(description), slot->name);
+  slot->state = StreamState::kCreated;
+  // A rejected publisher is done: close cleanly once the caller flushed our answer.
+  s.phase = Phase::kClosed;
+  s.events.emplace_back(SessionClosed{std::nullopt});
+  return Ok{};
+}
+
+Status ServerSession::accept_play(uint32_t stream_id) {
+  Impl& s = *impl_;
+  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
+  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlayPending);
+  if (!slot) return make_error(Errc::kInvalidArgument, "no pending play on that stream");
+  slot->state = StreamState::kPlaying;
+  s.any_stream_live = true;
+  // Adobe RTMP 2012 §7.3.2.1, Figure 5 (as nginx-rtmp sends it).
+  s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
+  s.send_status(stream_id, "status", "NetStream.Play.Reset", "Playing and resetting " + slot->name,
+                slot->name);
+  s.send_status(stream_id, "status", "NetStream.Play.Start", "Started playing " + slot->name,
+                slot->name);
+  Message access = build_data_message("|RtmpSampleAccess", {amf::Value(true), amf::Value(true)});
+  access.stream_id = stream_id;
+  access.csid = kCsidData;
+  s.send(access);
+  return Ok{};
+}
+
+Status ServerSession::reject_play(uint32_t stream_id, std::string description) {
+  Impl& s = *impl_;
+  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
+  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlayPending);
+  if (!slot) return make_error(Errc::kInvalidArgument, "no pending play on that stream");
+  s.send_status(stream_id, "error", "NetStream.Play.StreamNotFound", std::move(description),
+                slot->name);
+  slot->state = StreamState::kCreated;
+  return Ok{};
+}
+
+Status ServerSession::send_media(uint32_t stream_id, const Message& message) {
+  Impl& s = *impl_;
+  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
+  if (!s.slot_in(stream_id, StreamState::kPlaying)) {
+    return make_error(Errc::kInvalidArgument, "stream is not playing");
+  }
+  Message m;
+  m.type = message.type;
+  m.stream_id = stream_id;
+  m.timestamp = message.timestamp;
+  m.csid = message.kind() == MessageType::kVideo   ? kCsidVideo
+           : message.kind() == MessageType::kAudio ? kCsidAudio
+                                                   : kCsidData;
+  m.payload = message.payload;
+  s.send(m);
+  return Ok{};
+}
+
+Status ServerSession::request_reconnect(std::string tc_url, std::string description) {
+  Impl& s = *impl_;
+  if (s.phase != Phase::kConnected) return make_error(Errc::kInvalidState, "not connected");
+  amf::Value info = amf::Value::object({
+      {"level", amf::Value("status")},
+      {"code", amf::Value("NetConnection.Connect.ReconnectRequest")},
+      {"description", amf::Value(std::move(description))},
+  });
+  if (!tc_url.empty()) info.set("tcUrl", amf::Value(std::move(tc_url)));
+  s.send_command(0, kCsidCommand, make_on_status(std::move(info)));
+  return Ok{};
+}
+
+std::optional<uint64_t> ServerSession::next_timeout() const {
+  return impl_->next_timeout();
+}
+void ServerSession::handle_timeout(uint64_t now_ms) {
+  impl_->handle_timeout(now_ms);
+}
+
+void ServerSession::close() {
+  Impl& s = *impl_;
+  if (s.phase == Phase::kClosed) return;
+  s.phase = Phase::kClosed;
+  s.events.emplace_back(SessionClosed{std::nullopt});
+}
+
+bool ServerSession::closed() const {
+  return impl_->phase == Phase::kClosed;
+}
+uint64_t ServerSession::bytes_received() const {
+  return impl_->bytes_in;
+}
+uint64_t ServerSession::bytes_sent() const {
+  return impl_->bytes_out_consumed;
+}
+bool ServerSession::handshake_done() const {
+  return impl_->phase != Phase::kHandshake;
+}
+
+}  // namespace rtmp
