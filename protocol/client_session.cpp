@@ -71,6 +71,7 @@ struct ClientSession::Impl {
   std::deque<ClientEvent> events;
   std::optional<Error> fatal;
   uint64_t start_ms;
+  uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   double next_txn = 1;
   double connect_txn = 0, create_txn = 0;
@@ -121,6 +122,7 @@ struct ClientSession::Impl {
 
   Status receive(Bytes data, uint64_t now) {
     (void)now;
+    bytes_in += data.size();
     if (phase == Phase::kClosed) {
       if (fatal) return *fatal;
       return make_error(Errc::kInvalidState, "session closed");
@@ -140,7 +142,7 @@ struct ClientSession::Impl {
       if (phase == Phase::kClosed) break;
     }
     if (!r.ok()) return fail(std::move(r).error());
-    if (auto ack = acks.on_bytes(reader.bytes_received())) send(make_acknowledgement(*ack));
+    if (auto ack = acks.on_bytes(bytes_in)) send(make_acknowledgement(*ack));
     if (phase == Phase::kClosed && fatal) return *fatal;
     return Ok{};
   }

@@ -144,7 +144,8 @@ struct ServerSession::Impl {
     if (data.empty()) return Ok{};
 
     RTMP_CHECK(feed_chunks(data));
-    if (auto ack = acks.on_bytes(reader.bytes_received())) send(make_acknowledgement(*ack));
+    // Acknowledgements count every byte of the connection, handshake included.
+    if (auto ack = acks.on_bytes(bytes_in)) send(make_acknowledgement(*ack));
     if (phase == Phase::kClosed && fatal) return *fatal;
     return Ok{};
   }

@@ -1,0 +1,385 @@
+#include "protocol/server_session.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "protocol/chunk_reader.h"
+#include "protocol/chunk_writer.h"
+#include "protocol/command.h"
+#include "protocol/control.h"
+#include "protocol/flv_tag.h"
+#include "protocol/handshake.h"
+#include "tests/protocol/session_pair.h"
+#include "tests/protocol/test_util.h"
+
+namespace rtmp {
+namespace {
+
+using test::SessionPair;
+
+void accept_all(ServerSession& s, const ServerEvent& ev) {
+  if (auto p = std::get_if<PublishRequested>(&ev)) {
+    ASSERT_TRUE(s.accept_publish(p->stream_id).ok());
+  }
+}
+
+std::vector<uint8_t> avc_frame(bool key, size_t size, uint8_t fill) {
+  std::vector<uint8_t> nalus(size, fill);
+  VideoTagSpec s;
+  s.frame_type = key ? VideoFrameType::kKey : VideoFrameType::kInter;
+  s.units = {{0, Codec::kAvc, 40, nalus}};
+  std::vector<uint8_t> out;
+  EXPECT_TRUE(build_video_tag(s, out).ok());
+  return out;
+}
+
+TEST(ServerSession, AcceptsAPublishAndDeliversMediaAtEveryChunkSize) {
+  for (uint32_t chunk : {1u, 128u, 4096u, 65536u}) {
+    auto cc = test::client_config("rtmp://127.0.0.1/live/key?token=abc");
+    cc.out_chunk_size = chunk;
+    ServerConfig sc;
+    sc.out_chunk_size = chunk;
+    sc.limits.max_chunk_size = 65536;
+    SessionPair p(cc, sc, 1000);
+    p.on_server_event = accept_all;
+    ASSERT_TRUE(p.drive());
+    auto req = p.server_of<PublishRequested>();
+    ASSERT_EQ(req.size(), 1u);
+    EXPECT_EQ(req[0].app, "live");
+    EXPECT_EQ(req[0].stream_name, "key");
+    EXPECT_EQ(req[0].query, "token=abc");
+    EXPECT_EQ(req[0].tc_url, "rtmp://127.0.0.1/live");
+    EXPECT_EQ(req[0].publish_type, "live");
+    ASSERT_TRUE(p.client.publishing());
+    ASSERT_EQ(p.client_of<PublishStarted>().size(), 1u);
+
+    std::vector<std::vector<uint8_t>> sent;
+    for (int i = 0; i < 30; ++i) {
+      sent.push_back(
+          avc_frame(i % 10 == 0, 100 + 977 * static_cast<size_t>(i), static_cast<uint8_t>(i)));
+      ASSERT_TRUE(p.client.send_video(sent.back(), 33 * static_cast<uint64_t>(i)).ok());
+    }
+    ASSERT_TRUE(p.drive());
+    auto media = p.server_of<MediaReceived>();
+    ASSERT_EQ(media.size(), sent.size()) << "chunk " << chunk;
+    for (size_t i = 0; i < sent.size(); ++i) {
+      EXPECT_EQ(media[i].message.payload, sent[i]);
+      EXPECT_EQ(media[i].message.timestamp, 33 * i);
+      ASSERT_FALSE(media[i].tag_error);
+      EXPECT_EQ(media[i].tag.units[0].composition_time, 40);
+      EXPECT_EQ(media[i].tag.units[0].keyframe, i % 10 == 0);
+    }
+  }
+}
+
+TEST(ServerSession, RejectionReachesTheClientAsAnErrorWithTheCode) {
+  SessionPair p(test::client_config("rtmp://h/live/wrong"), ServerConfig{});
+  p.on_server_event = [](ServerSession& s, const ServerEvent& ev) {
+    if (auto r = std::get_if<PublishRequested>(&ev)) {
+      ASSERT_TRUE(s.reject_publish(r->stream_id, PublishRejection::kBadName, "no such key").ok());
+    }
+  };
+  ASSERT_TRUE(p.drive());
+  EXPECT_TRUE(p.server.closed());
+  auto closed = p.client_of<ClientClosed>();
+  ASSERT_EQ(closed.size(), 1u);
+  ASSERT_TRUE(closed[0].error);
+  EXPECT_EQ(closed[0].error->code, Errc::kAuthFailed);
+  EXPECT_EQ(closed[0].status_code, "NetStream.Publish.BadName");
+  EXPECT_FALSE(p.client.publishing());
+}
+
+TEST(ServerSession, MetadataIsParsedWithSetDataFrameStripped) {
+  SessionPair p(test::client_config("rtmp://h/live/k"), ServerConfig{});
+  p.on_server_event = accept_all;
+  ASSERT_TRUE(p.drive());
+  ASSERT_TRUE(p.client
+                  .send_metadata(amf::Value::object({{"width", amf::Value(1920.0)},
+                                                     {"encoder", amf::Value("obs")}}),
+                                 0)
+                  .ok());
+  ASSERT_TRUE(p.drive());
+  auto md = p.server_of<MetadataReceived>();
+  ASSERT_EQ(md.size(), 1u);
+  EXPECT_EQ(md[0].handler, "onMetaData");
+  ASSERT_EQ(md[0].values.size(), 1u);
+  EXPECT_EQ(md[0].values[0].get_number("width"), 1920.0);
+}
+
+TEST(ServerSession, CleanStopEndsThePublish) {
+  SessionPair p(test::client_config("rtmp://h/live/k"), ServerConfig{});
+  p.on_server_event = accept_all;
+  ASSERT_TRUE(p.drive());
+  p.client.stop();
+  ASSERT_TRUE(p.drive());
+  auto ended = p.server_of<PublishEnded>();
+  ASSERT_EQ(ended.size(), 1u);  // FCUnpublish then deleteStream: reported once
+  EXPECT_EQ(ended[0].reason, "FCUnpublish");
+}
+
+TEST(ServerSession, EchoesErtmpCapabilitiesOnlyToNegotiatingClients) {
+  auto cc = test::client_config("rtmp://h/live/k");
+  cc.capabilities = client_capabilities({"hvc1", "av01"}, {"Opus"}, kCapsExMultitrack);
+  SessionPair p(cc, ServerConfig{});
+  p.on_server_event = accept_all;
+  ASSERT_TRUE(p.drive());
+  auto conn = p.client_of<ClientConnected>();
+  ASSERT_EQ(conn.size(), 1u);
+  EXPECT_TRUE(conn[0].server_caps.present_any);
+  EXPECT_EQ(conn[0].server_caps.caps_ex, kCapsExMultitrack);
+  EXPECT_TRUE(conn[0].server_caps.supports_video("hvc1", kCanForward));
+  auto req = p.server_of<PublishRequested>();
+  ASSERT_EQ(req.size(), 1u);
+  EXPECT_TRUE(req[0].peer_caps.supports_audio("Opus", kCanEncode));
+
+  SessionPair legacy(test::client_config("rtmp://h/live/k"), ServerConfig{});
+  legacy.on_server_event = accept_all;
+  ASSERT_TRUE(legacy.drive());
+  ASSERT_EQ(legacy.client_of<ClientConnected>().size(), 1u);
+  EXPECT_FALSE(legacy.client_of<ClientConnected>()[0].server_caps.present_any);
+}
+
+TEST(ServerSession, ErtmpMediaWithoutNegotiationIsAccepted) {
+  // OBS sends HEVC/AV1 Ex tags without any negotiation (ertmp-wire.md A.6).
+  SessionPair p(test::client_config("rtmp://h/live/k"), ServerConfig{});
+  p.on_server_event = accept_all;
+  ASSERT_TRUE(p.drive());
+  std::vector<uint8_t> hevc = {0x91, 'h', 'v', 'c', '1', 0, 0, 0, 1, 2, 3};
+  std::vector<uint8_t> opus = {0x95, 0x01, 'O', 'p', 'u', 's', 0x01, 0xFC, 0xFF};  // track 1
+  ASSERT_TRUE(p.client.send_video(hevc, 0).ok());
+  ASSERT_TRUE(p.client.send_audio(opus, 0).ok());
+  ASSERT_TRUE(p.drive());
+  auto media = p.server_of<MediaReceived>();
+  ASSERT_EQ(media.size(), 2u);
+  EXPECT_EQ(media[0].tag.units[0].codec, Codec::kHevc);
+  EXPECT_EQ(media[1].tag.units[0].codec, Codec::kOpus);
+  EXPECT_EQ(media[1].tag.units[0].track_id, 1);
+}
+
+TEST(ServerSession, UnknownFourCcIsAWarningOnTheMessageNotTheSession) {
+  SessionPair p(test::client_config("rtmp://h/live/k"), ServerConfig{});
+  p.on_server_event = accept_all;
+  ASSERT_TRUE(p.drive());
+  std::vector<uint8_t> weird = {0x91, 'z', 'z', 'z', '1', 9};
+  ASSERT_TRUE(p.client.send_video(weird, 0).ok());
+  ASSERT_TRUE(p.client.send_video(avc_frame(true, 10, 1), 33).ok());
+  ASSERT_TRUE(p.drive());
+  auto media = p.server_of<MediaReceived>();
+  ASSERT_EQ(media.size(), 2u);
+  ASSERT_TRUE(media[0].tag_error);
+  EXPECT_EQ(media[0].tag_error->code, Errc::kUnsupported);
+  EXPECT_FALSE(media[1].tag_error);
+  EXPECT_FALSE(p.server.closed());
+}
+
+// Drives the server by hand with raw chunks, as a misbehaving or unusual client would.
+struct RawClient {
+  ServerSession server;
+  ChunkWriter w;
+  std::vector<ServerEvent> events;
+  explicit RawClient(ServerConfig sc = {}) : server(std::move(sc), 0) {
+    ClientHandshake hs;
+    std::vector<uint8_t> c0c1(hs.pending_output().begin(), hs.pending_output().end());
+    hs.consume_output(c0c1.size());
+    EXPECT_TRUE(server.receive(c0c1, 0).ok());
+    Bytes s = server.pending_output();
+    std::vector<uint8_t> s012(s.begin(), s.end());
+    server.consume_output(s.size());
+    auto used = hs.receive(s012);
+    EXPECT_TRUE(used.ok());
+    Bytes c2 = hs.pending_output();
+    std::vector<uint8_t> c2v(c2.begin(), c2.end());
+    EXPECT_TRUE(server.receive(c2v, 0).ok());
+    EXPECT_TRUE(server.handshake_done());
+  }
+  Status send(Message m, uint64_t now = 0) {
+    std::vector<uint8_t> out;
+    w.write(m, out);
+    Status st = server.receive(out, now);
+    while (auto ev = server.next_event()) events.push_back(std::move(*ev));
+    server.consume_output(server.pending_output().size());
+    return st;
+  }
+  Status command(std::string name, double txn, amf::Value obj, std::vector<amf::Value> args,
+                 uint32_t stream = 0) {
+    Message m =
+        build_command_message(make_command(std::move(name), txn, std::move(obj), std::move(args)));
+    m.stream_id = stream;
+    return send(std::move(m));
+  }
+  template <class T>
+  size_t count() const {
+    size_t n = 0;
+    for (const auto& e : events) n += std::holds_alternative<T>(e);
+    return n;
+  }
+};
+
+TEST(ServerSession, ToleratesObsAndAppliancesOrdering) {
+  RawClient c;
+  // OBS: Set Chunk Size before connect.
+  ASSERT_TRUE(c.send(make_set_chunk_size(4096)).ok());
+  c.w.set_chunk_size(4096);
+  ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+  // Appliance: createStream before FCPublish, unknown commands in between.
+  ASSERT_TRUE(c.command("createStream", 2, amf::Value::null(), {}).ok());
+  ASSERT_TRUE(c.command("FCPublish", 3, amf::Value::null(), {amf::Value("k")}).ok());
+  ASSERT_TRUE(c.command("someVendorThing", 4, amf::Value::null(), {}).ok());
+  ASSERT_TRUE(c.command("_checkbw", 5, amf::Value::null(), {}).ok());
+  ASSERT_TRUE(
+      c.command("publish", 6, amf::Value::null(), {amf::Value("k"), amf::Value("live")}, 1).ok());
+  EXPECT_EQ(c.count<PublishRequested>(), 1u);
+  EXPECT_EQ(c.count<SessionWarning>(), 1u);  // the vendor command
+  EXPECT_FALSE(c.server.closed());
+}
+
+TEST(ServerSession, CommandBeforeConnectIsAProtocolViolation) {
+  RawClient c;
+  auto st = c.command("publish", 1, amf::Value::null(), {amf::Value("k")}, 1);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kProtocolViolation);
+  EXPECT_TRUE(c.server.closed());
+  EXPECT_EQ(c.count<SessionClosed>(), 1u);
+}
+
+TEST(ServerSession, MediaBeforePublishIsWarnedAndDropped) {
+  RawClient c;
+  ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+  Message m;
+  m.type = 9;
+  m.csid = 6;
+  m.stream_id = 1;
+  m.payload = avc_frame(true, 10, 0);
+  ASSERT_TRUE(c.send(m).ok());
+  EXPECT_EQ(c.count<MediaReceived>(), 0u);
+  EXPECT_EQ(c.count<SessionWarning>(), 1u);
+}
+
+TEST(ServerSession, AmfDepthBombClosesTheSessionWithAClearError) {
+  RawClient c;
+  Message m;
+  m.type = 20;
+  m.csid = 3;
+  std::vector<uint8_t> body = {0x02, 0x00, 0x07, 'c', 'o', 'n', 'n', 'e', 'c', 't',
+                               0x00, 0x3F, 0xF0, 0,   0,   0,   0,   0,   0};
+  for (int i = 0; i < 5000; ++i) body.insert(body.end(), {0x0A, 0, 0, 0, 1});
+  m.payload = body;
+  auto st = c.send(m);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kLimitExceeded);
+}
+
+TEST(ServerSession, BytesBeforeConnectLimitAtNAndNPlusOne) {
+  for (uint64_t extra : {0u, 1u}) {
+    ServerConfig sc;
+    // Handshake = 1537 + 1536 bytes; allow exactly that plus one 40-byte-payload message.
+    sc.limits.max_bytes_before_connect = 1537 + 1536 + 12 + 40 - 1 + extra;
+    RawClient c(sc);
+    Message m;
+    m.type = 8;
+    m.csid = 4;
+    m.payload.assign(40, 0);
+    auto st = c.send(m);
+    EXPECT_EQ(st.ok(), extra == 1) << extra;
+  }
+}
+
+TEST(ServerSession, TimeoutsForHandshakeConnectAndIdle) {
+  ServerConfig sc;
+  sc.limits.handshake_timeout_ms = 1000;
+  ServerSession s(sc, 0);
+  ASSERT_TRUE(s.next_timeout());
+  EXPECT_EQ(*s.next_timeout(), 1000u);
+  s.handle_timeout(999);
+  EXPECT_FALSE(s.closed());
+  s.handle_timeout(1000);
+  EXPECT_TRUE(s.closed());
+  auto ev = s.next_event();
+  ASSERT_TRUE(ev);
+  auto closed = std::get_if<SessionClosed>(&*ev);
+  ASSERT_TRUE(closed && closed->error);
+  EXPECT_EQ(closed->error->code, Errc::kTimeout);
+
+  ServerConfig sc2;
+  sc2.limits.connect_to_publish_timeout_ms = 500;
+  RawClient c(sc2);
+  ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+  c.server.handle_timeout(499);
+  EXPECT_FALSE(c.server.closed());
+  c.server.handle_timeout(500);
+  EXPECT_TRUE(c.server.closed());
+}
+
+TEST(ServerSession, AnswersPingsAndSendsAcksAtTheWindow) {
+  RawClient c;
+  ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+  std::vector<uint8_t> out;
+  c.w.write(make_window_ack_size(1000), out);
+  c.w.write(make_ping_request(77), out);
+  ASSERT_TRUE(c.server.receive(out, 0).ok());
+  Bytes reply = c.server.pending_output();
+  std::vector<uint8_t> r(reply.begin(), reply.end());
+  c.server.consume_output(r.size());
+  ChunkReader reader{Limits{}};
+  ASSERT_TRUE(reader.receive(r).ok());
+  bool pong = false, ack = false;
+  while (auto m = reader.next_message()) {
+    if (m->kind() == MessageType::kUserControl) {
+      auto ev = parse_user_control(m->payload);
+      pong |= ev.ok() && ev->type == UserControlType::kPingResponse && ev->value == 77;
+    }
+    if (m->kind() == MessageType::kAcknowledgement) ack = true;
+  }
+  EXPECT_TRUE(pong);
+  EXPECT_TRUE(ack);  // the handshake alone passed the 1000-byte window
+}
+
+TEST(ServerSession, GarbageAfterHandshakeNeverCrashes) {
+  std::mt19937 rng(3);
+  for (int i = 0; i < 300; ++i) {
+    RawClient c;
+    auto junk = test::random_bytes(rng, rng() % 2000);
+    (void)c.server.receive(junk, 0);
+    while (c.server.next_event()) {
+    }
+  }
+}
+
+TEST(ServerSession, BadHandshakeVersionIsAnError) {
+  ServerSession s(ServerConfig{}, 0);
+  std::vector<uint8_t> http = test::bytes_of("GET / HTTP/1.1\r\n\r\n");
+  auto st = s.receive(http, 0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kBadVersion);
+  EXPECT_TRUE(s.closed());
+}
+
+TEST(ServerSession, PlayRequestAndFigureFiveSequence) {
+  RawClient c;
+  ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+  ASSERT_TRUE(c.command("createStream", 2, amf::Value::null(), {}).ok());
+  ASSERT_TRUE(
+      c.command("play", 3, amf::Value::null(), {amf::Value("k"), amf::Value(-2000.0)}, 1).ok());
+  ASSERT_EQ(c.count<PlayRequested>(), 1u);
+  ASSERT_TRUE(c.server.accept_play(1).ok());
+  Bytes out = c.server.pending_output();
+  std::vector<uint8_t> bytes(out.begin(), out.end());
+  ChunkReader reader{Limits{}};
+  ASSERT_TRUE(reader.receive(bytes).ok());
+  std::vector<std::string> codes;
+  while (auto m = reader.next_message()) {
+    if (m->kind() != MessageType::kCommandAmf0) continue;
+    auto cmd = parse_command(*m, Limits{});
+    if (cmd.ok() && !cmd->args.empty()) codes.push_back(cmd->args[0].get_string("code"));
+  }
+  EXPECT_EQ(codes, (std::vector<std::string>{"NetStream.Play.Reset", "NetStream.Play.Start"}));
+  Message media;
+  media.type = 9;
+  media.payload = avc_frame(true, 5, 1);
+  EXPECT_TRUE(c.server.send_media(1, media).ok());
+  EXPECT_FALSE(c.server.send_media(2, media).ok());
+}
+
+}  // namespace
+}  // namespace rtmp
