@@ -1,4 +1,14 @@
-// Placeholder fuzz target; the aggregate module work replaces it.
+// Aggregate message expansion.
 #include <cstddef>
 #include <cstdint>
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }
+
+#include "protocol/aggregate.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  rtmp::Message m;
+  m.type = 22;
+  m.timestamp = size;
+  m.payload.assign(data, data + size);
+  (void)rtmp::parse_aggregate(m);
+  return 0;
+}

@@ -1,4 +1,15 @@
-// Placeholder fuzz target; the amf3 module work replaces it.
+// AMF3 decoder with its three reference tables and the externalizable hook.
 #include <cstddef>
 #include <cstdint>
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }
+
+#include "protocol/amf3.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto values = rtmp::amf3::decode_all(rtmp::Bytes(data, size), rtmp::Limits{});
+  if (!values.ok()) return 0;
+  std::vector<uint8_t> out;
+  rtmp::ByteWriter w(out);
+  for (const auto& v : *values) rtmp::amf3::encode(v, w);
+  (void)rtmp::amf3::decode_all(out, rtmp::Limits{});
+  return 0;
+}

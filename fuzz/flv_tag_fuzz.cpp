@@ -1,4 +1,17 @@
-// Placeholder fuzz target; the flv_tag module work replaces it.
+// FLV/E-RTMP tag bodies as audio and as video; unit views must stay inside the body.
 #include <cstddef>
 #include <cstdint>
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }
+#include <cstdlib>
+
+#include "protocol/flv_tag.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  for (auto type : {rtmp::TagType::kAudio, rtmp::TagType::kVideo}) {
+    auto tag = rtmp::parse_flv_tag(type, rtmp::Bytes(data, size));
+    if (!tag.ok()) continue;
+    for (const auto& u : tag->units) {
+      if (u.offset > size || u.size > size - u.offset) std::abort();
+    }
+  }
+  return 0;
+}

@@ -229,6 +229,17 @@ Status ChunkReader::receive(Bytes data) {
   while (!data.empty()) {
     uint64_t offset = bytes_received_;
     if (current_ == nullptr) {
+      // Fast path: a one-byte type-3 continuation on the chunk stream just read (the common
+      // case with small chunk sizes).
+      if (header_len_ == 0 && last_ && last_->in_message && !last_->extended &&
+          data[0] == (0xC0 | last_->csid) && last_->csid < 64) {
+        current_ = last_;
+        chunk_left_ =
+            std::min(chunk_size_, last_->length - static_cast<uint32_t>(last_->payload.size()));
+        bytes_received_ += 1;
+        data = data.subspan(1);
+        continue;
+      }
       // Parse a header, possibly completing one started in an earlier call.
       size_t consumed;
       if (header_len_ == 0) {

@@ -1,0 +1,32 @@
+// ServerSession: a valid handshake prefix (so the fuzzer reaches the chunk/command layers),
+// then arbitrary bytes; publishes are accepted so media paths run too. First input byte picks
+// raw mode (no handshake prefix) to fuzz the handshake path as well.
+#include <cstddef>
+#include <cstdint>
+
+#include "protocol/handshake.h"
+#include "protocol/server_session.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  bool raw = data[0] & 1;
+  rtmp::ServerSession s(rtmp::ServerConfig{}, 0);
+  if (!raw) {
+    rtmp::ClientHandshake hs;
+    std::vector<uint8_t> c0c1(hs.pending_output().begin(), hs.pending_output().end());
+    (void)s.receive(c0c1, 0);
+    std::vector<uint8_t> c2(rtmp::kHandshakeSize, 0);
+    (void)s.receive(c2, 0);
+  }
+  uint64_t now = 0;
+  for (size_t i = 1; i < size && !s.closed(); i += 97) {
+    size_t n = size - i < 97 ? size - i : 97;
+    (void)s.receive(rtmp::Bytes(data + i, n), now += 10);
+    while (auto ev = s.next_event()) {
+      if (auto p = std::get_if<rtmp::PublishRequested>(&*ev)) (void)s.accept_publish(p->stream_id);
+    }
+    s.consume_output(s.pending_output().size());
+  }
+  s.handle_timeout(now + 1'000'000);
+  return 0;
+}
