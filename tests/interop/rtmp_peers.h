@@ -32,6 +32,18 @@ inline bool have_program(const std::string& name) {
   return std::system(cmd.c_str()) == 0;
 }
 
+// Runs a shell command and returns its standard output.
+inline std::string run_capture(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
 inline std::filesystem::path make_temp_dir(const std::string& tag) {
   std::string tmpl =
       (std::filesystem::temp_directory_path() / ("ertmp-" + tag + "-XXXXXX")).string();
