@@ -69,6 +69,11 @@ struct ServerSession::Impl {
   double object_encoding = 0;
   uint32_t next_stream_id = 1;
   std::map<uint32_t, StreamSlot> streams;
+  // Media and data that arrived for a publish still awaiting accept/reject (clients that do
+  // not wait for Publish.Start, or a burst read in one receive()). Released in order on
+  // accept, dropped on reject; bounded by Limits::max_bytes_before_publish.
+  std::vector<Message> held;
+  size_t held_bytes = 0;
 
   // --- output -----------------------------------------------------------------------------
   void send(const Message& m) { writer.write(m, out); }
@@ -205,7 +210,40 @@ struct ServerSession::Impl {
     return it != streams.end() && it->second.state == StreamState::kPublishing;
   }
 
+  // Keeps a message for a publish awaiting the caller's decision. Returns false when the
+  // message is not for such a stream.
+  bool hold_if_pending(Message& m) {
+    auto it = streams.find(m.stream_id);
+    if (it == streams.end() || it->second.state != StreamState::kPublishPending) return false;
+    held_bytes += m.payload.size();
+    if (held_bytes > cfg.limits.max_bytes_before_publish) {
+      fail(make_error(Errc::kLimitExceeded,
+                      "more than " + std::to_string(cfg.limits.max_bytes_before_publish) +
+                          " bytes of media before the publish was accepted"));
+      return true;
+    }
+    held.push_back(std::move(m));
+    return true;
+  }
+
+  void release_held(uint32_t stream_id) {
+    std::vector<Message> msgs;
+    msgs.swap(held);
+    held_bytes = 0;
+    for (auto& m : msgs) {
+      if (m.stream_id != stream_id) {
+        held_bytes += m.payload.size();
+        held.push_back(std::move(m));
+      } else if (m.kind() == MessageType::kAudio || m.kind() == MessageType::kVideo) {
+        handle_media(std::move(m));
+      } else {
+        handle_data(std::move(m));
+      }
+    }
+  }
+
   void handle_media(Message&& m) {
+    if (hold_if_pending(m)) return;
     if (!is_publishing(m.stream_id)) {
       return warn(Errc::kProtocolViolation,
                   "media on stream " + std::to_string(m.stream_id) + " that is not publishing", &m);
@@ -226,6 +264,7 @@ struct ServerSession::Impl {
   }
 
   void handle_data(Message&& m) {
+    if (hold_if_pending(m)) return;
     auto data = parse_data_message(m);
     if (!data.ok()) {
       return warn(Errc::kMalformed, "bad data message: " + data.error().to_string(), &m);
@@ -519,6 +558,7 @@ Status ServerSession::accept_publish(uint32_t stream_id) {
   s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
   s.send_status(stream_id, "status", "NetStream.Publish.Start", slot->name + " is now published.",
                 slot->name);
+  s.release_held(stream_id);
   return Ok{};
 }
 
@@ -534,6 +574,8 @@ Status ServerSession::reject_publish(uint32_t stream_id, PublishRejection why,
                               : "NetStream.Publish.Denied";
   s.send_status(stream_id, "error", code, std::move(description), slot->name);
   slot->state = StreamState::kCreated;
+  s.held.clear();
+  s.held_bytes = 0;
   // A rejected publisher is done: close cleanly once the caller flushed our answer.
   s.phase = Phase::kClosed;
   s.events.emplace_back(SessionClosed{std::nullopt});

@@ -234,6 +234,50 @@ TEST(ServerSession, ToleratesObsAndAppliancesOrdering) {
   EXPECT_FALSE(c.server.closed());
 }
 
+TEST(ServerSession, MediaPipelinedAfterPublishWaitsForTheDecision) {
+  for (bool accept : {true, false}) {
+    RawClient c;
+    ASSERT_TRUE(
+        c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+    ASSERT_TRUE(c.command("createStream", 2, amf::Value::null(), {}).ok());
+    // publish + metadata + two frames in one read, before anyone decided.
+    std::vector<uint8_t> burst;
+    Message pub = build_command_message(
+        make_command("publish", 3, amf::Value::null(), {amf::Value("k"), amf::Value("live")}));
+    pub.stream_id = 1;
+    c.w.write(pub, burst);
+    Message md = build_set_data_frame(amf::Value::object({{"width", amf::Value(2.0)}}));
+    md.stream_id = 1;
+    c.w.write(md, burst);
+    for (int i = 0; i < 2; ++i) {
+      Message v;
+      v.type = 9;
+      v.csid = 6;
+      v.stream_id = 1;
+      v.timestamp = 33 * static_cast<uint64_t>(i);
+      v.payload = avc_frame(i == 0, 50, 1);
+      c.w.write(v, burst);
+    }
+    ASSERT_TRUE(c.server.receive(burst, 0).ok());
+    std::vector<ServerEvent> evs;
+    while (auto ev = c.server.next_event()) evs.push_back(std::move(*ev));
+    ASSERT_EQ(evs.size(), 1u);
+    ASSERT_TRUE(std::holds_alternative<PublishRequested>(evs[0]));
+    if (accept) {
+      ASSERT_TRUE(c.server.accept_publish(1).ok());
+    } else {
+      ASSERT_TRUE(c.server.reject_publish(1, PublishRejection::kBadName, "no").ok());
+    }
+    size_t media = 0, metadata = 0;
+    while (auto ev = c.server.next_event()) {
+      media += std::holds_alternative<MediaReceived>(*ev);
+      metadata += std::holds_alternative<MetadataReceived>(*ev);
+    }
+    EXPECT_EQ(media, accept ? 2u : 0u);
+    EXPECT_EQ(metadata, accept ? 1u : 0u);
+  }
+}
+
 TEST(ServerSession, CommandBeforeConnectIsAProtocolViolation) {
   RawClient c;
   auto st = c.command("publish", 1, amf::Value::null(), {amf::Value("k")}, 1);
