@@ -17,7 +17,8 @@ fi
 ninja -C "$builddir"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  mapfile -t targets < <(cd "$builddir/fuzz" && ls fuzz_* | sed 's/^fuzz_//')
+  mapfile -t targets < <(cd "$builddir/fuzz" && find . -maxdepth 1 -type f -executable \
+    -name 'fuzz_*' | sed 's|^./fuzz_||' | sort)
 fi
 mkdir -p fuzz/artifacts
 for t in "${targets[@]}"; do

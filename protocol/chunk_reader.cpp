@@ -266,6 +266,17 @@ Status ChunkReader::receive(Bytes data) {
           data = data.subspan(take);
           continue;
         }
+        if (*r < header_len_) {
+          // The header ended inside bytes buffered earlier (a type-3 header whose 4 bytes
+          // after it were not the repeated extended timestamp): the rest is payload. Feed it
+          // again ahead of `data` (rare; one small copy).
+          std::vector<uint8_t> joined(header_buf_ + *r, header_buf_ + header_len_);
+          joined.insert(joined.end(), data.begin(), data.end());
+          bytes_received_ += *r;
+          bytes_received_ -= header_len_;
+          header_len_ = 0;
+          return receive(joined);
+        }
         // The header ended inside the bytes just copied: only those count as consumed.
         consumed = *r - header_len_;
         header_len_ = 0;

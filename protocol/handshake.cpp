@@ -40,7 +40,7 @@ Bytes server_key_short() {
 // Deterministic filler (xorshift32) for the random parts when the caller gave no randomness.
 void fill_random(uint8_t* p, size_t n, const std::vector<uint8_t>& given, uint32_t seed) {
   size_t from_caller = std::min(n, given.size());
-  std::memcpy(p, given.data(), from_caller);
+  if (from_caller) std::memcpy(p, given.data(), from_caller);
   uint32_t x = seed ? seed : 0x2545F491u;
   for (size_t i = from_caller; i < n; ++i) {
     x ^= x << 13;
