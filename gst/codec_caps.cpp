@@ -1,0 +1,194 @@
+#include "gst/codec_caps.h"
+
+#include <gst/pbutils/pbutils.h>
+
+namespace gst_ertmp {
+namespace {
+
+using rtmp::Codec;
+
+GstBuffer* buffer_of(rtmp::Bytes b) {
+  return gst_buffer_new_memdup(b.data(), b.size());
+}
+
+void set_codec_data(GstCaps* caps, rtmp::Bytes b) {
+  GstBuffer* buf = buffer_of(b);
+  gst_caps_set_simple(caps, "codec_data", GST_TYPE_BUFFER, buf, nullptr);
+  gst_buffer_unref(buf);
+}
+
+constexpr int kLegacyRates[4] = {5512, 11025, 22050, 44100};
+
+GstCaps* fail(std::string* error, std::string what) {
+  if (error) *error = std::move(what);
+  return nullptr;
+}
+
+// FLAC STREAMINFO (after the "fLaC" marker and the 4-byte block header): sample rate (20 bits)
+// at byte 10, channels-1 (3 bits) next.
+bool flac_streaminfo(rtmp::Bytes seq, int* rate, int* channels) {
+  size_t base =
+      (seq.size() >= 4 && seq[0] == 'f' && seq[1] == 'L' && seq[2] == 'a' && seq[3] == 'C') ? 8 : 4;
+  if (seq.size() < base + 14) return false;
+  const uint8_t* si = seq.data() + base;
+  *rate = (si[10] << 12) | (si[11] << 4) | (si[12] >> 4);
+  *channels = ((si[12] >> 1) & 0x07) + 1;
+  return *rate > 0;
+}
+
+}  // namespace
+
+bool needs_sequence_header(Codec codec) {
+  switch (codec) {
+    case Codec::kAvc:
+    case Codec::kHevc:
+    case Codec::kVvc:
+    case Codec::kAv1:
+    case Codec::kAac:
+      return true;
+    default:
+      return false;
+  }
+}
+
+GstCaps* caps_for(const StreamFormat& f, std::string* error) {
+  const rtmp::Bytes seq = f.sequence_header;
+  const int legacy_rate = kLegacyRates[f.sound_rate & 3];
+  const int legacy_channels = (f.sound_type & 1) ? 2 : 1;
+  GstCaps* caps = nullptr;
+  switch (f.codec) {
+    case Codec::kAvc:
+      if (seq.size() < 7 || seq[0] != 1)
+        return fail(error, "malformed AVCDecoderConfigurationRecord");
+      caps = gst_caps_new_simple("video/x-h264", "stream-format", G_TYPE_STRING, "avc", "alignment",
+                                 G_TYPE_STRING, "au", nullptr);
+      set_codec_data(caps, seq);
+      gst_codec_utils_h264_caps_set_level_and_profile(caps, seq.data() + 1,
+                                                      static_cast<guint>(seq.size() - 1));
+      return caps;
+    case Codec::kHevc:
+      if (seq.size() < 23 || seq[0] != 1)
+        return fail(error, "malformed HEVCDecoderConfigurationRecord");
+      caps = gst_caps_new_simple("video/x-h265", "stream-format", G_TYPE_STRING, "hvc1",
+                                 "alignment", G_TYPE_STRING, "au", nullptr);
+      set_codec_data(caps, seq);
+      gst_codec_utils_h265_caps_set_level_tier_and_profile(caps, seq.data() + 1, 12);
+      return caps;
+    case Codec::kAv1:
+      if (seq.size() < 4 || (seq[0] & 0x7F) != 1)
+        return fail(error, "malformed AV1CodecConfigurationRecord");
+      caps = gst_caps_new_simple("video/x-av1", "stream-format", G_TYPE_STRING, "obu-stream",
+                                 "alignment", G_TYPE_STRING, "tu", nullptr);
+      set_codec_data(caps, seq);
+      {
+        static const char* kProfiles[] = {"main", "high", "professional"};
+        int profile = seq[1] >> 5;
+        if (profile < 3)
+          gst_caps_set_simple(caps, "profile", G_TYPE_STRING, kProfiles[profile], nullptr);
+      }
+      return caps;
+    case Codec::kVp9:
+      caps = gst_caps_new_empty_simple("video/x-vp9");
+      if (seq.size() >= 1) {
+        static const char* kProfiles[] = {"0", "1", "2", "3"};
+        if (seq[0] < 4)
+          gst_caps_set_simple(caps, "profile", G_TYPE_STRING, kProfiles[seq[0]], nullptr);
+      }
+      return caps;
+    case Codec::kVp8:
+      return gst_caps_new_empty_simple("video/x-vp8");
+    case Codec::kVvc:
+      return fail(error, "H.266/VVC has no GStreamer 1.22 mapping");
+    case Codec::kSorensonH263:
+      return gst_caps_new_simple("video/x-flash-video", "flvversion", G_TYPE_INT, 1, nullptr);
+    case Codec::kScreenVideo:
+    case Codec::kScreenVideo2:
+      return gst_caps_new_empty_simple("video/x-flash-screen");
+    case Codec::kVp6:
+      return gst_caps_new_empty_simple("video/x-vp6-flash");
+    case Codec::kVp6Alpha:
+      return gst_caps_new_empty_simple("video/x-vp6-alpha");
+    case Codec::kAac: {
+      if (seq.size() < 2) return fail(error, "AudioSpecificConfig shorter than 2 bytes");
+      guint rate = gst_codec_utils_aac_get_sample_rate(seq.data(), static_cast<guint>(seq.size()));
+      guint channels = gst_codec_utils_aac_get_channels(seq.data(), static_cast<guint>(seq.size()));
+      if (rate == 0) return fail(error, "AudioSpecificConfig with an invalid sample rate");
+      caps = gst_caps_new_simple("audio/mpeg", "mpegversion", G_TYPE_INT, 4, "stream-format",
+                                 G_TYPE_STRING, "raw", "framed", G_TYPE_BOOLEAN, TRUE, "rate",
+                                 G_TYPE_INT, static_cast<int>(rate), "channels", G_TYPE_INT,
+                                 channels ? static_cast<int>(channels) : legacy_channels, nullptr);
+      set_codec_data(caps, seq);
+      gst_codec_utils_aac_caps_set_level_and_profile(caps, seq.data(),
+                                                     static_cast<guint>(seq.size()));
+      return caps;
+    }
+    case Codec::kMp3:
+    case Codec::kMp3_8k:
+      // E-RTMP ".mp3" carries no rate/channel bits: leave them to mpegaudioparse.
+      caps = gst_caps_new_simple("audio/mpeg", "mpegversion", G_TYPE_INT, 1, "layer", G_TYPE_INT, 3,
+                                 nullptr);
+      if (seq.empty() && f.codec == Codec::kMp3_8k) {
+        gst_caps_set_simple(caps, "rate", G_TYPE_INT, 8000, "channels", G_TYPE_INT, 1, nullptr);
+      }
+      return caps;
+    case Codec::kOpus: {
+      if (seq.size() >= 19) {
+        GstBuffer* head = buffer_of(seq);
+        caps = gst_codec_utils_opus_create_caps_from_header(head, nullptr);
+        gst_buffer_unref(head);
+        if (!caps) return fail(error, "malformed Opus identification header");
+        return caps;
+      }
+      int channels = f.channels_hint ? f.channels_hint : 2;
+      if (channels > 2) return fail(error, "multichannel Opus needs an identification header");
+      return gst_caps_new_simple("audio/x-opus", "channel-mapping-family", G_TYPE_INT, 0, "rate",
+                                 G_TYPE_INT, 48000, "channels", G_TYPE_INT, channels, nullptr);
+    }
+    case Codec::kFlac: {
+      int rate = 0, channels = 0;
+      caps = gst_caps_new_simple("audio/x-flac", "framed", G_TYPE_BOOLEAN, TRUE, nullptr);
+      if (flac_streaminfo(seq, &rate, &channels)) {
+        gst_caps_set_simple(caps, "rate", G_TYPE_INT, rate, "channels", G_TYPE_INT, channels,
+                            nullptr);
+      }
+      return caps;
+    }
+    case Codec::kAc3:
+      return gst_caps_new_simple("audio/x-ac3", "framed", G_TYPE_BOOLEAN, TRUE, nullptr);
+    case Codec::kEac3:
+      return gst_caps_new_simple("audio/x-eac3", "framed", G_TYPE_BOOLEAN, TRUE, nullptr);
+    case Codec::kPcmPlatformEndian:
+    case Codec::kPcmLittleEndian:
+      return gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING,
+                                 (f.sound_size & 1) ? "S16LE" : "U8", "layout", G_TYPE_STRING,
+                                 "interleaved", "rate", G_TYPE_INT, legacy_rate, "channels",
+                                 G_TYPE_INT, legacy_channels, nullptr);
+    case Codec::kAdpcm:
+      return gst_caps_new_simple("audio/x-adpcm", "layout", G_TYPE_STRING, "swf", "rate",
+                                 G_TYPE_INT, legacy_rate, "channels", G_TYPE_INT, legacy_channels,
+                                 nullptr);
+    case Codec::kNellymoser16kMono:
+    case Codec::kNellymoser8kMono:
+    case Codec::kNellymoser:
+      return gst_caps_new_simple("audio/x-nellymoser", "rate", G_TYPE_INT,
+                                 f.codec == Codec::kNellymoser16kMono  ? 16000
+                                 : f.codec == Codec::kNellymoser8kMono ? 8000
+                                                                       : legacy_rate,
+                                 "channels", G_TYPE_INT,
+                                 f.codec == Codec::kNellymoser ? legacy_channels : 1, nullptr);
+    case Codec::kG711ALaw:
+    case Codec::kG711MuLaw:
+      return gst_caps_new_simple(f.codec == Codec::kG711ALaw ? "audio/x-alaw" : "audio/x-mulaw",
+                                 "rate", G_TYPE_INT, 8000, "channels", G_TYPE_INT, legacy_channels,
+                                 nullptr);
+    case Codec::kSpeex:
+      return gst_caps_new_simple("audio/x-speex", "rate", G_TYPE_INT, 16000, "channels", G_TYPE_INT,
+                                 1, nullptr);
+    case Codec::kDeviceSpecific:
+    case Codec::kUnknown:
+      break;
+  }
+  return fail(error, std::string("no caps for codec ") + rtmp::codec_name(f.codec));
+}
+
+}  // namespace gst_ertmp

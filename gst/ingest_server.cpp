@@ -1,0 +1,376 @@
+#include "gst/ingest_server.h"
+
+#include <gst/gst.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <chrono>
+#include <map>
+
+GST_DEBUG_CATEGORY_STATIC(ertmp_io_debug);
+#define GST_CAT_DEFAULT ertmp_io_debug
+
+namespace gst_ertmp {
+namespace {
+
+std::mutex g_registry_mu;
+std::map<std::string, std::weak_ptr<IngestServer>>& registry() {
+  static std::map<std::string, std::weak_ptr<IngestServer>> r;
+  return r;
+}
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(g_get_monotonic_time() / 1000);
+}
+
+std::string address_string(GSocketAddress* addr) {
+  if (!addr || !G_IS_INET_SOCKET_ADDRESS(addr)) return "?";
+  GInetSocketAddress* inet = G_INET_SOCKET_ADDRESS(addr);
+  gchar* ip = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
+  std::string s = std::string(ip) + ":" + std::to_string(g_inet_socket_address_get_port(inet));
+  g_free(ip);
+  return s;
+}
+
+}  // namespace
+
+struct IngestServer::Connection {
+  GSocket* socket = nullptr;
+  GCancellable* cancel = g_cancellable_new();
+  std::string peer;
+  std::thread thread;
+  std::atomic<bool> done{false};
+  Route* route = nullptr;  // bound route (connection thread only, plus mu_ for others)
+
+  ~Connection() {
+    if (socket) {
+      g_socket_close(socket, nullptr);
+      g_object_unref(socket);
+    }
+    g_object_unref(cancel);
+  }
+};
+
+std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, guint16 port,
+                                                    const ServerSettings& settings,
+                                                    GError** error) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GST_DEBUG_CATEGORY_INIT(ertmp_io_debug, "ertmpio", 0, "gst-ertmp socket layer");
+  });
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  std::string key = address + ":" + std::to_string(port);
+  if (port != 0) {
+    auto it = registry().find(key);
+    if (it != registry().end()) {
+      if (auto existing = it->second.lock()) return existing;
+    }
+  }
+  std::shared_ptr<IngestServer> server(new IngestServer(key, settings));
+  if (!server->start(address, port, error)) return nullptr;
+  if (port != 0) registry()[key] = server;
+  return server;
+}
+
+IngestServer::IngestServer(std::string key, const ServerSettings& settings)
+    : registry_key_(std::move(key)), settings_(settings), cancel_(g_cancellable_new()) {}
+
+bool IngestServer::start(const std::string& address, guint16 port, GError** error) {
+  GInetAddress* inet = g_inet_address_new_from_string(address.c_str());
+  if (!inet) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "invalid listen address '%s'",
+                address.c_str());
+    return false;
+  }
+  GSocketAddress* sa = g_inet_socket_address_new(inet, port);
+  listen_ = g_socket_new(g_inet_address_get_family(inet), G_SOCKET_TYPE_STREAM,
+                         G_SOCKET_PROTOCOL_TCP, error);
+  g_object_unref(inet);
+  if (!listen_) {
+    g_object_unref(sa);
+    return false;
+  }
+  bool ok = g_socket_bind(listen_, sa, TRUE, error) && g_socket_listen(listen_, error);
+  g_object_unref(sa);
+  if (!ok) return false;
+  GSocketAddress* local = g_socket_get_local_address(listen_, nullptr);
+  bound_port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
+  g_object_unref(local);
+  GST_INFO("listening on %s:%u", address.c_str(), bound_port_);
+  accept_thread_ = std::thread([this] { accept_loop(); });
+  return true;
+}
+
+IngestServer::~IngestServer() {
+  {
+    std::lock_guard<std::mutex> lock(g_registry_mu);
+    auto it = registry().find(registry_key_);
+    if (it != registry().end() && it->second.expired()) registry().erase(it);
+  }
+  g_cancellable_cancel(cancel_);
+  if (accept_thread_.joinable()) accept_thread_.join();
+  std::vector<std::unique_ptr<Connection>> conns;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    conns.swap(connections_);
+  }
+  for (auto& c : conns) g_cancellable_cancel(c->cancel);
+  for (auto& c : conns) {
+    if (c->thread.joinable()) c->thread.join();
+  }
+  if (listen_) {
+    g_socket_close(listen_, nullptr);
+    g_object_unref(listen_);
+  }
+  g_object_unref(cancel_);
+}
+
+void IngestServer::accept_loop() {
+  while (!g_cancellable_is_cancelled(cancel_)) {
+    GError* err = nullptr;
+    GSocket* s = g_socket_accept(listen_, cancel_, &err);
+    if (!s) {
+      if (err) g_error_free(err);
+      continue;
+    }
+    // Reap finished connections so their threads and sockets do not accumulate.
+    std::vector<std::unique_ptr<Connection>> finished;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = connections_.begin(); it != connections_.end();) {
+        if ((*it)->done) {
+          finished.push_back(std::move(*it));
+          it = connections_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& c : finished) c->thread.join();
+    if (active_.load() >= settings_.max_connections) {
+      GST_WARNING("connection limit %u reached: closing a new connection",
+                  settings_.max_connections);
+      g_socket_close(s, nullptr);
+      g_object_unref(s);
+      continue;
+    }
+    g_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
+    auto c = std::make_unique<Connection>();
+    c->socket = s;
+    GSocketAddress* remote = g_socket_get_remote_address(s, nullptr);
+    c->peer = address_string(remote);
+    if (remote) g_object_unref(remote);
+    Connection* raw = c.get();
+    ++active_;
+    std::lock_guard<std::mutex> lock(mu_);
+    connections_.push_back(std::move(c));
+    raw->thread = std::thread([this, raw] {
+      serve(raw);
+      --active_;
+      raw->done = true;
+    });
+  }
+}
+
+IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
+                                                     const std::string& key) {
+  Route* best = nullptr;
+  int best_score = -1;
+  for (auto& r : routes_) {
+    if (!r->route) continue;
+    bool app_ok = r->app.empty() || r->app == app;
+    // Stream keys are secrets: compare without an early exit.
+    bool key_ok = r->key.empty();
+    if (!key_ok && r->key.size() == key.size()) {
+      unsigned diff = 0;
+      for (size_t i = 0; i < key.size(); ++i)
+        diff |= static_cast<unsigned char>(r->key[i] ^ key[i]);
+      key_ok = diff == 0;
+    }
+    if (!app_ok || !key_ok) continue;
+    int score = (r->app.empty() ? 0 : 2) + (r->key.empty() ? 0 : 1);
+    if (score > best_score) {
+      best = r.get();
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+bool IngestServer::add_route(const std::string& app, const std::string& key, IngestRoute* route) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& r : routes_) {
+    if (r->route && r->app == app && r->key == key) return false;
+  }
+  auto r = std::make_unique<Route>();
+  r->app = app;
+  r->key = key;
+  r->route = route;
+  routes_.push_back(std::move(r));
+  return true;
+}
+
+bool IngestServer::remove_route(IngestRoute* route, unsigned timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  Route* target = nullptr;
+  for (auto& r : routes_) {
+    if (r->route == route) target = r.get();
+  }
+  if (!target) return true;
+  if (target->publisher) g_cancellable_cancel(target->publisher->cancel);
+  bool ok = cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                         [target] { return target->users == 0; });
+  for (auto it = routes_.begin(); it != routes_.end(); ++it) {
+    if (it->get() == target) {
+      if (ok) {
+        routes_.erase(it);
+      } else {
+        target->route = nullptr;  // a stuck thread keeps the slot, never the element
+      }
+      break;
+    }
+  }
+  return ok;
+}
+
+void IngestServer::release_route(Connection* c, bool clean, const std::string& why) {
+  Route* r = c->route;
+  if (!r) return;
+  c->route = nullptr;
+  if (r->route) r->route->on_publisher_gone(clean, why);
+  std::lock_guard<std::mutex> lock(mu_);
+  r->publisher = nullptr;
+  --r->users;
+  cv_.notify_all();
+}
+
+void IngestServer::serve(Connection* c) {
+  rtmp::ServerConfig cfg;
+  cfg.limits = settings_.limits;
+  rtmp::ServerSession session(cfg, now_ms());
+  std::vector<uint8_t> buf(64 * 1024);
+  std::string end_reason = "connection closed by peer";
+  GST_DEBUG("connection from %s", c->peer.c_str());
+
+  auto flush = [&]() -> bool {
+    while (!session.pending_output().empty()) {
+      rtmp::Bytes out = session.pending_output();
+      GError* err = nullptr;
+      gssize n = g_socket_send(c->socket, reinterpret_cast<const gchar*>(out.data()), out.size(),
+                               c->cancel, &err);
+      if (n <= 0) {
+        if (err) {
+          end_reason = std::string("send failed: ") + err->message;
+          g_error_free(err);
+        }
+        return false;
+      }
+      session.consume_output(static_cast<size_t>(n));
+    }
+    return true;
+  };
+
+  auto warn = [&](const std::string& what) {
+    GST_WARNING("%s: %s", c->peer.c_str(), what.c_str());
+    std::lock_guard<std::mutex> lock(mu_);
+    // Tell every route's element: a bad peer is worth a bus warning wherever it was headed.
+    IngestRoute* target = c->route ? c->route->route : nullptr;
+    if (!target) {
+      for (auto& r : routes_) {
+        if (r->route) {
+          target = r->route;
+          break;
+        }
+      }
+    }
+    if (target) target->on_peer_warning(c->peer, what);
+  };
+
+  auto handle_publish = [&](const rtmp::PublishRequested& p) {
+    Route* r = nullptr;
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      r = find_route_locked(p.app, p.stream_name);
+      if (!r) {
+        reason = "no stream '" + p.app + "/" + p.stream_name + "' here";
+      } else if (r->publisher) {
+        reason = "stream '" + p.app + "/" + p.stream_name + "' is already being published";
+        r = nullptr;
+      } else {
+        r->publisher = c;
+        ++r->users;
+      }
+    }
+    if (r) {
+      PublisherInfo info{c->peer, p.app, p.stream_name, p.query, p.tc_url, p.flash_ver};
+      if (r->route->on_publish_request(info, &reason)) {
+        c->route = r;
+        (void)session.accept_publish(p.stream_id);
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      r->publisher = nullptr;
+      --r->users;
+      cv_.notify_all();
+    }
+    GST_INFO("%s: publish of %s/%s refused: %s", c->peer.c_str(), p.app.c_str(),
+             p.stream_name.c_str(), reason.c_str());
+    (void)session.reject_publish(p.stream_id, rtmp::PublishRejection::kBadName, reason);
+  };
+
+  while (!g_cancellable_is_cancelled(c->cancel)) {
+    if (!flush() || session.closed()) break;
+    auto next = session.next_timeout();
+    gint64 wait_us = -1;
+    if (next) {
+      uint64_t now = now_ms();
+      wait_us = *next > now ? static_cast<gint64>(*next - now) * 1000 : 0;
+    }
+    GError* err = nullptr;
+    if (!g_socket_condition_timed_wait(c->socket, G_IO_IN, wait_us, c->cancel, &err)) {
+      bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+      g_error_free(err);
+      if (!timed_out) {
+        end_reason = "connection closed by the element";
+        break;
+      }
+      session.handle_timeout(now_ms());
+    } else {
+      gssize n = g_socket_receive(c->socket, reinterpret_cast<gchar*>(buf.data()), buf.size(),
+                                  c->cancel, &err);
+      if (n <= 0) {
+        if (err) {
+          end_reason = std::string("receive failed: ") + err->message;
+          g_error_free(err);
+        }
+        break;
+      }
+      (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
+    }
+    while (auto ev = session.next_event()) {
+      if (auto p = std::get_if<rtmp::PublishRequested>(&*ev)) {
+        handle_publish(*p);
+      } else if (auto m = std::get_if<rtmp::MediaReceived>(&*ev)) {
+        if (c->route && c->route->route) c->route->route->on_media(std::move(*m));
+      } else if (auto md = std::get_if<rtmp::MetadataReceived>(&*ev)) {
+        if (c->route && c->route->route) c->route->route->on_metadata(std::move(*md));
+      } else if (auto e = std::get_if<rtmp::PublishEnded>(&*ev)) {
+        release_route(c, true, e->reason);
+      } else if (auto w = std::get_if<rtmp::SessionWarning>(&*ev)) {
+        GST_DEBUG("%s: %s", c->peer.c_str(), w->error.to_string().c_str());
+      } else if (auto cl = std::get_if<rtmp::SessionClosed>(&*ev)) {
+        if (cl->error) {
+          end_reason = cl->error->to_string();
+          warn("closing connection: " + end_reason);
+        }
+      }
+    }
+  }
+  flush();
+  release_route(c, false, end_reason);
+  GST_DEBUG("connection from %s ended: %s", c->peer.c_str(), end_reason.c_str());
+  g_socket_shutdown(c->socket, TRUE, TRUE, nullptr);
+}
+
+}  // namespace gst_ertmp
