@@ -58,7 +58,7 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
   std::call_once(once, [] {
     GST_DEBUG_CATEGORY_INIT(ertmp_io_debug, "ertmpio", 0, "gst-ertmp socket layer");
   });
-  std::lock_guard<std::mutex> lock(g_registry_mu);
+  std::unique_lock<std::mutex> lock(g_registry_mu);
   std::string key = address + ":" + std::to_string(port);
   if (port != 0) {
     auto it = registry().find(key);
@@ -67,7 +67,10 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
     }
   }
   std::shared_ptr<IngestServer> server(new IngestServer(key, settings));
-  if (!server->start(address, port, error)) return nullptr;
+  if (!server->start(address, port, error)) {
+    lock.unlock();  // the destructor takes the registry lock
+    return nullptr;
+  }
   if (port != 0) registry()[key] = server;
   return server;
 }

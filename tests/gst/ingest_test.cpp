@@ -1,0 +1,361 @@
+// rtmpingestsrc in real pipelines on loopback, with real publishers (ffmpeg) and our own
+// ClientSession for the hostile cases. Media is compared packet by packet: the MD5 of every
+// buffer leaving each pad against ffmpeg's framemd5 of the source file.
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+
+#include <map>
+#include <mutex>
+
+#include "gst/gstrtmpingestsrc.h"
+#include "protocol/crypto.h"
+#include "tests/interop/rtmp_peers.h"
+
+namespace {
+
+using ertmp_test::have_program;
+using ertmp_test::run_capture;
+
+struct Collected {
+  std::mutex mu;
+  std::map<std::string, std::vector<std::string>> md5s;  // pad name -> buffer MD5s
+  std::map<std::string, std::string> caps;
+  std::map<std::string, std::vector<GstClockTime>> dts;
+  std::map<std::string, int> delta_units;
+};
+
+GstFlowReturn on_sample(GstAppSink* sink, gpointer data) {
+  auto* c = static_cast<Collected*>(data);
+  GstSample* sample = gst_app_sink_pull_sample(sink);
+  if (!sample) return GST_FLOW_ERROR;
+  GstBuffer* buf = gst_sample_get_buffer(sample);
+  GstMapInfo map;
+  gst_buffer_map(buf, &map, GST_MAP_READ);
+  std::string md5 = rtmp::to_hex(rtmp::md5(rtmp::Bytes(map.data, map.size)));
+  gst_buffer_unmap(buf, &map);
+  std::string name = GST_OBJECT_NAME(sink);
+  std::lock_guard<std::mutex> lock(c->mu);
+  c->md5s[name].push_back(md5);
+  c->dts[name].push_back(GST_BUFFER_DTS(buf));
+  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) c->delta_units[name]++;
+  if (c->caps[name].empty()) {
+    gchar* s = gst_caps_to_string(gst_sample_get_caps(sample));
+    c->caps[name] = s;
+    g_free(s);
+  }
+  gst_sample_unref(sample);
+  return GST_FLOW_OK;
+}
+
+// Links every new pad to an appsink named after the pad.
+void on_pad_added(GstElement* src, GstPad* pad, gpointer data) {
+  GstElement* pipeline = GST_ELEMENT(gst_element_get_parent(src));
+  GstElement* sink = gst_element_factory_make("appsink", GST_PAD_NAME(pad));
+  g_object_set(sink, "emit-signals", TRUE, "sync", FALSE, nullptr);
+  g_signal_connect(sink, "new-sample", G_CALLBACK(on_sample), data);
+  gst_bin_add(GST_BIN(pipeline), sink);
+  gst_element_sync_state_with_parent(sink);
+  GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
+  EXPECT_EQ(gst_pad_link(pad, sinkpad), GST_PAD_LINK_OK);
+  gst_object_unref(sinkpad);
+  gst_object_unref(pipeline);
+}
+
+// ffmpeg's per-packet MD5s of one stream type ("v"/"a") of a file.
+std::vector<std::string> source_md5s(const std::filesystem::path& file, int stream_index) {
+  std::string out =
+      run_capture("ffmpeg -hide_banner -loglevel error -i '" + file.string() +
+                  "' -map 0 -c copy -f framemd5 - | grep -v '^#' | awk -F', *' '$1==" +
+                  std::to_string(stream_index) + " {print $6}'");
+  std::vector<std::string> v;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t nl = out.find('\n', start);
+    if (nl == std::string::npos) nl = out.size();
+    if (nl > start) v.push_back(out.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return v;
+}
+
+// Waits (bounded) for EOS or error on the bus; returns the message type seen.
+GstMessageType wait_bus(GstElement* pipeline, GstClockTime timeout,
+                        std::vector<std::string>* element_messages = nullptr) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessageType seen = GST_MESSAGE_UNKNOWN;
+  GstClockTime deadline = gst_util_get_timestamp() + timeout;
+  while (gst_util_get_timestamp() < deadline) {
+    GstMessage* msg = gst_bus_timed_pop_filtered(
+        bus, 100 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
+    if (!msg) continue;
+    GstMessageType t = GST_MESSAGE_TYPE(msg);
+    if (t == GST_MESSAGE_ELEMENT && element_messages) {
+      element_messages->push_back(gst_structure_get_name(gst_message_get_structure(msg)));
+    }
+    if (t == GST_MESSAGE_ERROR) {
+      GError* err = nullptr;
+      gst_message_parse_error(msg, &err, nullptr);
+      ADD_FAILURE() << "bus error: " << err->message;
+      g_error_free(err);
+    }
+    gst_message_unref(msg);
+    if (t == GST_MESSAGE_EOS || t == GST_MESSAGE_ERROR) {
+      seen = t;
+      break;
+    }
+  }
+  gst_object_unref(bus);
+  return seen;
+}
+
+int count_fds() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  while (d && readdir(d)) ++n;
+  if (d) closedir(d);
+  return n;
+}
+
+class Ingest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    gst_init(nullptr, nullptr);
+    gst_element_register(nullptr, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC);
+  }
+  void SetUp() override { dir_ = ertmp_test::make_temp_dir("ingest"); }
+  void TearDown() override {
+    if (pipeline_) {
+      gst_element_set_state(pipeline_, GST_STATE_NULL);
+      gst_object_unref(pipeline_);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  GstElement* make_pipeline(const char* props = "") {
+    std::string desc = std::string("rtmpingestsrc name=src port=0 ") + props;
+    GError* err = nullptr;
+    // One element parses to the element itself: put it in a pipeline of our own.
+    src_ = gst_parse_launch(desc.c_str(), &err);
+    EXPECT_TRUE(src_) << (err ? err->message : "");
+    pipeline_ = gst_pipeline_new("ingest");
+    gst_bin_add(GST_BIN(pipeline_), src_);
+    g_signal_connect(src_, "pad-added", G_CALLBACK(on_pad_added), &got_);
+    return pipeline_;
+  }
+  int port() {
+    int p = -1;
+    g_object_get(src_, "bound-port", &p, nullptr);
+    return p;
+  }
+  std::filesystem::path make_source(
+      const std::string& extra_codec_args = "-c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac") {
+    auto f = dir_ / "src.flv";
+    std::string cmd =
+        "ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=30 "
+        "-f lavfi -i sine=sample_rate=48000 -t 2 " +
+        extra_codec_args + " '" + f.string() + "'";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    return f;
+  }
+
+  std::filesystem::path dir_;
+  GstElement* pipeline_ = nullptr;
+  GstElement* src_ = nullptr;
+  Collected got_;
+};
+
+TEST_F(Ingest, FfmpegPublishArrivesPacketForPacket) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  make_pipeline("application=live stream-key=secret");
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_GT(port(), 0);
+  std::string cmd = "ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                    "' -c copy -f flv rtmp://127.0.0.1:" + std::to_string(port()) + "/live/secret";
+  ertmp_test::Child ff(cmd);
+  EXPECT_EQ(ff.wait(30'000), 0);
+  std::vector<std::string> messages;
+  EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND, &messages), GST_MESSAGE_EOS);
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(got_.md5s["video_0"], source_md5s(src, 0));
+  EXPECT_EQ(got_.md5s["audio_0"], source_md5s(src, 1));
+  EXPECT_NE(got_.caps["video_0"].find("video/x-h264"), std::string::npos);
+  EXPECT_NE(got_.caps["video_0"].find("stream-format=(string)avc"), std::string::npos);
+  EXPECT_NE(got_.caps["video_0"].find("profile="), std::string::npos);
+  EXPECT_NE(got_.caps["audio_0"].find("rate=(int)48000"), std::string::npos);
+  EXPECT_GT(got_.delta_units["video_0"], 0);
+  // DTS are monotonic.
+  const auto& dts = got_.dts["video_0"];
+  for (size_t i = 1; i < dts.size(); ++i) EXPECT_GE(dts[i], dts[i - 1]);
+  EXPECT_NE(std::find(messages.begin(), messages.end(), "rtmpingestsrc-publisher-connected"),
+            messages.end());
+  EXPECT_NE(std::find(messages.begin(), messages.end(), "rtmpingestsrc-publisher-disconnected"),
+            messages.end());
+}
+
+TEST_F(Ingest, WrongStreamKeyIsRefusedAndTheElementKeepsServing) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  make_pipeline("application=live stream-key=right");
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  std::string base = "ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                     "' -c copy -f flv rtmp://127.0.0.1:" + std::to_string(port()) + "/live/";
+  ertmp_test::Child wrong(base + "wrong");
+  EXPECT_NE(wrong.wait(20'000), 0);  // ffmpeg reports the BadName as an error
+  ertmp_test::Child right(base + "right");
+  EXPECT_EQ(right.wait(30'000), 0);
+  EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(got_.md5s["video_0"], source_md5s(src, 0));
+}
+
+TEST_F(Ingest, PublishRequestSignalCanRefuse) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  make_pipeline();
+  struct Seen {
+    std::string app, stream, query, peer;
+  } seen;
+  g_signal_connect(
+      src_, "publish-request",
+      G_CALLBACK(+[](GstElement*, const gchar* app, const gchar* stream, const gchar*,
+                     const gchar* query, const gchar* peer, gpointer data) -> gboolean {
+        auto* s = static_cast<Seen*>(data);
+        s->app = app;
+        s->stream = stream;
+        s->query = query;
+        s->peer = peer;
+        return FALSE;
+      }),
+      &seen);
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ertmp_test::Child ff("ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                       "' -c copy -f flv 'rtmp://127.0.0.1:" + std::to_string(port()) +
+                       "/app1/k1?token=t'");
+  EXPECT_NE(ff.wait(20'000), 0);
+  EXPECT_EQ(seen.app, "app1");
+  EXPECT_EQ(seen.stream, "k1");
+  EXPECT_EQ(seen.query, "token=t");
+  EXPECT_EQ(seen.peer.rfind("127.0.0.1:", 0), 0u);
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_TRUE(got_.md5s.empty());
+}
+
+TEST_F(Ingest, TwoElementsShareOnePortByStreamKey) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  uint16_t shared = ertmp_test::free_port();
+  std::string desc =
+      "rtmpingestsrc name=a port=" + std::to_string(shared) +
+      " application=live stream-key=ka rtmpingestsrc name=b port=" + std::to_string(shared) +
+      " application=live stream-key=kb";
+  pipeline_ = gst_parse_launch(desc.c_str(), nullptr);
+  ASSERT_TRUE(pipeline_);
+  Collected got_b;
+  GstElement* a = gst_bin_get_by_name(GST_BIN(pipeline_), "a");
+  GstElement* b = gst_bin_get_by_name(GST_BIN(pipeline_), "b");
+  g_signal_connect(a, "pad-added", G_CALLBACK(on_pad_added), &got_);
+  g_signal_connect(b, "pad-added", G_CALLBACK(+[](GstElement* e, GstPad* pad, gpointer d) {
+                     // Distinct appsink names for the second element's pads.
+                     GstElement* pipeline = GST_ELEMENT(gst_element_get_parent(e));
+                     std::string name = std::string("b_") + GST_PAD_NAME(pad);
+                     GstElement* sink = gst_element_factory_make("appsink", name.c_str());
+                     g_object_set(sink, "emit-signals", TRUE, "sync", FALSE, nullptr);
+                     g_signal_connect(sink, "new-sample", G_CALLBACK(on_sample), d);
+                     gst_bin_add(GST_BIN(pipeline), sink);
+                     gst_element_sync_state_with_parent(sink);
+                     GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
+                     gst_pad_link(pad, sinkpad);
+                     gst_object_unref(sinkpad);
+                     gst_object_unref(pipeline);
+                   }),
+                   &got_b);
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  int pa = -1, pb = -1;
+  g_object_get(a, "bound-port", &pa, nullptr);
+  g_object_get(b, "bound-port", &pb, nullptr);
+  EXPECT_EQ(pa, shared);
+  EXPECT_EQ(pb, shared);
+  std::string base = "ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                     "' -c copy -f flv rtmp://127.0.0.1:" + std::to_string(shared) + "/live/";
+  ertmp_test::Child fa(base + "ka");
+  ertmp_test::Child fb(base + "kb");
+  EXPECT_EQ(fa.wait(30'000), 0);
+  EXPECT_EQ(fb.wait(30'000), 0);
+  EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  auto want = source_md5s(src, 0);
+  {
+    std::lock_guard<std::mutex> lock(got_.mu);
+    EXPECT_EQ(got_.md5s["video_0"], want);
+  }
+  std::lock_guard<std::mutex> lock(got_b.mu);
+  EXPECT_EQ(got_b.md5s["b_video_0"], want);
+  gst_object_unref(a);
+  gst_object_unref(b);
+}
+
+TEST_F(Ingest, GarbageAndBadHandshakesDoNotDisturbAGoodPublisher) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  make_pipeline("application=live stream-key=good handshake-timeout=1");
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  uint16_t p = static_cast<uint16_t>(port());
+  // Hostile peers: HTTP instead of a handshake, C0=6 (RTMPE), a slow-loris that sends 1 byte.
+  std::vector<int> fds;
+  for (const char* junk : {"GET / HTTP/1.1\r\n\r\n", "\x06", "\x03"}) {
+    int fd = ertmp_test::connect_loopback(p, 2000);
+    ASSERT_GE(fd, 0);
+    ASSERT_GT(write(fd, junk, strlen(junk)), 0);
+    fds.push_back(fd);
+  }
+  ertmp_test::Child ff("ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                       "' -c copy -f flv rtmp://127.0.0.1:" + std::to_string(p) + "/live/good");
+  EXPECT_EQ(ff.wait(30'000), 0);
+  std::vector<std::string> messages;
+  EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND, &messages), GST_MESSAGE_EOS);
+  for (int fd : fds) close(fd);
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(got_.md5s["video_0"], source_md5s(src, 0));
+  EXPECT_NE(std::find(messages.begin(), messages.end(), "rtmpingestsrc-peer-warning"),
+            messages.end());
+}
+
+TEST_F(Ingest, StateChangesRepeatWithoutLeaks) {
+  make_pipeline("port=0");
+  int fds_before = count_fds();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    ASSERT_GT(port(), 0);
+    // A connection open while we stop must not hang the state change.
+    int fd = ertmp_test::connect_loopback(static_cast<uint16_t>(port()), 2000);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(gst_element_set_state(pipeline_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    close(fd);
+  }
+  EXPECT_LE(count_fds(), fds_before + 1);
+}
+
+TEST_F(Ingest, PortInUseIsAClearError) {
+  uint16_t taken = 0;
+  int fd = ertmp_test::listen_loopback(&taken);
+  ASSERT_GE(fd, 0);
+  make_pipeline(("address=127.0.0.1 port=" + std::to_string(taken)).c_str());
+  EXPECT_EQ(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  GstMessage* msg = gst_bus_timed_pop_filtered(bus, GST_SECOND, GST_MESSAGE_ERROR);
+  ASSERT_TRUE(msg);
+  GError* err = nullptr;
+  gst_message_parse_error(msg, &err, nullptr);
+  EXPECT_NE(std::string(err->message).find("Could not listen"), std::string::npos);
+  g_error_free(err);
+  gst_message_unref(msg);
+  gst_object_unref(bus);
+  close(fd);
+}
+
+}  // namespace
