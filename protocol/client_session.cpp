@@ -1,7 +1,6 @@
 #include "protocol/client_session.h"
 
 #include <algorithm>
-#include <deque>
 
 #include "protocol/chunk_reader.h"
 #include "protocol/chunk_writer.h"
@@ -9,6 +8,7 @@
 #include "protocol/control.h"
 #include "protocol/crypto.h"
 #include "protocol/handshake.h"
+#include "protocol/session_io.h"
 
 namespace rtmp {
 namespace {
@@ -66,13 +66,12 @@ struct ClientSession::Impl {
   ChunkReader reader;
   ChunkWriter writer;
   AckTracker acks;
-  std::vector<uint8_t> out;
-  size_t out_pos = 0;
-  std::deque<ClientEvent> events;
+  detail::OutputBuffer output;
+  std::vector<uint8_t>& out = output.buffer();
+  detail::EventQueue<ClientEvent> events;
   std::optional<Error> fatal;
   uint64_t start_ms;
   uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
   double next_txn = 1;
   double connect_txn = 0, create_txn = 0;
   uint32_t stream_id = 0;
@@ -96,7 +95,7 @@ struct ClientSession::Impl {
     if (phase != Phase::kClosed) {
       phase = Phase::kClosed;
       fatal = e;
-      events.emplace_back(ClientClosed{e, std::move(status_code)});
+      events.push(ClientClosed{e, std::move(status_code)});
     }
     return e;
   }
@@ -195,7 +194,7 @@ struct ClientSession::Impl {
       const amf::Value* info = c.args.empty() ? nullptr : &c.args[0];
       ev.server_caps = parse_capabilities(c.command_object);
       if (!ev.server_caps.present_any && info) ev.server_caps = parse_capabilities(*info);
-      events.emplace_back(std::move(ev));
+      events.push(std::move(ev));
       const std::string& stream = cfg.url.stream;
       send_command(0,
                    make_command("releaseStream", txn(), amf::Value::null(), {amf::Value(stream)}));
@@ -233,7 +232,7 @@ struct ClientSession::Impl {
     if (desc.find("authmod=adobe") == std::string::npos) return false;
     if (desc.find("?reason=needauth") == std::string::npos) {
       if (cfg.auth_query.empty()) {
-        events.emplace_back(AuthRetry{"?authmod=adobe&user=" + cfg.username});
+        events.push(AuthRetry{"?authmod=adobe&user=" + cfg.username});
         close_quietly();
         return true;
       }
@@ -251,14 +250,14 @@ struct ClientSession::Impl {
     std::string q = "?authmod=adobe&user=" + cfg.username + "&challenge=" + client_challenge +
                     "&response=" + h2;
     if (!opaque.empty()) q += "&opaque=" + opaque;
-    events.emplace_back(AuthRetry{std::move(q)});
+    events.push(AuthRetry{std::move(q)});
     close_quietly();
     return true;
   }
 
   void close_quietly() {
     phase = Phase::kClosed;
-    events.emplace_back(ClientClosed{});
+    events.push(ClientClosed{});
   }
 
   void on_status(const Command& c) {
@@ -269,23 +268,23 @@ struct ClientSession::Impl {
     if (st.code == "NetConnection.Connect.ReconnectRequest") {
       std::string target = info->get_string("tcUrl");
       auto resolved = resolve_reconnect_url(cfg.url, target);
-      events.emplace_back(ReconnectRequested{resolved.ok() ? resolved->tc_url() : cfg.url.tc_url(),
-                                             st.description});
+      events.push(ReconnectRequested{resolved.ok() ? resolved->tc_url() : cfg.url.tc_url(),
+                                     st.description});
       return;
     }
     if (st.level == "error") {
-      events.emplace_back(st);
+      events.push(st);
       fail(make_error(Errc::kAuthFailed, "server refused: " + st.code + " " + st.description),
            st.code);
       return;
     }
     if (phase == Phase::kPublishing && st.code == "NetStream.Publish.Start") {
       phase = Phase::kLive;
-      events.emplace_back(st);
-      events.emplace_back(PublishStarted{stream_id});
+      events.push(st);
+      events.push(PublishStarted{stream_id});
       return;
     }
-    events.emplace_back(std::move(st));
+    events.push(std::move(st));
   }
 
   Status send_media(MessageType type, uint32_t csid, Bytes body, uint64_t dts) {
@@ -310,25 +309,15 @@ Status ClientSession::receive(Bytes data, uint64_t now_ms) {
 }
 
 std::optional<ClientEvent> ClientSession::next_event() {
-  if (impl_->events.empty()) return std::nullopt;
-  ClientEvent ev = std::move(impl_->events.front());
-  impl_->events.pop_front();
-  return ev;
+  return impl_->events.pop();
 }
 
 Bytes ClientSession::pending_output() const {
-  return Bytes(impl_->out).subspan(impl_->out_pos);
+  return impl_->output.pending();
 }
 
 void ClientSession::consume_output(size_t n) {
-  Impl& s = *impl_;
-  n = std::min(n, s.out.size() - s.out_pos);
-  s.out_pos += n;
-  s.bytes_out += n;
-  if (s.out_pos == s.out.size()) {
-    s.out.clear();
-    s.out_pos = 0;
-  }
+  impl_->output.consume(n);
 }
 
 std::optional<uint64_t> ClientSession::next_timeout() const {
@@ -384,14 +373,14 @@ void ClientSession::stop() {
                                    {amf::Value(static_cast<double>(s.stream_id))}));
   }
   s.phase = Phase::kClosed;
-  s.events.emplace_back(ClientClosed{});
+  s.events.push(ClientClosed{});
 }
 
 uint64_t ClientSession::bytes_received() const {
   return impl_->reader.bytes_received();
 }
 uint64_t ClientSession::bytes_sent() const {
-  return impl_->bytes_out;
+  return impl_->output.consumed();
 }
 
 }  // namespace rtmp

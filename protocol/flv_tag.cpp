@@ -81,180 +81,91 @@ bool is_video(Codec c) {
   return c >= Codec::kSorensonH263 && c <= Codec::kAv1;
 }
 
-uint32_t codec_fourcc(Codec c) {
-  switch (c) {
-    case Codec::kAvc:
-      return fourccs::kAvc1;
-    case Codec::kHevc:
-      return fourccs::kHvc1;
-    case Codec::kVvc:
-      return fourccs::kVvc1;
-    case Codec::kVp8:
-      return fourccs::kVp08;
-    case Codec::kVp9:
-      return fourccs::kVp09;
-    case Codec::kAv1:
-      return fourccs::kAv01;
-    case Codec::kAac:
-      return fourccs::kMp4a;
-    case Codec::kOpus:
-      return fourccs::kOpus;
-    case Codec::kFlac:
-      return fourccs::kFlac;
-    case Codec::kAc3:
-      return fourccs::kAc3;
-    case Codec::kEac3:
-      return fourccs::kEac3;
-    case Codec::kMp3:
-      return fourccs::kMp3;
-    default:
-      return 0;
+namespace {
+
+// One table per mapping, read in both directions.
+struct FourCcEntry {
+  uint32_t fourcc;
+  Codec codec;
+};
+constexpr FourCcEntry kFourCcs[] = {
+    {fourccs::kAvc1, Codec::kAvc}, {fourccs::kHvc1, Codec::kHevc}, {fourccs::kVvc1, Codec::kVvc},
+    {fourccs::kVp08, Codec::kVp8}, {fourccs::kVp09, Codec::kVp9},  {fourccs::kAv01, Codec::kAv1},
+    {fourccs::kMp4a, Codec::kAac}, {fourccs::kOpus, Codec::kOpus}, {fourccs::kFlac, Codec::kFlac},
+    {fourccs::kAc3, Codec::kAc3},  {fourccs::kEac3, Codec::kEac3}, {fourccs::kMp3, Codec::kMp3},
+};
+
+struct LegacyEntry {
+  uint8_t id;
+  Codec codec;
+};
+// FLV 10.1 E.4.3.1 CodecID (12 = HEVC is de-facto, parse only: see flv_tag.h).
+constexpr LegacyEntry kLegacyVideo[] = {{2, Codec::kSorensonH263}, {3, Codec::kScreenVideo},
+                                        {4, Codec::kVp6},          {5, Codec::kVp6Alpha},
+                                        {6, Codec::kScreenVideo2}, {7, Codec::kAvc}};
+// FLV 10.1 E.4.2.1 SoundFormat.
+constexpr LegacyEntry kLegacyAudio[] = {{0, Codec::kPcmPlatformEndian},
+                                        {1, Codec::kAdpcm},
+                                        {2, Codec::kMp3},
+                                        {3, Codec::kPcmLittleEndian},
+                                        {4, Codec::kNellymoser16kMono},
+                                        {5, Codec::kNellymoser8kMono},
+                                        {6, Codec::kNellymoser},
+                                        {7, Codec::kG711ALaw},
+                                        {8, Codec::kG711MuLaw},
+                                        {10, Codec::kAac},
+                                        {11, Codec::kSpeex},
+                                        {14, Codec::kMp3_8k},
+                                        {15, Codec::kDeviceSpecific}};
+
+template <size_t N>
+std::optional<uint8_t> id_of(const LegacyEntry (&table)[N], Codec c) {
+  for (const auto& e : table) {
+    if (e.codec == c) return e.id;
   }
+  return std::nullopt;
+}
+
+template <size_t N>
+Codec codec_of(const LegacyEntry (&table)[N], uint8_t id) {
+  for (const auto& e : table) {
+    if (e.id == id) return e.codec;
+  }
+  return Codec::kUnknown;
+}
+
+}  // namespace
+
+uint32_t codec_fourcc(Codec c) {
+  for (const auto& e : kFourCcs) {
+    if (e.codec == c) return e.fourcc;
+  }
+  return 0;
 }
 
 Codec codec_from_fourcc(uint32_t f, bool video) {
-  if (video) {
-    switch (f) {
-      case fourccs::kAvc1:
-        return Codec::kAvc;
-      case fourccs::kHvc1:
-        return Codec::kHevc;
-      case fourccs::kVvc1:
-        return Codec::kVvc;
-      case fourccs::kVp08:
-        return Codec::kVp8;
-      case fourccs::kVp09:
-        return Codec::kVp9;
-      case fourccs::kAv01:
-        return Codec::kAv1;
-      default:
-        return Codec::kUnknown;
-    }
+  for (const auto& e : kFourCcs) {
+    if (e.fourcc == f && is_video(e.codec) == video) return e.codec;
   }
-  switch (f) {
-    case fourccs::kMp4a:
-      return Codec::kAac;
-    case fourccs::kOpus:
-      return Codec::kOpus;
-    case fourccs::kFlac:
-      return Codec::kFlac;
-    case fourccs::kAc3:
-      return Codec::kAc3;
-    case fourccs::kEac3:
-      return Codec::kEac3;
-    case fourccs::kMp3:
-      return Codec::kMp3;
-    default:
-      return Codec::kUnknown;
-  }
+  return Codec::kUnknown;
 }
 
 std::optional<uint8_t> legacy_video_codec_id(Codec c) {
-  switch (c) {
-    case Codec::kSorensonH263:
-      return 2;
-    case Codec::kScreenVideo:
-      return 3;
-    case Codec::kVp6:
-      return 4;
-    case Codec::kVp6Alpha:
-      return 5;
-    case Codec::kScreenVideo2:
-      return 6;
-    case Codec::kAvc:
-      return 7;
-    default:
-      return std::nullopt;
-  }
+  return id_of(kLegacyVideo, c);
 }
-
 std::optional<uint8_t> legacy_sound_format(Codec c) {
-  switch (c) {
-    case Codec::kPcmPlatformEndian:
-      return 0;
-    case Codec::kAdpcm:
-      return 1;
-    case Codec::kMp3:
-      return 2;
-    case Codec::kPcmLittleEndian:
-      return 3;
-    case Codec::kNellymoser16kMono:
-      return 4;
-    case Codec::kNellymoser8kMono:
-      return 5;
-    case Codec::kNellymoser:
-      return 6;
-    case Codec::kG711ALaw:
-      return 7;
-    case Codec::kG711MuLaw:
-      return 8;
-    case Codec::kAac:
-      return 10;
-    case Codec::kSpeex:
-      return 11;
-    case Codec::kMp3_8k:
-      return 14;
-    case Codec::kDeviceSpecific:
-      return 15;
-    default:
-      return std::nullopt;
-  }
+  return id_of(kLegacyAudio, c);
 }
 
 namespace {
 
 Codec legacy_video_codec(uint8_t id) {
-  switch (id) {
-    case 2:
-      return Codec::kSorensonH263;
-    case 3:
-      return Codec::kScreenVideo;
-    case 4:
-      return Codec::kVp6;
-    case 5:
-      return Codec::kVp6Alpha;
-    case 6:
-      return Codec::kScreenVideo2;
-    case 7:
-      return Codec::kAvc;
-    case 12:
-      return Codec::kHevc;
-    default:
-      return Codec::kUnknown;
-  }
+  return id == static_cast<uint8_t>(VideoCodecId::kHevcDeFacto) ? Codec::kHevc
+                                                                : codec_of(kLegacyVideo, id);
 }
 
 Codec legacy_audio_codec(uint8_t format) {
-  switch (format) {
-    case 0:
-      return Codec::kPcmPlatformEndian;
-    case 1:
-      return Codec::kAdpcm;
-    case 2:
-      return Codec::kMp3;
-    case 3:
-      return Codec::kPcmLittleEndian;
-    case 4:
-      return Codec::kNellymoser16kMono;
-    case 5:
-      return Codec::kNellymoser8kMono;
-    case 6:
-      return Codec::kNellymoser;
-    case 7:
-      return Codec::kG711ALaw;
-    case 8:
-      return Codec::kG711MuLaw;
-    case 10:
-      return Codec::kAac;
-    case 11:
-      return Codec::kSpeex;
-    case 14:
-      return Codec::kMp3_8k;
-    case 15:
-      return Codec::kDeviceSpecific;
-    default:
-      return Codec::kUnknown;
-  }
+  return codec_of(kLegacyAudio, format);
 }
 
 bool has_composition_time(Codec c) {

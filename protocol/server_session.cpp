@@ -9,6 +9,7 @@
 #include "protocol/command.h"
 #include "protocol/control.h"
 #include "protocol/handshake.h"
+#include "protocol/session_io.h"
 
 namespace rtmp {
 namespace {
@@ -51,16 +52,15 @@ struct ServerSession::Impl {
   ChunkWriter writer;
   AckTracker acks;
 
-  std::vector<uint8_t> out;
-  size_t out_pos = 0;
-  std::deque<ServerEvent> events;
+  detail::OutputBuffer output;
+  std::vector<uint8_t>& out = output.buffer();
+  detail::EventQueue<ServerEvent> events;
   std::optional<Error> fatal;
 
   uint64_t start_ms;
   uint64_t last_rx_ms;
   uint64_t handshake_done_ms = 0;
   uint64_t bytes_in = 0;
-  uint64_t bytes_out_consumed = 0;
   bool any_stream_live = false;  // a publish or play was accepted once
   bool closing_after_flush = false;
 
@@ -100,7 +100,7 @@ struct ServerSession::Impl {
     if (phase != Phase::kClosed) {
       phase = Phase::kClosed;
       fatal = e;
-      events.emplace_back(SessionClosed{e});
+      events.push(SessionClosed{e});
     }
     return e;
   }
@@ -110,7 +110,7 @@ struct ServerSession::Impl {
       e.csid = m->csid;
       e.msg_type = m->type;
     }
-    events.emplace_back(SessionWarning{std::move(e)});
+    events.push(SessionWarning{std::move(e)});
   }
 
   // --- input ------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ struct ServerSession::Impl {
       ev.tag_error = std::move(e);
     }
     ev.message = std::move(m);
-    events.emplace_back(std::move(ev));
+    events.push(std::move(ev));
   }
 
   void handle_data(Message&& m) {
@@ -276,7 +276,7 @@ struct ServerSession::Impl {
     ev.handler = std::move(data->handler);
     ev.values = std::move(data->values);
     ev.message = std::move(m);
-    events.emplace_back(std::move(ev));
+    events.push(std::move(ev));
   }
 
   void handle_aggregate(Message&& m) {
@@ -395,7 +395,7 @@ struct ServerSession::Impl {
     writer.set_chunk_size(cfg.out_chunk_size);
 
     phase = Phase::kConnected;
-    events.emplace_back(ConnectRequested{app, tc_url, flash_ver, peer_caps});
+    events.push(ConnectRequested{app, tc_url, flash_ver, peer_caps});
   }
 
   void on_create_stream(const Message& m, const Command& c) {
@@ -441,7 +441,7 @@ struct ServerSession::Impl {
     ev.tc_url = tc_url;
     ev.flash_ver = flash_ver;
     ev.peer_caps = peer_caps;
-    events.emplace_back(std::move(ev));
+    events.push(std::move(ev));
   }
 
   void on_play(const Message& m, const Command& c) {
@@ -462,7 +462,7 @@ struct ServerSession::Impl {
     ev.start = c.arg_number(1).value_or(-2);
     ev.duration = c.arg_number(2).value_or(-1);
     ev.reset = c.arg_bool(3).value_or(true);
-    events.emplace_back(std::move(ev));
+    events.push(std::move(ev));
   }
 
   void end_stream(uint32_t id, const std::string& reason) {
@@ -470,7 +470,7 @@ struct ServerSession::Impl {
     if (it == streams.end()) return;
     bool was_publishing = it->second.state == StreamState::kPublishing;
     it->second.state = StreamState::kCreated;
-    if (was_publishing) events.emplace_back(PublishEnded{id, reason});
+    if (was_publishing) events.push(PublishEnded{id, reason});
   }
 
   StreamSlot* slot_in(uint32_t id, StreamState want) {
@@ -527,25 +527,15 @@ Status ServerSession::receive(Bytes data, uint64_t now_ms) {
 }
 
 std::optional<ServerEvent> ServerSession::next_event() {
-  if (impl_->events.empty()) return std::nullopt;
-  ServerEvent ev = std::move(impl_->events.front());
-  impl_->events.pop_front();
-  return ev;
+  return impl_->events.pop();
 }
 
 Bytes ServerSession::pending_output() const {
-  return Bytes(impl_->out).subspan(impl_->out_pos);
+  return impl_->output.pending();
 }
 
 void ServerSession::consume_output(size_t n) {
-  Impl& s = *impl_;
-  n = std::min(n, s.out.size() - s.out_pos);
-  s.out_pos += n;
-  s.bytes_out_consumed += n;
-  if (s.out_pos == s.out.size()) {
-    s.out.clear();
-    s.out_pos = 0;
-  }
+  impl_->output.consume(n);
 }
 
 Status ServerSession::accept_publish(uint32_t stream_id) {
@@ -578,7 +568,7 @@ Status ServerSession::reject_publish(uint32_t stream_id, PublishRejection why,
   s.held_bytes = 0;
   // A rejected publisher is done: close cleanly once the caller flushed our answer.
   s.phase = Phase::kClosed;
-  s.events.emplace_back(SessionClosed{std::nullopt});
+  s.events.push(SessionClosed{std::nullopt});
   return Ok{};
 }
 
@@ -655,7 +645,7 @@ void ServerSession::close() {
   Impl& s = *impl_;
   if (s.phase == Phase::kClosed) return;
   s.phase = Phase::kClosed;
-  s.events.emplace_back(SessionClosed{std::nullopt});
+  s.events.push(SessionClosed{std::nullopt});
 }
 
 bool ServerSession::closed() const {
@@ -665,7 +655,7 @@ uint64_t ServerSession::bytes_received() const {
   return impl_->bytes_in;
 }
 uint64_t ServerSession::bytes_sent() const {
-  return impl_->bytes_out_consumed;
+  return impl_->output.consumed();
 }
 bool ServerSession::handshake_done() const {
   return impl_->phase != Phase::kHandshake;
