@@ -14,6 +14,8 @@
 
 #include "gst/codec_caps.h"
 #include "gst/ingest_server.h"
+#include "protocol/command.h"
+#include "protocol/flv_file.h"
 #include "protocol/url.h"
 
 GST_DEBUG_CATEGORY_STATIC(rtmp_ingest_src_debug);
@@ -33,6 +35,7 @@ enum {
   PROP_HANDSHAKE_TIMEOUT,
   PROP_IDLE_TIMEOUT,
   PROP_STATS,
+  PROP_OUTPUT_MODE,
 };
 
 enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
@@ -48,6 +51,21 @@ enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
 #define DEFAULT_IDLE_TIMEOUT 30
 
 typedef enum { ON_DISCONNECT_EOS = 0, ON_DISCONNECT_WAIT = 1 } GstRtmpIngestOnDisconnect;
+typedef enum { OUTPUT_ELEMENTARY = 0, OUTPUT_FLV = 1 } GstRtmpIngestOutputMode;
+#define DEFAULT_OUTPUT_MODE OUTPUT_ELEMENTARY
+
+static GType gst_rtmp_ingest_output_mode_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {OUTPUT_ELEMENTARY, "One pad per track with elementary-stream caps", "elementary"},
+      {OUTPUT_FLV, "One 'src' pad of video/x-flv (drop-in for rtmp2src ! flvdemux)", "flv"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstRtmpIngestOutputMode", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
 
 static GType gst_rtmp_ingest_on_disconnect_get_type() {
   static GType type = 0;
@@ -72,6 +90,9 @@ static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE(
                     "video/x-vp9; video/x-vp8; video/x-flash-video; video/x-flash-screen; "
                     "video/x-vp6-flash; video/x-vp6-alpha"));
 
+static GstStaticPadTemplate flv_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_SOMETIMES, GST_STATIC_CAPS("video/x-flv"));
+
 static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE(
     "audio_%u", GST_PAD_SRC, GST_PAD_SOMETIMES,
     GST_STATIC_CAPS("audio/mpeg, mpegversion=4, stream-format=raw; "
@@ -91,6 +112,7 @@ struct Settings {
   guint max_connections = DEFAULT_MAX_CONNECTIONS;
   guint handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   guint idle_timeout = DEFAULT_IDLE_TIMEOUT;
+  int output_mode = DEFAULT_OUTPUT_MODE;
 };
 
 struct Track {
@@ -135,6 +157,9 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
   GstClockTimeDiff ts_offset = 0;  // running time - RTMP time, per publish
   GstTagList* tags = nullptr;
   bool flow_error_posted = false;
+  bool flv_mode = false;  // copied from the settings at start
+  Track flv_track;
+  bool flv_header_sent = false;
 
   GstElement* element() { return GST_ELEMENT(self); }
 
@@ -231,7 +256,62 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     ensure_pad_added(t);
   }
 
+  // FLV output mode: every message becomes one FLV tag (header first), like rtmp2src emits.
+  void push_flv(uint8_t type, uint64_t rtmp_ts, rtmp::Bytes body) {
+    Track& t = flv_track;
+    if (!t.pad) {
+      GstPadTemplate* tmpl = gst_static_pad_template_get(&flv_template);
+      t.pad = gst_pad_new_from_template(tmpl, "src");
+      gst_object_unref(tmpl);
+      gst_pad_set_query_function(t.pad, pad_query);
+      gst_pad_use_fixed_caps(t.pad);
+      gst_pad_set_active(t.pad, TRUE);
+      gchar* stream_id = gst_pad_create_stream_id(t.pad, element(), "flv");
+      gst_pad_push_event(t.pad, gst_event_new_stream_start(stream_id));
+      g_free(stream_id);
+      set_caps(t, gst_caps_new_empty_simple("video/x-flv"));
+    }
+    GstClockTime now = running_time_now();
+    if (!have_offset) {
+      GstClockTime base = GST_CLOCK_TIME_IS_VALID(now) ? now : 0;
+      ts_offset = static_cast<GstClockTimeDiff>(base) -
+                  static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
+      have_offset = true;
+    }
+    std::vector<uint8_t> bytes;
+    if (!flv_header_sent) {
+      rtmp::FlvWriter::write_header(bytes, true, true);
+      flv_header_sent = true;
+    }
+    rtmp::FlvWriter::write_tag(bytes, type, static_cast<int64_t>(rtmp_ts), body);
+    auto* holder = new std::vector<uint8_t>(std::move(bytes));
+    GstBuffer* buf = gst_buffer_new_wrapped_full(
+        GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
+        [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
+    GstClockTimeDiff dts = ts_offset + static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
+    GST_BUFFER_DTS(buf) = dts >= 0 ? static_cast<GstClockTime>(dts) : 0;
+    if (t.discont) {
+      GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+      t.discont = false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      ++t.frames;
+      t.bytes += body.size();
+      total_bytes += body.size();
+    }
+    GstFlowReturn ret = gst_pad_push(t.pad, buf);
+    if ((ret < GST_FLOW_EOS || ret == GST_FLOW_NOT_NEGOTIATED) && !flow_error_posted) {
+      flow_error_posted = true;
+      GST_ELEMENT_FLOW_ERROR(self, ret);
+    }
+  }
+
   void on_media(rtmp::MediaReceived&& media) override {
+    if (flv_mode) {
+      push_flv(media.message.type, media.message.timestamp, media.message.payload);
+      return;
+    }
     if (media.tag_error) {
       on_peer_warning(publisher.peer, "skipped a media message: " + media.tag_error->to_string());
       return;
@@ -323,6 +403,12 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
   }
 
   void on_metadata(rtmp::MetadataReceived&& md) override {
+    if (flv_mode) {
+      // flvdemux wants the plain script tag: "@setDataFrame" is a publishing wrapper.
+      rtmp::Message plain = rtmp::build_data_message(md.handler, md.values);
+      push_flv(18, md.message.timestamp, plain.payload);
+      return;
+    }
     if (md.handler != "onMetaData" || md.values.empty()) return;
     const rtmp::amf::Value& m = md.values[0];
     GstTagList* list = gst_tag_list_new_empty();
@@ -364,10 +450,13 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
                                    G_TYPE_STRING, why.c_str(), nullptr));
     if (copy_settings().on_disconnect == ON_DISCONNECT_EOS) {
       ended = true;
+      if (flv_track.pad && GST_OBJECT_PARENT(flv_track.pad)) {
+        gst_pad_push_event(flv_track.pad, gst_event_new_eos());
+      }
       for (auto& [key, t] : tracks) {
         if (t.pad && GST_OBJECT_PARENT(t.pad)) gst_pad_push_event(t.pad, gst_event_new_eos());
       }
-      if (tracks.empty()) {
+      if (tracks.empty() && !flv_track.pad) {
         // Nothing was ever linked: still tell the application the stream is over.
         post_message(gst_structure_new_empty("rtmpingestsrc-eos"));
       }
@@ -410,14 +499,19 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
   }
 
   void reset_tracks() {
-    for (auto& [key, t] : tracks) {
+    auto drop = [this](Track& t) {
+      if (!t.pad) return;
       if (GST_OBJECT_PARENT(t.pad)) {
         gst_element_remove_pad(element(), t.pad);
       } else {
         gst_object_unref(t.pad);
       }
       if (t.caps) gst_caps_unref(t.caps);
-    }
+      t = Track{};
+    };
+    drop(flv_track);
+    flv_header_sent = false;
+    for (auto& [key, t] : tracks) drop(t);
     std::lock_guard<std::mutex> lock(stats_mu);
     tracks.clear();
     publishing = false;
@@ -486,6 +580,9 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
     case PROP_IDLE_TIMEOUT:
       s.idle_timeout = g_value_get_uint(value);
       break;
+    case PROP_OUTPUT_MODE:
+      s.output_mode = g_value_get_enum(value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
@@ -540,6 +637,9 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
     case PROP_IDLE_TIMEOUT:
       g_value_set_uint(value, s.idle_timeout);
       break;
+    case PROP_OUTPUT_MODE:
+      g_value_set_enum(value, s.output_mode);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
@@ -577,6 +677,7 @@ static bool start(GstRtmpIngestSrc* self) {
   }
   p->ended = false;
   p->flow_error_posted = false;
+  p->flv_mode = s.output_mode == OUTPUT_FLV;
   GST_OBJECT_LOCK(self);
   p->server = server;
   p->bound_port = server->bound_port();
@@ -725,6 +826,12 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                         "Seconds without any byte from a peer before it is dropped (0 = none)", 0,
                         3600, DEFAULT_IDLE_TIMEOUT, flags));
   g_object_class_install_property(
+      gobject_class, PROP_OUTPUT_MODE,
+      g_param_spec_enum("output-mode", "Output mode",
+                        "elementary: a pad per track with codec caps; flv: one video/x-flv pad, "
+                        "so rtmpingestsrc ! flvdemux replaces rtmp2src ! flvdemux",
+                        gst_rtmp_ingest_output_mode_get_type(), DEFAULT_OUTPUT_MODE, flags));
+  g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "publishing, peer, application, stream-key, bytes, uptime (ns), and "
@@ -739,6 +846,7 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
 
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);
+  gst_element_class_add_static_pad_template(element_class, &flv_template);
   gst_element_class_set_static_metadata(
       element_class, "RTMP ingest source", "Source/Network",
       "RTMP/Enhanced RTMP server: publishers (OBS, ffmpeg, encoders) push into the pipeline; "

@@ -325,6 +325,85 @@ TEST_F(Ingest, GarbageAndBadHandshakesDoNotDisturbAGoodPublisher) {
             messages.end());
 }
 
+TEST_F(Ingest, FlvOutputModeFeedsFlvdemuxLikeRtmp2src) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  // rtmpingestsrc output-mode=flv ! flvdemux: the pads come from flvdemux.
+  GError* err = nullptr;
+  pipeline_ =
+      gst_parse_launch("rtmpingestsrc name=src port=0 output-mode=flv ! flvdemux name=demux", &err);
+  ASSERT_TRUE(pipeline_) << (err ? err->message : "");
+  src_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
+  gst_object_unref(src_);
+  GstElement* demux = gst_bin_get_by_name(GST_BIN(pipeline_), "demux");
+  g_signal_connect(demux, "pad-added", G_CALLBACK(on_pad_added), &got_);
+  gst_object_unref(demux);
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ertmp_test::Child ff("ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                       "' -c copy -f flv rtmp://127.0.0.1:" + std::to_string(port()) + "/live/k");
+  EXPECT_EQ(ff.wait(30'000), 0);
+  EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(got_.md5s["video"], source_md5s(src, 0));
+  EXPECT_EQ(got_.md5s["audio"], source_md5s(src, 1));
+}
+
+TEST_F(Ingest, KilledPublisherAndAConnectionFloodLeaveTheElementServing) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  make_pipeline("application=live on-disconnect=wait");
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  uint16_t p = static_cast<uint16_t>(port());
+  // A real-time publisher killed mid-stream (SIGKILL: no FCUnpublish, no FIN handshake of RTMP).
+  ertmp_test::Child victim("exec ffmpeg -hide_banner -loglevel error -re -i '" + src.string() +
+                           "' -c copy -f flv rtmp://127.0.0.1:" + std::to_string(p) + "/live/k");
+  std::vector<std::string> messages;
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  GstMessage* connected = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND, GST_MESSAGE_ELEMENT);
+  ASSERT_TRUE(connected);
+  gst_message_unref(connected);
+  gst_object_unref(bus);
+  victim.signal(SIGKILL);
+  victim.wait(5000);
+  // 100 connections at once, then dropped.
+  std::vector<int> fds;
+  for (int i = 0; i < 100; ++i) {
+    int fd = ertmp_test::connect_loopback(p, 2000);
+    if (fd >= 0) fds.push_back(fd);
+  }
+  EXPECT_EQ(fds.size(), 100u);
+  for (int fd : fds) close(fd);
+  // The next publisher continues the same pads (on-disconnect=wait) and loses nothing.
+  size_t before;
+  {
+    std::lock_guard<std::mutex> lock(got_.mu);
+    before = got_.md5s["video_0"].size();
+  }
+  ertmp_test::Child good("ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                         "' -c copy -f flv rtmp://127.0.0.1:" + std::to_string(p) + "/live/k");
+  EXPECT_EQ(good.wait(30'000), 0);
+  auto want = source_md5s(src, 0);
+  // Wait (bounded) for the second publish's frames to arrive.
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(got_.mu);
+      if (got_.md5s["video_0"].size() >= before + want.size()) break;
+    }
+    GstBus* b = gst_element_get_bus(pipeline_);
+    GstMessage* m = gst_bus_timed_pop(b, 50 * GST_MSECOND);
+    if (m) gst_message_unref(m);
+    gst_object_unref(b);
+  }
+  std::lock_guard<std::mutex> lock(got_.mu);
+  const auto& all = got_.md5s["video_0"];
+  ASSERT_GE(all.size(), before + want.size());
+  std::vector<std::string> second(all.end() - static_cast<long>(want.size()), all.end());
+  EXPECT_EQ(second, want);
+  // DTS never go back across the republish.
+  const auto& dts = got_.dts["video_0"];
+  for (size_t i = 1; i < dts.size(); ++i) EXPECT_GE(dts[i], dts[i - 1]) << i;
+}
+
 TEST_F(Ingest, StateChangesRepeatWithoutLeaks) {
   make_pipeline("port=0");
   int fds_before = count_fds();
