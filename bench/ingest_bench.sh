@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Ingest benchmark (issue 4 figures): a publisher (ffmpeg -c copy, as fast as it can) pushes the
+# same FLV file, several rounds, into
+#   A) rtmpingestsrc ! fakesink                       (ours)
+#   B) nginx-rtmp + rtmp2src ! flvdemux ! fakesink    (the chain users run today)
+# and prints CPU seconds per GB ingested (receiving side only: gst-launch [+ nginx]) and wall
+# time, medians over the rounds, with the ratio ours / chain measured in the same run.
+# Usage: bench/ingest_bench.sh [rounds=3] [seconds-of-media=60] [video-kbit/s=6000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+secs=${2:-60}
+kbps=${3:-6000}
+build=${BUILD:-build}
+case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
+export GST_PLUGIN_PATH="$build/gst"
+work=$(mktemp -d)
+trap 'rm -rf "$work"; pkill -f "nginx -p $work" 2>/dev/null || true' EXIT
+
+src="$work/src.flv"
+echo "making ${secs}s of H.264 ${kbps} kbit/s + AAC..."
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+  -f lavfi -i "sine=sample_rate=48000" -t "$secs" -c:v libx264 -preset ultrafast -b:v "${kbps}k" \
+  -maxrate "${kbps}k" -bufsize "$((kbps * 2))k" -g 60 -c:a aac -b:a 128k "$src"
+bytes=$(stat -c %s "$src")
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_of() { awk '{printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"'}' "/proc/$1/stat"; }
+
+# Runs a receiver command in the background, publishes, lets the receiver drain (it exits at
+# EOS, or its CPU time stops moving), and prints "cpu_seconds wall_seconds" for the receiver
+# plus an optional extra process (nginx). CPU comes from /proc/PID/stat (utime + stime).
+measure() {
+  local port=$1 url=$2 extra_pid=${3:-}
+  shift 3
+  "$@" > "$work/recv.log" 2>&1 &
+  local recv=$!
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+  sleep 0.3  # let a player (rtmp2src) subscribe before the publish starts
+  local cpu0 extra0=0
+  cpu0=$(cpu_of "$recv")
+  [ -n "$extra_pid" ] && extra0=$(cpu_of "$extra_pid")
+  local t0 t1
+  t0=$(date +%s.%N)
+  ffmpeg -hide_banner -loglevel error -i "$src" -c copy -f flv "$url"
+  local last=$cpu0 cur still=0
+  for _ in $(seq 100); do
+    cur=$(cpu_of "$recv" 2>/dev/null) || break
+    if [ "$cur" = "$last" ]; then still=$((still + 1)); else still=0; fi
+    last=$cur
+    [ $still -ge 4 ] && break
+    sleep 0.05
+  done
+  t1=$(date +%s.%N)
+  local extra1=0
+  [ -n "$extra_pid" ] && extra1=$(cpu_of "$extra_pid")
+  kill "$recv" 2>/dev/null || true
+  wait "$recv" 2>/dev/null || true
+  echo "$(echo "$last - $cpu0 + $extra1 - $extra0" | bc -l) $(echo "$t1 - $t0" | bc -l)"
+}
+
+ours=()
+chain=()
+for r in $(seq "$rounds"); do
+  p=$(free_port)
+  ours+=("$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "" \
+    gst-launch-1.0 -q rtmpingestsrc address=127.0.0.1 port="$p" name=s s.video_0 ! queue ! fakesink sync=false s.audio_0 ! queue ! fakesink sync=false)")
+
+  p=$(free_port)
+  mkdir -p "$work/ngx"
+  cat > "$work/ngx/nginx.conf" <<NGX
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off; master_process off; worker_processes 1;
+error_log $work/ngx/error.log error; pid $work/ngx/nginx.pid;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:$p; chunk_size 4096; application live { live on; } } }
+NGX
+  nginx -p "$work" -c "$work/ngx/nginx.conf" &
+  ngx=$!
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$p") 2>/dev/null && break; sleep 0.05; done
+  # rtmp2src must be playing before the publish starts: start it, then publish.
+  chain+=("$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "$ngx" \
+    gst-launch-1.0 -q rtmp2src location="rtmp://127.0.0.1:$p/live/k" ! flvdemux name=d d.video ! queue ! fakesink sync=false d.audio ! queue ! fakesink sync=false)")
+  kill "$ngx"; wait "$ngx" 2>/dev/null || true
+done
+
+echo "raw ours: ${ours[*]}" >&2; echo "raw chain: ${chain[*]}" >&2
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+report() {
+  local name=$1; shift
+  local cpus=() walls=()
+  for x in "$@"; do cpus+=("${x%% *}"); walls+=("${x##* }"); done
+  local cpu wall
+  cpu=$(median "${cpus[@]}"); wall=$(median "${walls[@]}")
+  printf '%-44s cpu %6.3f s  wall %6.3f s  cpu/GB %7.3f s\n' "$name" "$cpu" "$wall" \
+    "$(echo "$cpu / ($bytes / 1000000000)" | bc -l)"
+  echo "$cpu"
+}
+echo "file: $bytes bytes, $rounds rounds (medians)"
+a=$(report "rtmpingestsrc ! fakesink" "${ours[@]}" | tee /dev/stderr | tail -1)
+b=$(report "nginx-rtmp + rtmp2src ! flvdemux ! fakesink" "${chain[@]}" | tee /dev/stderr | tail -1)
+printf 'ratio cpu ours/chain: %.2f (goal <= 0.3)\n' "$(echo "$a / $b" | bc -l)"
