@@ -149,6 +149,11 @@ Result<Value> decode(ByteReader& r, DecodeContext& ctx) {
       return result;
     }
     case Marker::kAvmPlus: {
+      // Each avmplus switch starts fresh AMF3 reference tables (the switch is per value, not
+      // sticky: AMF0 spec §3.1, E-RTMP v2 "AMF3 clarification"); our encoder does the same.
+      ctx.amf3.strings.clear();
+      ctx.amf3.objects.clear();
+      ctx.amf3.traits.clear();
       ctx.amf3.depth = ctx.depth;
       return amf3::decode(r, ctx.amf3);
     }

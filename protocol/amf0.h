@@ -19,7 +19,8 @@
 //   0x0E    recordset       reserved: error
 //   0x0F    XML document    u32 length, UTF-8
 //   0x10    typed object    u16 class name length, name, then like an object
-//   0x11    avmplus         one AMF3 value follows (the switch is not sticky, E-RTMP v2 A.8)
+//   0x11    avmplus         one AMF3 value follows, with fresh AMF3 reference tables (the
+//                           switch is not sticky, E-RTMP v2 A.8)
 #pragma once
 
 #include <vector>

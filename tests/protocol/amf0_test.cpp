@@ -229,6 +229,24 @@ TEST(Amf0, AvmPlusSwitchesToAmf3ForOneValue) {
   EXPECT_EQ(*(*values)[1].as_number(), 1.0);
 }
 
+TEST(Amf0, EachAvmPlusSwitchHasFreshAmf3ReferenceTables) {
+  // "ab" as AMF3 in the first value; the second value's string reference 0 must not see it.
+  auto r = amf0::decode_all(hex("11 06 05 6162  11 06 00"), Limits{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kMalformed);
+  // What the encoder writes for two values with the same strings decodes back (the fuzzer
+  // found the two sides disagreeing before the tables were reset per switch).
+  amf::Dictionary d;
+  d.entries = {{Value("k"), Value("k")}};
+  std::vector<Value> values = {Value(d), Value(d)};
+  std::vector<uint8_t> out;
+  ByteWriter w(out);
+  amf0::encode_all(values, w);
+  auto back = amf0::decode_all(out, Limits{});
+  ASSERT_TRUE(back.ok()) << back.error().to_string();
+  EXPECT_EQ(*back, values);
+}
+
 TEST(Amf0, Amf3OnlyKindsRoundTripThroughAvmPlus) {
   Value v(amf::ByteArray{{1, 2, 3}});
   auto bytes = enc(v);
