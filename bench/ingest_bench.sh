@@ -63,7 +63,7 @@ chain=()
 for r in $(seq "$rounds"); do
   p=$(free_port)
   ours+=("$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "" \
-    gst-launch-1.0 -q rtmpingestsrc address=127.0.0.1 port="$p" name=s s.video_0 ! queue ! fakesink sync=false s.audio_0 ! queue ! fakesink sync=false)")
+    gst-launch-1.0 -q rtmpingestsrc address=127.0.0.1 port="$p" on-disconnect=wait name=s s.video_0 ! queue ! fakesink sync=false s.audio_0 ! queue ! fakesink sync=false)")
 
   p=$(free_port)
   mkdir -p "$work/ngx"
@@ -84,19 +84,21 @@ NGX
   kill "$ngx"; wait "$ngx" 2>/dev/null || true
 done
 
-echo "raw ours: ${ours[*]}" >&2; echo "raw chain: ${chain[*]}" >&2
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Prints one result line; sets REPORT_CPU to the median CPU seconds.
 report() {
   local name=$1; shift
-  local cpus=() walls=()
+  local cpus=() walls=() x
   for x in "$@"; do cpus+=("${x%% *}"); walls+=("${x##* }"); done
-  local cpu wall
-  cpu=$(median "${cpus[@]}"); wall=$(median "${walls[@]}")
-  printf '%-44s cpu %6.3f s  wall %6.3f s  cpu/GB %7.3f s\n' "$name" "$cpu" "$wall" \
-    "$(echo "$cpu / ($bytes / 1000000000)" | bc -l)"
-  echo "$cpu"
+  REPORT_CPU=$(median "${cpus[@]}")
+  local wall
+  wall=$(median "${walls[@]}")
+  printf '%-44s cpu %6.3f s  wall %6.3f s  cpu/GB %7.3f s\n' "$name" "$REPORT_CPU" "$wall" \
+    "$(echo "$REPORT_CPU / ($bytes / 1000000000)" | bc -l)"
 }
-echo "file: $bytes bytes, $rounds rounds (medians)"
-a=$(report "rtmpingestsrc ! fakesink" "${ours[@]}" | tee /dev/stderr | tail -1)
-b=$(report "nginx-rtmp + rtmp2src ! flvdemux ! fakesink" "${chain[@]}" | tee /dev/stderr | tail -1)
+echo "file: $bytes bytes, $rounds rounds (medians); raw (cpu wall): ours ${ours[*]} | chain ${chain[*]}"
+report "rtmpingestsrc ! queue ! fakesink" "${ours[@]}"
+a=$REPORT_CPU
+report "nginx-rtmp + rtmp2src ! flvdemux ! fakesink" "${chain[@]}"
+b=$REPORT_CPU
 printf 'ratio cpu ours/chain: %.2f (goal <= 0.3)\n' "$(echo "$a / $b" | bc -l)"
