@@ -294,8 +294,7 @@ struct ClientSession::Impl {
     m.stream_id = stream_id;
     m.csid = csid;
     m.timestamp = dts;
-    m.payload.assign(body.begin(), body.end());
-    send(std::move(m));
+    writer.write(m, body, out);  // chunked straight from the caller's bytes: one copy
     return Ok{};
   }
 };

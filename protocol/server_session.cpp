@@ -616,8 +616,7 @@ Status ServerSession::send_media(uint32_t stream_id, const Message& message) {
   m.csid = message.kind() == MessageType::kVideo   ? kCsidVideo
            : message.kind() == MessageType::kAudio ? kCsidAudio
                                                    : kCsidData;
-  m.payload = message.payload;
-  s.send(m);
+  s.writer.write(m, message.payload, s.out);  // no intermediate copy of the payload
   return Ok{};
 }
 
