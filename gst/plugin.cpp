@@ -1,10 +1,12 @@
-// Plugin registration: rtmpingestsrc (rtmppushsink joins it when it lands).
+// Plugin registration: rtmpingestsrc and rtmppushsink.
 #include <gst/gst.h>
 
 #include "gst/gstrtmpingestsrc.h"
+#include "gst/gstrtmppushsink.h"
 
 static gboolean plugin_init(GstPlugin* plugin) {
-  return gst_element_register(plugin, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC);
+  return gst_element_register(plugin, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC) &&
+         gst_element_register(plugin, "rtmppushsink", GST_RANK_NONE, GST_TYPE_RTMP_PUSH_SINK);
 }
 
 #define PACKAGE "gst-ertmp"

@@ -1,0 +1,1542 @@
+// rtmppushsink: publishes to an RTMP/RTMPS server, legacy FLV or Enhanced RTMP.
+//
+// Inputs: a request pad `sink` of video/x-flv (drop-in for `flvmux ! rtmp2sink`), or request
+// pads `video_%u` / `audio_%u` of elementary streams (the number is the E-RTMP track id; 0 is
+// the default track, sent as legacy FLV where the codec allows it).
+//
+// Threads: upstream streaming threads only queue buffers into their pad's queue (bounded: a
+// full queue blocks the chain function, which is the back-pressure towards the pipeline). One
+// sender thread, started at READY->PAUSED and joined at PAUSED->READY, owns the connection: it
+// connects, interleaves the queues by DTS, packages each buffer as an FLV/E-RTMP tag, writes it
+// (blocking while the server's TCP window is full, bounded by `timeout`), reconnects with
+// backoff when the connection drops (buffering up to `max-buffer-time` meanwhile, resuming at
+// a keyframe with the same timestamp base), and finishes with FCUnpublish/deleteStream on EOS
+// before posting EOS. Stopping cancels every blocking call, so state changes never hang.
+#include "gst/gstrtmppushsink.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gst/push_connection.h"
+#include "gst/push_format.h"
+#include "protocol/command.h"
+#include "protocol/flv_file.h"
+#include "protocol/url.h"
+
+GST_DEBUG_CATEGORY_STATIC(rtmp_push_sink_debug);
+#define GST_CAT_DEFAULT rtmp_push_sink_debug
+
+enum {
+  PROP_0,
+  PROP_LOCATION,
+  PROP_SCHEME,
+  PROP_HOST,
+  PROP_PORT,
+  PROP_APPLICATION,
+  PROP_STREAM,
+  PROP_USERNAME,
+  PROP_PASSWORD,
+  PROP_FLASH_VERSION,
+  PROP_CHUNK_SIZE,
+  PROP_TIMEOUT,
+  PROP_ASYNC_CONNECT,
+  PROP_TLS_VALIDATION_FLAGS,
+  PROP_EXTRA_CONNECT_ARGS,
+  PROP_STOP_COMMANDS,
+  PROP_SYNC,
+  PROP_ENHANCED,
+  PROP_RECONNECT_ATTEMPTS,
+  PROP_RECONNECT_DELAY,
+  PROP_MAX_BUFFER_TIME,
+  PROP_INTERLEAVE_TIMEOUT,
+  PROP_STATS,
+};
+
+#define DEFAULT_LOCATION "rtmp://localhost/live/myStream"
+#define DEFAULT_CHUNK_SIZE 4096
+#define DEFAULT_TIMEOUT 5
+#define DEFAULT_ASYNC_CONNECT TRUE
+#define DEFAULT_TLS_VALIDATION_FLAGS G_TLS_CERTIFICATE_VALIDATE_ALL
+#define DEFAULT_FLASH_VERSION "FMLE/3.0 (compatible; gst-ertmp)"
+#define DEFAULT_STOP_COMMANDS TRUE
+#define DEFAULT_SYNC TRUE
+#define DEFAULT_ENHANCED ENHANCED_AUTO
+#define DEFAULT_RECONNECT_ATTEMPTS 10
+#define DEFAULT_RECONNECT_DELAY 1000
+#define DEFAULT_MAX_BUFFER_TIME (10 * GST_SECOND)
+#define DEFAULT_INTERLEAVE_TIMEOUT 300
+
+typedef enum { ENHANCED_AUTO = 0, ENHANCED_ALWAYS = 1 } GstRtmpPushEnhanced;
+
+static GType gst_rtmp_push_enhanced_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {ENHANCED_AUTO,
+       "Legacy FLV for track 0 where the codec has a legacy form (H.264, AAC, MP3, ...), "
+       "E-RTMP otherwise",
+       "auto"},
+      {ENHANCED_ALWAYS, "E-RTMP (FourCC) tags for every codec that has a FourCC", "always"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstRtmpPushEnhanced", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+static GstStaticPadTemplate flv_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS("video/x-flv"));
+
+static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE(
+    "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS("video/x-h264, stream-format=avc, alignment=au; "
+                    "video/x-h265, stream-format={ hvc1, hev1 }, alignment=au; "
+                    "video/x-av1, stream-format=obu-stream, alignment=tu; "
+                    "video/x-vp9; video/x-vp8; video/x-flash-video, flvversion=1; "
+                    "video/x-flash-screen; video/x-vp6-flash; video/x-vp6-alpha"));
+
+static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE(
+    "audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+    GST_STATIC_CAPS("audio/mpeg, mpegversion={ 2, 4 }, stream-format=raw; "
+                    "audio/mpeg, mpegversion=1, layer=3; audio/x-opus; "
+                    "audio/x-flac, framed=true; audio/x-ac3; audio/x-eac3; "
+                    "audio/x-raw, format={ S16LE, U8 }, layout=interleaved; audio/x-alaw; "
+                    "audio/x-mulaw; audio/x-speex; audio/x-nellymoser"));
+
+namespace {
+
+struct Settings {
+  rtmp::Url url;
+  std::string flash_version = DEFAULT_FLASH_VERSION;
+  guint chunk_size = DEFAULT_CHUNK_SIZE;
+  guint timeout = DEFAULT_TIMEOUT;
+  bool async_connect = DEFAULT_ASYNC_CONNECT;
+  GTlsCertificateFlags tls_validation_flags = DEFAULT_TLS_VALIDATION_FLAGS;
+  std::string extra_connect_args;
+  bool stop_commands = DEFAULT_STOP_COMMANDS;
+  bool sync = DEFAULT_SYNC;
+  int enhanced = DEFAULT_ENHANCED;
+  int reconnect_attempts = DEFAULT_RECONNECT_ATTEMPTS;
+  guint reconnect_delay = DEFAULT_RECONNECT_DELAY;
+  GstClockTime max_buffer_time = DEFAULT_MAX_BUFFER_TIME;
+  guint interleave_timeout = DEFAULT_INTERLEAVE_TIMEOUT;
+};
+
+// One buffer waiting in a pad's queue. Elementary pads keep the GstBuffer; the FLV pad keeps
+// the parsed tag body.
+struct Item {
+  GstBuffer* buffer = nullptr;
+  uint8_t flv_type = 0;  // FLV pad: tag type
+  std::vector<uint8_t> flv_body;
+  std::shared_ptr<gst_ertmp::PushFormat> format;  // elementary: the caps it came with
+  gint64 dts = 0;  // running time, ns (FLV pad: the tag timestamp in ns)
+  gint64 pts = 0;
+  gint64 sync_at = G_MININT64;  // running time to wait for with sync=true (none: MININT64)
+  bool keyframe = true;
+  gint64 arrival_us = 0;
+};
+
+struct SinkPad {
+  GstPad* pad = nullptr;
+  bool video = false;
+  bool flv = false;
+  guint track = 0;
+  GstSegment segment;
+  std::shared_ptr<gst_ertmp::PushFormat> format;  // latest caps (streaming thread, mu)
+  std::deque<Item> queue;
+  bool eos = false;
+  bool got_data = false;
+  gint64 last_dts = G_MININT64;
+  // FLV pad: the stream header tags (metadata, sequence headers), resent on every connection.
+  rtmp::FlvReader flv_reader;
+  bool flv_header_seen = false;
+  bool caps_streamheader = false;
+  // Sender thread only: the format of the last item sent, its sequence-header version (bumped
+  // when the format changes or a pending sequence header is derived) and the version this
+  // connection has sent.
+  std::shared_ptr<gst_ertmp::PushFormat> send_format;
+  guint seq_version = 0;
+  guint sent_seq_version = 0;
+  guint64 frames = 0;
+  guint64 bytes = 0;
+};
+
+// A packaged message, ready for the session (or for the reconnect backlog).
+struct Packet {
+  rtmp::MessageType type = rtmp::MessageType::kVideo;
+  std::vector<uint8_t> body;
+  guint64 dts_ms = 0;
+  bool video = false;
+  bool keyframe = false;
+  bool header = false;  // FLV pad stream header tag: resent on reconnect, never backlogged
+};
+
+constexpr size_t kMaxQueuedBuffers = 256;
+
+}  // namespace
+
+struct GstRtmpPushSinkPrivate;
+
+struct _GstRtmpPushSink {
+  GstElement parent;
+  GstRtmpPushSinkPrivate* priv;
+};
+
+static void uri_handler_init(gpointer g_iface, gpointer iface_data);
+
+G_DEFINE_TYPE_WITH_CODE(GstRtmpPushSink, gst_rtmp_push_sink, GST_TYPE_ELEMENT,
+                        G_IMPLEMENT_INTERFACE(GST_TYPE_URI_HANDLER, uri_handler_init))
+
+struct GstRtmpPushSinkPrivate {
+  explicit GstRtmpPushSinkPrivate(GstRtmpPushSink* s) : self(s) {
+    auto url = rtmp::parse_url(DEFAULT_LOCATION);
+    settings.url = *url;
+  }
+
+  GstRtmpPushSink* self;
+  Settings settings;  // object lock
+
+  // Pads and queues, guarded by mu.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<SinkPad>> pads;
+  bool running = false;   // sender thread alive (READY->PAUSED .. PAUSED->READY)
+  bool stopping = false;  // tell the sender and blocked chains to leave
+  bool playing = false;
+  GstFlowReturn flow = GST_FLOW_OK;  // set to ERROR once the element failed
+  GstTagList* tags = nullptr;
+  bool eos_posted = false;
+  std::thread sender;
+  GCancellable* cancel = nullptr;
+  GstClockID clock_id = nullptr;  // the sync wait in progress, unscheduled on stop
+
+  // Stats (mu).
+  guint64 bytes_sent_total = 0;
+  guint reconnects = 0;
+  guint64 dropped = 0;
+  bool connected = false;
+  std::string server;
+
+  // Sender thread only.
+  Settings run;  // settings copied at start
+  std::unique_ptr<gst_ertmp::PushConnection> conn;
+  std::deque<Packet> backlog;
+  bool have_base = false;
+  gint64 base = 0;  // running time of RTMP timestamp 0
+  bool want_keyframe = false;  // after a reconnect: video resumes at a keyframe
+  std::optional<std::string> reconnect_to;
+
+  GstElement* element() { return GST_ELEMENT(self); }
+
+  void post_message(GstStructure* s) {
+    gst_element_post_message(element(), gst_message_new_element(GST_OBJECT(self), s));
+  }
+
+  // --- pads -----------------------------------------------------------------------------
+
+  SinkPad* state_of(GstPad* pad) {
+    for (auto& p : pads)
+      if (p->pad == pad) return p.get();
+    return nullptr;
+  }
+
+  // Running time of a timestamp on `p` (signed: B-frame DTS may precede the segment start).
+  static gint64 running_time_of(const SinkPad& p, GstClockTime ts) {
+    guint64 rt = 0;
+    int sign = gst_segment_to_running_time_full(&p.segment, GST_FORMAT_TIME, ts, &rt);
+    if (sign == 0) return 0;
+    return sign > 0 ? static_cast<gint64>(rt) : -static_cast<gint64>(rt);
+  }
+
+  // Waits (chain thread, mu held) while `p`'s queue is full. False when stopping or flushing.
+  bool wait_for_room(std::unique_lock<std::mutex>& lock, SinkPad* p) {
+    cv.wait(lock, [&] {
+      return stopping || !running || GST_PAD_IS_FLUSHING(p->pad) ||
+             p->queue.size() < kMaxQueuedBuffers;
+    });
+    return !stopping && running && !GST_PAD_IS_FLUSHING(p->pad);
+  }
+
+  GstFlowReturn enqueue(SinkPad* p, Item&& item) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (flow != GST_FLOW_OK) return flow;
+    if (!wait_for_room(lock, p)) return flow != GST_FLOW_OK ? flow : GST_FLOW_FLUSHING;
+    item.arrival_us = g_get_monotonic_time();
+    p->queue.push_back(std::move(item));
+    p->got_data = true;
+    cv.notify_all();
+    return GST_FLOW_OK;
+  }
+
+  GstFlowReturn chain_elementary(SinkPad* p, GstBuffer* buf) {
+    if (!p->format) {
+      gst_buffer_unref(buf);
+      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("No caps on %s", GST_PAD_NAME(p->pad)),
+                        (nullptr));
+      return GST_FLOW_NOT_NEGOTIATED;
+    }
+    if (gst_ertmp::is_stream_header_buffer(*p->format, buf)) {
+      gst_buffer_unref(buf);
+      return GST_FLOW_OK;
+    }
+    GstClockTime dts = GST_BUFFER_DTS_OR_PTS(buf);
+    GstClockTime pts = GST_BUFFER_PTS_IS_VALID(buf) ? GST_BUFFER_PTS(buf) : dts;
+    Item item;
+    item.buffer = buf;
+    item.format = p->format;
+    if (GST_CLOCK_TIME_IS_VALID(dts)) {
+      item.dts = running_time_of(*p, dts);
+      item.pts = GST_CLOCK_TIME_IS_VALID(pts) ? running_time_of(*p, pts) : item.dts;
+    } else {
+      item.dts = item.pts = p->last_dts == G_MININT64 ? 0 : p->last_dts;
+    }
+    if (item.dts < p->last_dts) item.dts = p->last_dts;  // servers refuse backwards DTS
+    if (item.pts < item.dts) item.pts = item.dts;
+    p->last_dts = item.dts;
+    item.sync_at = item.dts;
+    item.keyframe = !p->video || !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+    return enqueue(p, std::move(item));
+  }
+
+  // FLV pad: split the byte stream into tags (flvmux pushes one tag per buffer, but a
+  // filesrc/other producer may not).
+  GstFlowReturn chain_flv(SinkPad* p, GstBuffer* buf) {
+    if (p->caps_streamheader && GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_HEADER)) {
+      gst_buffer_unref(buf);  // already taken from the caps' streamheader (as rtmp2sink does)
+      return GST_FLOW_OK;
+    }
+    GstClockTime ts = GST_BUFFER_DTS_OR_PTS(buf);
+    gint64 sync_at = GST_CLOCK_TIME_IS_VALID(ts) ? running_time_of(*p, ts) : G_MININT64;
+    GstMapInfo map;
+    gst_buffer_map(buf, &map, GST_MAP_READ);
+    rtmp::Bytes bytes(map.data, map.size);
+    // A stream that starts mid-way (no "FLV" header) is fed as tags: fake the file header.
+    if (!p->flv_header_seen) {
+      p->flv_header_seen = true;
+      if (map.size < 3 || map.data[0] != 'F' || map.data[1] != 'L' || map.data[2] != 'V') {
+        std::vector<uint8_t> hdr;
+        rtmp::FlvWriter::write_header(hdr, true, true);
+        (void)p->flv_reader.receive(hdr);
+      }
+    }
+    auto st = p->flv_reader.receive(bytes);
+    gst_buffer_unmap(buf, &map);
+    gst_buffer_unref(buf);
+    GstFlowReturn ret = GST_FLOW_OK;
+    while (auto tag = p->flv_reader.next_tag()) {
+      if (ret != GST_FLOW_OK) continue;
+      Item item;
+      item.flv_type = tag->type;
+      item.dts = item.pts = tag->timestamp * static_cast<gint64>(GST_MSECOND);
+      item.flv_body = std::move(tag->body);
+      item.sync_at = sync_at;
+      item.keyframe =
+          tag->type != 9 || item.flv_body.empty() || (item.flv_body[0] & 0x70) == 0x10;
+      ret = enqueue(p, std::move(item));
+    }
+    if (!st.ok() && ret == GST_FLOW_OK) {
+      GST_ELEMENT_ERROR(self, STREAM, DEMUX, ("Input is not a valid FLV stream"),
+                        ("%s", st.error().to_string().c_str()));
+      return GST_FLOW_ERROR;
+    }
+    return ret;
+  }
+
+  static GstFlowReturn chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
+    auto* priv = GST_RTMP_PUSH_SINK(parent)->priv;
+    SinkPad* p;
+    {
+      std::lock_guard<std::mutex> lock(priv->mu);
+      p = priv->state_of(pad);
+    }
+    if (!p) {
+      gst_buffer_unref(buf);
+      return GST_FLOW_ERROR;
+    }
+    return p->flv ? priv->chain_flv(p, buf) : priv->chain_elementary(p, buf);
+  }
+
+  bool set_caps(SinkPad* p, GstCaps* caps) {
+    if (p->flv) {
+      // flvmux streamable=true: the FLV header, onMetaData and sequence headers.
+      const GstStructure* s = gst_caps_get_structure(caps, 0);
+      const GValue* sh = gst_structure_get_value(s, "streamheader");
+      if (!sh || !GST_VALUE_HOLDS_ARRAY(sh) || p->caps_streamheader) return true;
+      p->caps_streamheader = true;
+      for (guint i = 0; i < gst_value_array_get_size(sh); ++i) {
+        const GValue* v = gst_value_array_get_value(sh, i);
+        if (!GST_VALUE_HOLDS_BUFFER(v)) continue;
+        GstBuffer* b = gst_buffer_ref(gst_value_get_buffer(v));
+        GST_BUFFER_FLAG_UNSET(b, GST_BUFFER_FLAG_HEADER);
+        p->caps_streamheader = false;  // let this one through chain_flv
+        chain_flv(p, b);
+        p->caps_streamheader = true;
+      }
+      return true;
+    }
+    std::string error;
+    auto f = gst_ertmp::push_format_from_caps(caps, &error);
+    if (!f) {
+      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
+                        ("Cannot publish %" GST_PTR_FORMAT, static_cast<gpointer>(caps)),
+                        ("%s", error.c_str()));
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    bool same = p->format && p->format->codec == f->codec &&
+                p->format->sequence_header == f->sequence_header &&
+                p->format->width == f->width && p->format->height == f->height &&
+                p->format->rate == f->rate && p->format->channels == f->channels;
+    if (!same) p->format = std::make_shared<gst_ertmp::PushFormat>(std::move(*f));
+    return true;
+  }
+
+  static gboolean event(GstPad* pad, GstObject* parent, GstEvent* ev) {
+    auto* priv = GST_RTMP_PUSH_SINK(parent)->priv;
+    SinkPad* p;
+    {
+      std::lock_guard<std::mutex> lock(priv->mu);
+      p = priv->state_of(pad);
+    }
+    if (!p) {
+      gst_event_unref(ev);
+      return FALSE;
+    }
+    switch (GST_EVENT_TYPE(ev)) {
+      case GST_EVENT_CAPS: {
+        GstCaps* caps;
+        gst_event_parse_caps(ev, &caps);
+        gboolean ok = priv->set_caps(p, caps);
+        gst_event_unref(ev);
+        return ok;
+      }
+      case GST_EVENT_SEGMENT: {
+        const GstSegment* seg;
+        gst_event_parse_segment(ev, &seg);
+        std::lock_guard<std::mutex> lock(priv->mu);
+        if (seg->format == GST_FORMAT_TIME) {
+          gst_segment_copy_into(seg, &p->segment);
+        } else {
+          gst_segment_init(&p->segment, GST_FORMAT_TIME);
+        }
+        gst_event_unref(ev);
+        return TRUE;
+      }
+      case GST_EVENT_TAG: {
+        GstTagList* list;
+        gst_event_parse_tag(ev, &list);
+        std::lock_guard<std::mutex> lock(priv->mu);
+        if (gst_tag_list_get_scope(list) == GST_TAG_SCOPE_GLOBAL || !priv->tags) {
+          GstTagList* merged = gst_tag_list_merge(priv->tags, list, GST_TAG_MERGE_REPLACE);
+          if (priv->tags) gst_tag_list_unref(priv->tags);
+          priv->tags = merged;
+        }
+        gst_event_unref(ev);
+        return TRUE;
+      }
+      case GST_EVENT_EOS: {
+        std::lock_guard<std::mutex> lock(priv->mu);
+        p->eos = true;
+        priv->cv.notify_all();
+        gst_event_unref(ev);
+        return TRUE;
+      }
+      case GST_EVENT_FLUSH_START: {
+        std::lock_guard<std::mutex> lock(priv->mu);
+        priv->cv.notify_all();  // a chain blocked on a full queue sees the flushing pad
+        gst_event_unref(ev);
+        return TRUE;
+      }
+      case GST_EVENT_FLUSH_STOP: {
+        std::lock_guard<std::mutex> lock(priv->mu);
+        for (auto& it : p->queue)
+          if (it.buffer) gst_buffer_unref(it.buffer);
+        p->queue.clear();
+        p->eos = false;
+        p->last_dts = G_MININT64;
+        gst_segment_init(&p->segment, GST_FORMAT_TIME);
+        gst_event_unref(ev);
+        return TRUE;
+      }
+      default:
+        return gst_pad_event_default(pad, parent, ev);
+    }
+  }
+
+  // --- sender thread --------------------------------------------------------------------
+
+  // The next item to send, by DTS across pads. Waits (bounded) until every pad that can still
+  // deliver has something queued, a queue is full (a demuxer feeding several pads from one
+  // thread must not deadlock), or the oldest item waited `interleave_timeout` (sparse live
+  // streams). Returns the pad, or nullptr when nothing is ready by `deadline_us`.
+  SinkPad* pick(std::unique_lock<std::mutex>& lock, gint64 deadline_us) {
+    while (!stopping) {
+      SinkPad* best = nullptr;
+      bool all_have = true, any_full = false;
+      gint64 oldest_arrival = G_MAXINT64;
+      for (auto& p : pads) {
+        if (p->queue.empty()) {
+          if (!p->eos) all_have = false;
+          continue;
+        }
+        if (p->queue.size() >= kMaxQueuedBuffers) any_full = true;
+        oldest_arrival = std::min(oldest_arrival, p->queue.front().arrival_us);
+        if (!best || p->queue.front().dts < best->queue.front().dts) best = p.get();
+      }
+      gint64 now = g_get_monotonic_time();
+      gint64 timeout_at = oldest_arrival + gint64{run.interleave_timeout} * 1000;
+      if (best && (all_have || any_full || now >= timeout_at)) return best;
+      gint64 until = std::min(deadline_us, best ? timeout_at : deadline_us);
+      if (now >= deadline_us) return nullptr;
+      cv.wait_for(lock, std::chrono::microseconds(std::max<gint64>(until - now, 100)));
+    }
+    return nullptr;
+  }
+
+  bool all_done_locked() {
+    if (pads.empty()) return false;
+    for (auto& p : pads)
+      if (!p->eos || !p->queue.empty()) return false;
+    return true;
+  }
+
+  guint64 rtmp_ms(gint64 running_ns) {
+    if (!have_base) {
+      have_base = true;
+      base = running_ns;
+    }
+    gint64 d = running_ns - base;
+    return d > 0 ? static_cast<guint64>(d / static_cast<gint64>(GST_MSECOND)) : 0;
+  }
+
+  bool enhanced_for(const SinkPad& p, const gst_ertmp::PushFormat& f) const {
+    if (p.track != 0 || !f.has_legacy_form) return true;
+    return run.enhanced == ENHANCED_ALWAYS && rtmp::codec_fourcc(f.codec) != 0;
+  }
+
+  // Builds the tag body of a sequence header (or of a frame when `payload` is given).
+  bool build_tag(const SinkPad& p, const gst_ertmp::PushFormat& f, bool sequence_start,
+                 rtmp::Bytes payload, bool keyframe, int32_t ct, std::vector<uint8_t>& out) {
+    rtmp::UnitSpec unit{static_cast<uint8_t>(p.track), f.codec, ct, payload};
+    rtmp::Status st = rtmp::Ok{};
+    if (p.video) {
+      rtmp::VideoTagSpec spec;
+      spec.frame_type = keyframe ? rtmp::VideoFrameType::kKey : rtmp::VideoFrameType::kInter;
+      spec.packet = sequence_start ? rtmp::VideoPacketType::kSequenceStart
+                                   : rtmp::VideoPacketType::kCodedFrames;
+      spec.force_enhanced = enhanced_for(p, f);
+      if (p.track != 0) spec.multitrack = rtmp::AvMultitrackType::kOneTrack;
+      spec.units = {unit};
+      st = rtmp::build_video_tag(spec, out);
+    } else {
+      rtmp::AudioTagSpec spec;
+      spec.packet = sequence_start ? rtmp::AudioPacketType::kSequenceStart
+                                   : rtmp::AudioPacketType::kCodedFrames;
+      spec.force_enhanced = enhanced_for(p, f);
+      if (p.track != 0) spec.multitrack = rtmp::AvMultitrackType::kOneTrack;
+      spec.sound_rate = f.sound_rate;
+      spec.sound_size = f.sound_size;
+      spec.sound_type = f.sound_type;
+      spec.units = {unit};
+      st = rtmp::build_audio_tag(spec, out);
+    }
+    if (!st.ok()) {
+      GST_WARNING_OBJECT(self, "cannot package %s: %s", GST_PAD_NAME(p.pad),
+                         st.error().to_string().c_str());
+      return false;
+    }
+    return true;
+  }
+
+  Packet sequence_header_packet(const SinkPad& p, guint64 dts_ms) {
+    Packet pk;
+    pk.video = p.video;
+    pk.type = p.video ? rtmp::MessageType::kVideo : rtmp::MessageType::kAudio;
+    pk.dts_ms = dts_ms;
+    pk.header = true;
+    pk.keyframe = true;
+    build_tag(p, *p.send_format, true, p.send_format->sequence_header, true, 0, pk.body);
+    return pk;
+  }
+
+  rtmp::amf::Value metadata() {
+    std::shared_ptr<gst_ertmp::PushFormat> v, a;
+    bool v_enh = false, a_enh = false;
+    GstTagList* t = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& p : pads) {
+        auto f = p->send_format ? p->send_format : p->format;
+        if (p->flv || !f || p->track != 0) continue;
+        if (p->video && !v) {
+          v = f;
+          v_enh = enhanced_for(*p, *f);
+        }
+        if (!p->video && !a) {
+          a = f;
+          a_enh = enhanced_for(*p, *f);
+        }
+      }
+      if (tags) t = gst_tag_list_ref(tags);
+    }
+    rtmp::amf::Value m = gst_ertmp::build_metadata(v.get(), v_enh, a.get(), a_enh, t);
+    if (t) gst_tag_list_unref(t);
+    return m;
+  }
+
+  // Sends (or backlogs) one packet; false when the connection failed.
+  bool deliver(Packet&& pk, std::string* why) {
+    if (!conn) {
+      if (!pk.header) backlog_push(std::move(pk));
+      return true;
+    }
+    auto st = conn->session().send_message(pk.type, pk.body, pk.dts_ms);
+    gst_ertmp::PushFailure f;
+    if (!st.ok() || !conn->flush(&f)) {
+      *why = st.ok() ? f.message : st.error().to_string();
+      if (!pk.header) backlog_push(std::move(pk));
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    bytes_sent_total = conn->bytes_sent();
+    return true;
+  }
+
+  // Keeps at most max-buffer-time of media for the next connection, starting at a video
+  // keyframe when there is video.
+  void backlog_push(Packet&& pk) {
+    backlog.push_back(std::move(pk));
+    const guint64 keep_ms = run.max_buffer_time / GST_MSECOND;
+    auto span = [this] { return backlog.back().dts_ms - backlog.front().dts_ms; };
+    size_t dropped_now = 0;
+    while (!backlog.empty() && span() > keep_ms) {
+      backlog.pop_front();
+      ++dropped_now;
+      // Drop on to the next keyframe so the next connection starts decodable.
+      while (!backlog.empty() && backlog.front().video && !backlog.front().keyframe) {
+        backlog.pop_front();
+        ++dropped_now;
+      }
+    }
+    if (dropped_now) {
+      std::lock_guard<std::mutex> lock(mu);
+      dropped += dropped_now;
+    }
+  }
+
+  // Metadata, every known sequence header, then the backlog from its first keyframe.
+  bool start_connection(std::string* why) {
+    want_keyframe = true;
+    while (!backlog.empty() && backlog.front().video && !backlog.front().keyframe)
+      backlog.pop_front();
+    const guint64 ts = backlog.empty() ? 0 : backlog.front().dts_ms;
+    bool flv_mode = false;
+    std::vector<Packet> headers;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& p : pads) {
+        if (p->flv) flv_mode = true;
+        p->sent_seq_version = 0;
+        if (!p->flv && p->send_format && !p->send_format->sequence_header.empty()) {
+          headers.push_back(sequence_header_packet(*p, ts));
+          p->sent_seq_version = p->seq_version;
+        }
+      }
+    }
+    if (flv_mode) {
+      for (const auto& h : flv_headers) headers.push_back(h);
+      for (auto& h : headers) h.dts_ms = ts;
+    } else {
+      auto st = conn->session().send_metadata(metadata(), ts);
+      if (!st.ok()) {
+        *why = st.error().to_string();
+        return false;
+      }
+    }
+    for (auto& h : headers) {
+      if (!deliver(std::move(h), why)) return false;
+    }
+    std::deque<Packet> pending;
+    pending.swap(backlog);
+    while (!pending.empty()) {
+      Packet pk = std::move(pending.front());
+      pending.pop_front();
+      if (pk.video) want_keyframe = false;
+      if (!deliver(std::move(pk), why)) {
+        for (auto& rest : pending) backlog_push(std::move(rest));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // FLV pad headers (onMetaData, sequence headers), latest per kind.
+  std::vector<Packet> flv_headers;
+
+  void remember_flv_header(const Packet& pk) {
+    for (auto& h : flv_headers) {
+      if (h.type == pk.type) {
+        h = pk;
+        return;
+      }
+    }
+    flv_headers.push_back(pk);
+  }
+
+  // Packages the item taken off `p`'s queue: the frame, preceded by the pad's sequence header
+  // when this connection has not sent the current one. Empty when the item is skipped.
+  std::vector<Packet> package(SinkPad* p, Item&& item) {
+    std::vector<Packet> out;
+    Packet pk;
+    pk.dts_ms = p->flv ? static_cast<guint64>(std::max<gint64>(item.dts, 0) / GST_MSECOND)
+                       : rtmp_ms(item.dts);
+    pk.keyframe = item.keyframe;
+    if (p->flv) {
+      pk.type = static_cast<rtmp::MessageType>(item.flv_type);
+      pk.video = item.flv_type == 9;
+      if (item.flv_type == 18) {
+        // onMetaData from flvmux: publish it as @setDataFrame (rtmp2sink does the same).
+        rtmp::Message m;
+        m.type = 18;
+        m.payload = std::move(item.flv_body);
+        auto dm = rtmp::parse_data_message(m);
+        if (dm.ok() && dm->handler == "onMetaData" && !dm->values.empty()) {
+          pk.body = rtmp::build_set_data_frame(dm->values[0]).payload;
+          pk.header = true;
+          remember_flv_header(pk);
+        } else {
+          pk.body = std::move(m.payload);
+        }
+        out.push_back(std::move(pk));
+        return out;
+      }
+      if (item.flv_type != 8 && item.flv_type != 9) return out;
+      pk.body = std::move(item.flv_body);
+      auto tag = rtmp::parse_flv_tag(static_cast<rtmp::TagType>(item.flv_type), pk.body);
+      if (tag.ok() && !tag->units.empty() &&
+          tag->units[0].packet == rtmp::PacketKind::kSequenceStart) {
+        pk.header = true;
+        remember_flv_header(pk);
+      }
+      p->frames++;
+      out.push_back(std::move(pk));
+      return out;
+    }
+    if (item.format != p->send_format) {
+      p->send_format = item.format;
+      ++p->seq_version;
+    }
+    gst_ertmp::PushFormat& f = *p->send_format;
+    pk.video = p->video;
+    pk.type = p->video ? rtmp::MessageType::kVideo : rtmp::MessageType::kAudio;
+    GstMapInfo map;
+    gst_buffer_map(item.buffer, &map, GST_MAP_READ);
+    std::vector<uint8_t> converted;
+    bool as_is = true;
+    std::string error;
+    const bool was_pending = f.sequence_header_pending;
+    bool ok = gst_ertmp::frame_payload(f, rtmp::Bytes(map.data, map.size), converted, &as_is,
+                                       &error);
+    if (ok && was_pending && !f.sequence_header_pending) ++p->seq_version;
+    if (ok) {
+      rtmp::Bytes payload = as_is ? rtmp::Bytes(map.data, map.size) : rtmp::Bytes(converted);
+      // CT from the rounded PTS and DTS, not rounded on its own (OBS 31.1's off-by-one fix).
+      gint64 ct_ms = item.pts / static_cast<gint64>(GST_MSECOND) -
+                     item.dts / static_cast<gint64>(GST_MSECOND);
+      ok = build_tag(*p, f, false, payload, item.keyframe, static_cast<int32_t>(ct_ms), pk.body);
+    } else {
+      GST_WARNING_OBJECT(self, "dropping a malformed buffer on %s: %s", GST_PAD_NAME(p->pad),
+                         error.c_str());
+    }
+    gst_buffer_unmap(item.buffer, &map);
+    gst_buffer_unref(item.buffer);
+    if (!ok) return out;
+    if (p->sent_seq_version != p->seq_version) {
+      if (!f.sequence_header.empty()) out.push_back(sequence_header_packet(*p, pk.dts_ms));
+      p->sent_seq_version = p->seq_version;
+    }
+    p->frames++;
+    p->bytes += pk.body.size();
+    out.push_back(std::move(pk));
+    return out;
+  }
+
+  // Waits for the clock to reach `running_ns` (sync=true, PLAYING). False when stopping.
+  bool wait_clock(gint64 running_ns) {
+    if (!run.sync) return true;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return stopping || playing; });
+    if (stopping) return false;
+    GstClock* clock = gst_element_get_clock(element());
+    if (!clock) return true;
+    GstClockTime base_time = gst_element_get_base_time(element());
+    gint64 at = static_cast<gint64>(base_time) + std::max<gint64>(running_ns, 0);
+    clock_id = gst_clock_new_single_shot_id(clock, static_cast<GstClockTime>(at));
+    GstClockID id = clock_id;
+    lock.unlock();
+    gst_clock_id_wait(id, nullptr);
+    lock.lock();
+    gst_clock_id_unref(clock_id);
+    clock_id = nullptr;
+    gst_object_unref(clock);
+    return !stopping;
+  }
+
+  void drop_connection(const std::string& why) {
+    GST_WARNING_OBJECT(self, "connection to %s lost: %s", run.url.to_string().c_str(),
+                       why.c_str());
+    conn.reset();
+    std::lock_guard<std::mutex> lock(mu);
+    connected = false;
+  }
+
+  gst_ertmp::PushTarget target() {
+    gst_ertmp::PushTarget t;
+    t.config.url = run.url;
+    t.config.flash_ver = run.flash_version;
+    t.config.out_chunk_size = run.chunk_size;
+    t.config.username = run.url.username;
+    t.config.password = run.url.password;
+    t.config.capabilities = rtmp::client_capabilities(
+        {"avc1", "hvc1", "av01", "vp09", "vp08"}, {"mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3"},
+        rtmp::kCapsExReconnect | rtmp::kCapsExMultitrack);
+    t.config.extra_connect_args = parse_connect_args(run.extra_connect_args);
+    t.timeout_s = run.timeout;
+    t.tls_validation_flags = run.tls_validation_flags;
+    return t;
+  }
+
+  // librtmp-style "conn=B:1 conn=N:1.5 conn=S:text" (the subset rtmp2sink takes).
+  static std::vector<rtmp::amf::Value> parse_connect_args(const std::string& text) {
+    std::vector<rtmp::amf::Value> out;
+    gchar** parts = g_strsplit_set(text.c_str(), " ", -1);
+    for (gchar** p = parts; *p; ++p) {
+      std::string s = *p;
+      if (s.rfind("conn=", 0) == 0) s = s.substr(5);
+      if (s.size() < 2 || s[1] != ':') continue;
+      std::string v = s.substr(2);
+      switch (s[0]) {
+        case 'B':
+          out.emplace_back(v == "1" || v == "true");
+          break;
+        case 'N':
+          out.emplace_back(g_ascii_strtod(v.c_str(), nullptr));
+          break;
+        case 'S':
+          out.emplace_back(v);
+          break;
+        case 'Z':
+          out.push_back(rtmp::amf::Value::null());
+          break;
+        default:
+          break;
+      }
+    }
+    g_strfreev(parts);
+    return out;
+  }
+
+  // Connects once. Fatal failures (first connection, stream refused) post the bus error.
+  enum class ConnectResult { kOk, kRetry, kFatal };
+  ConnectResult connect(bool first) {
+    gst_ertmp::PushFailure f;
+    auto c = gst_ertmp::PushConnection::open(target(), cancel, &f);
+    if (f.cancelled || g_cancellable_is_cancelled(cancel)) return ConnectResult::kFatal;
+    if (!c) {
+      GST_WARNING_OBJECT(self, "publishing to %s failed: %s %s", run.url.to_string().c_str(),
+                         f.status_code.c_str(), f.message.c_str());
+      if (first || f.rejected) {
+        std::string code = f.status_code.empty() ? "" : " (" + f.status_code + ")";
+        if (f.rejected) {
+          GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED,
+                            ("The server refused to publish %s%s", run.url.to_string().c_str(),
+                             code.c_str()),
+                            ("%s", f.message.c_str()));
+        } else {
+          GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
+                            ("Could not publish to %s", run.url.to_string().c_str()),
+                            ("%s", f.message.c_str()));
+        }
+        return ConnectResult::kFatal;
+      }
+      return ConnectResult::kRetry;
+    }
+    conn = std::move(c);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      connected = true;
+      server = conn->fms_ver();
+    }
+    GST_INFO_OBJECT(self, "publishing to %s (server '%s')", run.url.to_string().c_str(),
+                    conn->fms_ver().c_str());
+    post_message(gst_structure_new("rtmppushsink-connected", "location", G_TYPE_STRING,
+                                   run.url.to_string().c_str(), "server", G_TYPE_STRING,
+                                   conn->fms_ver().c_str(), "enhanced", G_TYPE_BOOLEAN,
+                                   conn->server_caps().present_any, nullptr));
+    return ConnectResult::kOk;
+  }
+
+  void fail_flow() {
+    std::lock_guard<std::mutex> lock(mu);
+    flow = GST_FLOW_ERROR;
+    cv.notify_all();
+  }
+
+  void sender_loop() {
+    bool ever_connected = false;
+    int attempts = 0;
+    gint64 next_attempt_us = 0;
+    std::string why;
+    for (;;) {
+      // 1. (Re)connect when it is time.
+      bool want_connect;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping) break;
+        bool any_data = false;
+        for (auto& p : pads) any_data |= p->got_data;
+        want_connect = !conn && (run.async_connect || any_data || ever_connected) &&
+                       g_get_monotonic_time() >= next_attempt_us;
+      }
+      if (want_connect) {
+        if (ever_connected) {
+          post_message(gst_structure_new("rtmppushsink-reconnecting", "attempt", G_TYPE_INT,
+                                         attempts + 1, "reason", G_TYPE_STRING, why.c_str(),
+                                         nullptr));
+        }
+        ConnectResult r = connect(!ever_connected);
+        if (r == ConnectResult::kFatal) {
+          fail_flow();
+          break;
+        }
+        if (r == ConnectResult::kRetry) {
+          ++attempts;
+          if (run.reconnect_attempts >= 0 && attempts > run.reconnect_attempts) {
+            GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+                              ("Connection to %s lost and %d reconnect attempts failed",
+                               run.url.to_string().c_str(), run.reconnect_attempts),
+                              ("%s", why.c_str()));
+            fail_flow();
+            break;
+          }
+          gint64 delay_ms = std::min<gint64>(gint64{run.reconnect_delay} << std::min(attempts - 1, 5),
+                                             30'000);
+          next_attempt_us = g_get_monotonic_time() + delay_ms * 1000;
+        } else {
+          if (ever_connected) {
+            std::lock_guard<std::mutex> lock(mu);
+            ++reconnects;
+          }
+          ever_connected = true;
+          attempts = 0;
+          if (!start_connection(&why)) drop_connection(why);
+        }
+      }
+
+      // 2. The next buffer by DTS (bounded wait, so reconnect timers and input polling run).
+      SinkPad* p;
+      Item item;
+      bool done;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        gint64 deadline = g_get_monotonic_time() + 50'000;
+        if (!conn && next_attempt_us > g_get_monotonic_time())
+          deadline = std::min(deadline, next_attempt_us);
+        p = pick(lock, deadline);
+        if (stopping) break;
+        if (p) {
+          item = std::move(p->queue.front());
+          p->queue.pop_front();
+          cv.notify_all();  // room for the chain function
+        }
+        done = !p && all_done_locked();
+      }
+      if (done) {
+        finish();
+        break;
+      }
+      if (conn) {
+        gst_ertmp::PushFailure f;
+        if (!conn->poll(&f)) {
+          why = f.message;
+          drop_connection(why);
+        } else if (auto to = conn->take_reconnect_request()) {
+          reconnect_to = *to;
+        }
+      }
+      if (!p) continue;
+      if (item.sync_at != G_MININT64 && !wait_clock(item.sync_at)) {
+        if (item.buffer) gst_buffer_unref(item.buffer);
+        break;
+      }
+      for (Packet& pk : package(p, std::move(item))) {
+        // E-RTMP reconnect request: switch servers at a keyframe (or at once without video).
+        if (reconnect_to && conn && !pk.header && (pk.keyframe || !pk.video)) {
+          auto next = rtmp::resolve_reconnect_url(run.url, *reconnect_to);
+          reconnect_to.reset();
+          if (next.ok()) {
+            GST_INFO_OBJECT(self, "reconnecting to %s as the server asked",
+                            next->to_string().c_str());
+            conn->close(200);
+            drop_connection("server reconnect request");
+            run.url = *next;
+            why = "server reconnect request";
+            next_attempt_us = 0;
+          }
+        }
+        if (conn && want_keyframe && pk.video && !pk.keyframe && !pk.header) {
+          continue;  // a new connection resumes video at a keyframe
+        }
+        if (conn && pk.video && !pk.header) want_keyframe = false;
+        if (!deliver(std::move(pk), &why)) {
+          drop_connection(why);
+          next_attempt_us = 0;
+        }
+      }
+    }
+  }
+
+  // All pads at EOS and drained: unpublish cleanly, then EOS on the bus.
+  void finish() {
+    if (conn) {
+      if (run.stop_commands) {
+        conn->close(1000);
+      }
+      conn.reset();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      connected = false;
+      if (eos_posted) return;
+      eos_posted = true;
+    }
+    GST_INFO_OBJECT(self, "all inputs finished: unpublished, posting EOS");
+    gst_element_post_message(element(), gst_message_new_eos(GST_OBJECT(self)));
+  }
+
+  // --- lifecycle --------------------------------------------------------------------------
+
+  bool start() {
+    GST_OBJECT_LOCK(self);
+    run = settings;
+    GST_OBJECT_UNLOCK(self);
+    if (run.url.host.empty()) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("No host set"), (nullptr));
+      return false;
+    }
+    if (run.url.stream.empty()) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                        ("No stream (key) in %s", run.url.to_string().c_str()), (nullptr));
+      return false;
+    }
+    conn.reset();
+    backlog.clear();
+    flv_headers.clear();
+    have_base = false;
+    want_keyframe = false;
+    reconnect_to.reset();
+    cancel = g_cancellable_new();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = false;
+      running = true;
+      flow = GST_FLOW_OK;
+      eos_posted = false;
+      bytes_sent_total = 0;
+      reconnects = 0;
+      dropped = 0;
+      for (auto& p : pads) {
+        p->eos = false;
+        p->got_data = false;
+        p->last_dts = G_MININT64;
+        p->frames = p->bytes = 0;
+        gst_segment_init(&p->segment, GST_FORMAT_TIME);
+        p->flv_reader = rtmp::FlvReader();
+        p->flv_header_seen = false;
+        p->send_format.reset();
+        p->seq_version = p->sent_seq_version = 0;
+      }
+    }
+    sender = std::thread([this] { sender_loop(); });
+    return true;
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = true;
+      running = false;
+      if (clock_id) gst_clock_id_unschedule(clock_id);
+      cv.notify_all();
+    }
+    if (cancel) g_cancellable_cancel(cancel);
+    if (sender.joinable()) sender.join();
+    conn.reset();
+    backlog.clear();
+    if (cancel) {
+      g_object_unref(cancel);
+      cancel = nullptr;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& p : pads) {
+      for (auto& it : p->queue)
+        if (it.buffer) gst_buffer_unref(it.buffer);
+      p->queue.clear();
+    }
+    connected = false;
+  }
+
+  GstStructure* stats() {
+    std::lock_guard<std::mutex> lock(mu);
+    GstStructure* s = gst_structure_new(
+        "rtmppushsink-stats", "connected", G_TYPE_BOOLEAN, connected, "server", G_TYPE_STRING,
+        server.c_str(), "out-bytes-total", G_TYPE_UINT64, bytes_sent_total, "reconnects",
+        G_TYPE_UINT, reconnects, "dropped-messages", G_TYPE_UINT64, dropped, nullptr);
+    for (auto& p : pads) {
+      std::string name = GST_PAD_NAME(p->pad);
+      gst_structure_set(s, (name + "-frames").c_str(), G_TYPE_UINT64, p->frames,
+                        (name + "-queued").c_str(), G_TYPE_UINT, static_cast<guint>(p->queue.size()),
+                        nullptr);
+    }
+    return s;
+  }
+};
+
+// --- GObject ------------------------------------------------------------------------------
+
+static void gst_rtmp_push_sink_init(GstRtmpPushSink* self) {
+  self->priv = new GstRtmpPushSinkPrivate(self);
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
+}
+
+static void gst_rtmp_push_sink_finalize(GObject* object) {
+  auto* self = GST_RTMP_PUSH_SINK(object);
+  if (self->priv->tags) gst_tag_list_unref(self->priv->tags);
+  delete self->priv;
+  G_OBJECT_CLASS(gst_rtmp_push_sink_parent_class)->finalize(object);
+}
+
+static GstPad* gst_rtmp_push_sink_request_new_pad(GstElement* element, GstPadTemplate* templ,
+                                                  const gchar* name, const GstCaps*) {
+  auto* self = GST_RTMP_PUSH_SINK(element);
+  auto* priv = self->priv;
+  const gchar* tname = GST_PAD_TEMPLATE_NAME_TEMPLATE(templ);
+  bool flv = g_strcmp0(tname, "sink") == 0;
+  bool video = g_strcmp0(tname, "video_%u") == 0;
+  std::lock_guard<std::mutex> lock(priv->mu);
+  bool have_flv = false, have_elementary = false;
+  for (auto& p : priv->pads) (p->flv ? have_flv : have_elementary) = true;
+  if ((flv && (have_flv || have_elementary)) || (!flv && have_flv)) {
+    GST_WARNING_OBJECT(self, "the FLV pad 'sink' excludes every other pad");
+    return nullptr;
+  }
+  guint track = 0;
+  if (!flv) {
+    // "video_N" / "audio_N" asks for track N; no number takes the lowest free one.
+    if (name && strchr(name, '%')) name = nullptr;
+    if (name && sscanf(name + 6, "%u", &track) != 1) name = nullptr;
+    if (!name) {
+      for (;;) {
+        bool taken = false;
+        for (auto& p : priv->pads) taken |= !p->flv && p->video == video && p->track == track;
+        if (!taken) break;
+        ++track;
+      }
+    }
+    if (track > 255) return nullptr;
+    for (auto& p : priv->pads) {
+      if (!p->flv && p->video == video && p->track == track) return nullptr;
+    }
+  }
+  std::string pad_name = flv ? "sink" : std::string(video ? "video_" : "audio_") +
+                                            std::to_string(track);
+  auto state = std::make_unique<SinkPad>();
+  state->flv = flv;
+  state->video = video;
+  state->track = track;
+  gst_segment_init(&state->segment, GST_FORMAT_TIME);
+  GstPad* pad = gst_pad_new_from_template(templ, pad_name.c_str());
+  state->pad = pad;
+  gst_pad_set_chain_function(pad, GstRtmpPushSinkPrivate::chain);
+  gst_pad_set_event_function(pad, GstRtmpPushSinkPrivate::event);
+  priv->pads.push_back(std::move(state));
+  gst_element_add_pad(element, pad);
+  return pad;
+}
+
+static void gst_rtmp_push_sink_release_pad(GstElement* element, GstPad* pad) {
+  auto* priv = GST_RTMP_PUSH_SINK(element)->priv;
+  {
+    std::lock_guard<std::mutex> lock(priv->mu);
+    for (auto it = priv->pads.begin(); it != priv->pads.end(); ++it) {
+      if ((*it)->pad != pad) continue;
+      for (auto& item : (*it)->queue)
+        if (item.buffer) gst_buffer_unref(item.buffer);
+      priv->pads.erase(it);
+      break;
+    }
+    priv->cv.notify_all();
+  }
+  gst_element_remove_pad(element, pad);
+}
+
+static bool apply_location(GstRtmpPushSink* self, const gchar* uri) {
+  auto url = rtmp::parse_url(uri ? uri : "");
+  if (!url.ok()) {
+    GST_WARNING_OBJECT(self, "bad location '%s': %s", uri, url.error().to_string().c_str());
+    return false;
+  }
+  self->priv->settings.url = *url;
+  return true;
+}
+
+static void gst_rtmp_push_sink_set_property(GObject* object, guint prop_id, const GValue* value,
+                                            GParamSpec* pspec) {
+  auto* self = GST_RTMP_PUSH_SINK(object);
+  GST_OBJECT_LOCK(self);
+  Settings& s = self->priv->settings;
+  auto str = [value] { return std::string(g_value_get_string(value) ? g_value_get_string(value) : ""); };
+  switch (prop_id) {
+    case PROP_LOCATION:
+      apply_location(self, g_value_get_string(value));
+      break;
+    case PROP_SCHEME: {
+      std::string v = str();
+      if (v == "rtmp" || v == "rtmps") {
+        if (!s.url.port_explicit) s.url.port = v == "rtmps" ? 443 : 1935;
+        s.url.scheme = v;
+      }
+      break;
+    }
+    case PROP_HOST:
+      s.url.host = str();
+      break;
+    case PROP_PORT:
+      s.url.port = static_cast<uint16_t>(g_value_get_int(value));
+      s.url.port_explicit = true;
+      break;
+    case PROP_APPLICATION:
+      s.url.app = str();
+      break;
+    case PROP_STREAM:
+      s.url.stream = str();
+      break;
+    case PROP_USERNAME:
+      s.url.username = str();
+      break;
+    case PROP_PASSWORD:
+      s.url.password = str();
+      break;
+    case PROP_FLASH_VERSION:
+      s.flash_version = str();
+      break;
+    case PROP_CHUNK_SIZE:
+      s.chunk_size = g_value_get_uint(value);
+      break;
+    case PROP_TIMEOUT:
+      s.timeout = g_value_get_uint(value);
+      break;
+    case PROP_ASYNC_CONNECT:
+      s.async_connect = g_value_get_boolean(value);
+      break;
+    case PROP_TLS_VALIDATION_FLAGS:
+      s.tls_validation_flags = static_cast<GTlsCertificateFlags>(g_value_get_flags(value));
+      break;
+    case PROP_EXTRA_CONNECT_ARGS:
+      s.extra_connect_args = str();
+      break;
+    case PROP_STOP_COMMANDS:
+      s.stop_commands = g_value_get_boolean(value);
+      break;
+    case PROP_SYNC:
+      s.sync = g_value_get_boolean(value);
+      break;
+    case PROP_ENHANCED:
+      s.enhanced = g_value_get_enum(value);
+      break;
+    case PROP_RECONNECT_ATTEMPTS:
+      s.reconnect_attempts = g_value_get_int(value);
+      break;
+    case PROP_RECONNECT_DELAY:
+      s.reconnect_delay = g_value_get_uint(value);
+      break;
+    case PROP_MAX_BUFFER_TIME:
+      s.max_buffer_time = g_value_get_uint64(value);
+      break;
+    case PROP_INTERLEAVE_TIMEOUT:
+      s.interleave_timeout = g_value_get_uint(value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_rtmp_push_sink_get_property(GObject* object, guint prop_id, GValue* value,
+                                            GParamSpec* pspec) {
+  auto* self = GST_RTMP_PUSH_SINK(object);
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed(value, self->priv->stats());
+    return;
+  }
+  GST_OBJECT_LOCK(self);
+  const Settings& s = self->priv->settings;
+  switch (prop_id) {
+    case PROP_LOCATION:
+      g_value_set_string(value, s.url.to_string().c_str());
+      break;
+    case PROP_SCHEME:
+      g_value_set_string(value, s.url.scheme.c_str());
+      break;
+    case PROP_HOST:
+      g_value_set_string(value, s.url.host.c_str());
+      break;
+    case PROP_PORT:
+      g_value_set_int(value, s.url.port);
+      break;
+    case PROP_APPLICATION:
+      g_value_set_string(value, s.url.app.c_str());
+      break;
+    case PROP_STREAM:
+      g_value_set_string(value, s.url.stream.c_str());
+      break;
+    case PROP_USERNAME:
+      g_value_set_string(value, s.url.username.c_str());
+      break;
+    case PROP_PASSWORD:
+      g_value_set_string(value, s.url.password.c_str());
+      break;
+    case PROP_FLASH_VERSION:
+      g_value_set_string(value, s.flash_version.c_str());
+      break;
+    case PROP_CHUNK_SIZE:
+      g_value_set_uint(value, s.chunk_size);
+      break;
+    case PROP_TIMEOUT:
+      g_value_set_uint(value, s.timeout);
+      break;
+    case PROP_ASYNC_CONNECT:
+      g_value_set_boolean(value, s.async_connect);
+      break;
+    case PROP_TLS_VALIDATION_FLAGS:
+      g_value_set_flags(value, s.tls_validation_flags);
+      break;
+    case PROP_EXTRA_CONNECT_ARGS:
+      g_value_set_string(value, s.extra_connect_args.c_str());
+      break;
+    case PROP_STOP_COMMANDS:
+      g_value_set_boolean(value, s.stop_commands);
+      break;
+    case PROP_SYNC:
+      g_value_set_boolean(value, s.sync);
+      break;
+    case PROP_ENHANCED:
+      g_value_set_enum(value, s.enhanced);
+      break;
+    case PROP_RECONNECT_ATTEMPTS:
+      g_value_set_int(value, s.reconnect_attempts);
+      break;
+    case PROP_RECONNECT_DELAY:
+      g_value_set_uint(value, s.reconnect_delay);
+      break;
+    case PROP_MAX_BUFFER_TIME:
+      g_value_set_uint64(value, s.max_buffer_time);
+      break;
+    case PROP_INTERLEAVE_TIMEOUT:
+      g_value_set_uint(value, s.interleave_timeout);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static GstStateChangeReturn gst_rtmp_push_sink_change_state(GstElement* element,
+                                                            GstStateChange transition) {
+  auto* self = GST_RTMP_PUSH_SINK(element);
+  auto* priv = self->priv;
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!priv->start()) return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING: {
+      std::lock_guard<std::mutex> lock(priv->mu);
+      priv->playing = true;
+      priv->cv.notify_all();
+      break;
+    }
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED: {
+      std::lock_guard<std::mutex> lock(priv->mu);
+      priv->playing = false;
+      if (priv->clock_id) gst_clock_id_unschedule(priv->clock_id);
+      break;
+    }
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      priv->stop();  // before the pads deactivate: a chain blocked on a full queue returns
+      break;
+    default:
+      break;
+  }
+  GstStateChangeReturn ret =
+      GST_ELEMENT_CLASS(gst_rtmp_push_sink_parent_class)->change_state(element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE && transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    priv->stop();
+  }
+  return ret;
+}
+
+// --- URI handler ------------------------------------------------------------------------------
+
+static GstURIType uri_get_type(GType) {
+  return GST_URI_SINK;
+}
+static const gchar* const* uri_get_protocols(GType) {
+  static const gchar* protocols[] = {"rtmp", "rtmps", nullptr};
+  return protocols;
+}
+static gchar* uri_get_uri(GstURIHandler* handler) {
+  gchar* uri = nullptr;
+  g_object_get(handler, "location", &uri, nullptr);
+  return uri;
+}
+static gboolean uri_set_uri(GstURIHandler* handler, const gchar* uri, GError** error) {
+  auto* self = GST_RTMP_PUSH_SINK(handler);
+  GST_OBJECT_LOCK(self);
+  bool ok = apply_location(self, uri);
+  GST_OBJECT_UNLOCK(self);
+  if (!ok) g_set_error(error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "Invalid RTMP URI '%s'", uri);
+  return ok;
+}
+static void uri_handler_init(gpointer g_iface, gpointer) {
+  auto* iface = static_cast<GstURIHandlerInterface*>(g_iface);
+  iface->get_type = uri_get_type;
+  iface->get_protocols = uri_get_protocols;
+  iface->get_uri = uri_get_uri;
+  iface->set_uri = uri_set_uri;
+}
+
+static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  gobject_class->set_property = gst_rtmp_push_sink_set_property;
+  gobject_class->get_property = gst_rtmp_push_sink_get_property;
+  gobject_class->finalize = gst_rtmp_push_sink_finalize;
+  element_class->change_state = gst_rtmp_push_sink_change_state;
+  element_class->request_new_pad = gst_rtmp_push_sink_request_new_pad;
+  element_class->release_pad = gst_rtmp_push_sink_release_pad;
+
+  auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                        GST_PARAM_MUTABLE_READY);
+  auto str_prop = [&](guint id, const char* name, const char* nick, const char* blurb,
+                      const char* def) {
+    g_object_class_install_property(gobject_class, id,
+                                    g_param_spec_string(name, nick, blurb, def, flags));
+  };
+  str_prop(PROP_LOCATION, "location", "Location",
+           "rtmp[s]://[user:pass@]host[:port]/application[/instance]/stream[?query] (sets "
+           "scheme, host, port, application, stream, username and password)",
+           DEFAULT_LOCATION);
+  str_prop(PROP_SCHEME, "scheme", "Scheme", "rtmp or rtmps", "rtmp");
+  str_prop(PROP_HOST, "host", "Host", "Server host name or IP literal (IPv6 without brackets)",
+           "localhost");
+  g_object_class_install_property(
+      gobject_class, PROP_PORT,
+      g_param_spec_int("port", "Port", "Server port (1935 for rtmp, 443 for rtmps by default)", 1,
+                       65535, 1935, flags));
+  str_prop(PROP_APPLICATION, "application", "Application",
+           "RTMP application (the path before the stream; may contain '/')", "live");
+  str_prop(PROP_STREAM, "stream", "Stream", "Stream key / name, with its ?query", "myStream");
+  str_prop(PROP_USERNAME, "username", "Username", "Adobe authentication user name", nullptr);
+  str_prop(PROP_PASSWORD, "password", "Password", "Adobe authentication password", nullptr);
+  str_prop(PROP_FLASH_VERSION, "flash-version", "Flash version", "flashVer sent in connect",
+           DEFAULT_FLASH_VERSION);
+  str_prop(PROP_EXTRA_CONNECT_ARGS, "extra-connect-args", "Extra connect arguments",
+           "librtmp-style values appended to connect: 'conn=B:1 conn=N:1.5 conn=S:text conn=Z:'",
+           nullptr);
+  g_object_class_install_property(
+      gobject_class, PROP_CHUNK_SIZE,
+      g_param_spec_uint("chunk-size", "Chunk size", "Outgoing RTMP chunk size (bytes)", 128,
+                        0x7FFFFFFF, DEFAULT_CHUNK_SIZE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint("timeout", "Timeout",
+                        "Seconds allowed for TCP connect, TLS, the RTMP handshake up to "
+                        "NetStream.Publish.Start, and for a stalled write",
+                        1, 3600, DEFAULT_TIMEOUT, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ASYNC_CONNECT,
+      g_param_spec_boolean("async-connect", "Async connect",
+                           "Connect at READY->PAUSED (TRUE) or on the first buffer (FALSE); the "
+                           "state change never waits for the server",
+                           DEFAULT_ASYNC_CONNECT, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_VALIDATION_FLAGS,
+      g_param_spec_flags("tls-validation-flags", "TLS validation flags",
+                         "Server certificate problems that refuse an rtmps connection",
+                         G_TYPE_TLS_CERTIFICATE_FLAGS, DEFAULT_TLS_VALIDATION_FLAGS, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_STOP_COMMANDS,
+      g_param_spec_boolean("stop-commands", "Stop commands",
+                           "Send FCUnpublish + deleteStream on EOS before closing",
+                           DEFAULT_STOP_COMMANDS, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_SYNC,
+      g_param_spec_boolean("sync", "Sync",
+                           "Send each buffer at its running time on the pipeline clock (as "
+                           "rtmp2sink); FALSE pushes as fast as the server takes it",
+                           DEFAULT_SYNC, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ENHANCED,
+      g_param_spec_enum("enhanced", "Enhanced RTMP", "When to use E-RTMP (FourCC) tags",
+                        gst_rtmp_push_enhanced_get_type(), DEFAULT_ENHANCED, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_RECONNECT_ATTEMPTS,
+      g_param_spec_int("reconnect-attempts", "Reconnect attempts",
+                       "Reconnects tried after a publishing connection drops before posting an "
+                       "error (-1 = forever, 0 = none)",
+                       -1, G_MAXINT, DEFAULT_RECONNECT_ATTEMPTS, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_RECONNECT_DELAY,
+      g_param_spec_uint("reconnect-delay", "Reconnect delay",
+                        "Milliseconds before the second reconnect attempt; doubles per attempt "
+                        "up to 30 s (the first is immediate)",
+                        0, 60000, DEFAULT_RECONNECT_DELAY, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_BUFFER_TIME,
+      g_param_spec_uint64("max-buffer-time", "Max buffer time",
+                          "Media kept while reconnecting (ns); older media is dropped up to a "
+                          "keyframe",
+                          0, G_MAXUINT64, DEFAULT_MAX_BUFFER_TIME, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_INTERLEAVE_TIMEOUT,
+      g_param_spec_uint("interleave-timeout", "Interleave timeout",
+                        "Milliseconds a buffer waits for the other pads before it is sent "
+                        "anyway (sparse or late live inputs)",
+                        0, 60000, DEFAULT_INTERLEAVE_TIMEOUT, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+                         "connected, server, out-bytes-total, reconnects, dropped-messages, and "
+                         "<pad>-frames / <pad>-queued per pad",
+                         GST_TYPE_STRUCTURE,
+                         static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template(element_class, &flv_template);
+  gst_element_class_add_static_pad_template(element_class, &video_template);
+  gst_element_class_add_static_pad_template(element_class, &audio_template);
+  gst_element_class_set_static_metadata(
+      element_class, "RTMP push sink", "Sink/Network",
+      "Publishes to an RTMP/RTMPS server: FLV from flvmux, or elementary streams (H.264, H.265, "
+      "AV1, VP9, AAC, Opus, ...; several tracks) as legacy FLV or Enhanced RTMP",
+      "gst-ertmp developers");
+  GST_DEBUG_CATEGORY_INIT(rtmp_push_sink_debug, "rtmppushsink", 0, "RTMP push sink");
+  gst_type_mark_as_plugin_api(gst_rtmp_push_enhanced_get_type(),
+                              static_cast<GstPluginAPIFlags>(0));
+}

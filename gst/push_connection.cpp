@@ -1,0 +1,268 @@
+#include "gst/push_connection.h"
+
+#include <gst/gst.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <vector>
+
+GST_DEBUG_CATEGORY_STATIC(ertmp_push_io_debug);
+#define GST_CAT_DEFAULT ertmp_push_io_debug
+
+namespace gst_ertmp {
+namespace {
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(g_get_monotonic_time() / 1000);
+}
+
+void init_debug() {
+  static gsize once = 0;
+  if (g_once_init_enter(&once)) {
+    // Same name as the ingest's I/O category: GStreamer hands back the existing one.
+    GST_DEBUG_CATEGORY_INIT(ertmp_push_io_debug, "ertmpio", 0, "gst-ertmp socket layer");
+    g_once_init_leave(&once, 1);
+  }
+}
+
+std::vector<uint8_t> random_bytes(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>(g_random_int_range(0, 256));
+  return v;
+}
+
+// The certificate errors the application asked us to check (tls-validation-flags) decide.
+gboolean accept_certificate(GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags errors,
+                            gpointer data) {
+  auto flags = static_cast<GTlsCertificateFlags>(GPOINTER_TO_UINT(data));
+  if ((errors & flags) == 0) return TRUE;
+  GST_WARNING("server certificate refused (GTlsCertificateFlags 0x%x)",
+              static_cast<unsigned>(errors & flags));
+  return FALSE;
+}
+
+void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
+  if (!f) return;
+  f->message = std::move(message);
+  if (err) {
+    f->message += std::string(": ") + err->message;
+    f->cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  }
+}
+
+}  // namespace
+
+PushConnection::~PushConnection() {
+  if (conn_) {
+    g_io_stream_close(stream_, nullptr, nullptr);
+    if (stream_ != G_IO_STREAM(conn_)) g_object_unref(stream_);
+    g_object_unref(conn_);
+  }
+  if (cancel_) g_object_unref(cancel_);
+}
+
+std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target,
+                                                     GCancellable* cancel, PushFailure* failure) {
+  init_debug();
+  rtmp::ClientConfig config = target.config;
+  // Adobe auth takes up to three connections: plain, user named, challenge answered.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::unique_ptr<PushConnection> c(new PushConnection());
+    c->cancel_ = G_CANCELLABLE(g_object_ref(cancel));
+    if (c->connect_once(target, config, failure)) return c;
+    if (!c->auth_retry_) return nullptr;
+    GST_INFO("server asks for adobe authentication: reconnecting");
+    config.auth_query = *c->auth_retry_;
+  }
+  set_failure(failure, "authentication did not complete");
+  failure->rejected = true;
+  return nullptr;
+}
+
+bool PushConnection::connect_once(const PushTarget& target, rtmp::ClientConfig config,
+                                  PushFailure* failure) {
+  const rtmp::Url& url = config.url;
+  GSocketClient* client = g_socket_client_new();
+  g_socket_client_set_timeout(client, target.timeout_s);
+  GSocketConnectable* addr = g_network_address_new(url.host.c_str(), url.port);
+  GError* err = nullptr;
+  conn_ = g_socket_client_connect(client, addr, cancel_, &err);
+  g_object_unref(client);
+  if (!conn_) {
+    g_object_unref(addr);
+    set_failure(failure, "could not connect to " + url.host_for_url() + ":" +
+                             std::to_string(url.port), err);
+    g_clear_error(&err);
+    return false;
+  }
+  socket_ = g_socket_connection_get_socket(conn_);
+  g_socket_set_option(socket_, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
+  // Bounds every blocking read and write below (TLS included: it sits on this socket).
+  g_socket_set_timeout(socket_, target.timeout_s);
+  stream_ = G_IO_STREAM(conn_);
+  if (url.tls()) {
+    GIOStream* tls = g_tls_client_connection_new(G_IO_STREAM(conn_), addr, &err);
+    if (!tls) {
+      g_object_unref(addr);
+      set_failure(failure, "TLS is not available (glib-networking missing?)", err);
+      g_clear_error(&err);
+      return false;
+    }
+    g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_certificate),
+                     GUINT_TO_POINTER(static_cast<guint>(target.tls_validation_flags)));
+    stream_ = tls;
+    if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), cancel_, &err)) {
+      g_object_unref(addr);
+      set_failure(failure, "TLS handshake with " + url.host + " failed", err);
+      g_clear_error(&err);
+      return false;
+    }
+  }
+  g_object_unref(addr);
+
+  config.random = random_bytes(1528);
+  config.timeout_ms = uint64_t{target.timeout_s} * 1000;
+  session_ = std::make_unique<rtmp::ClientSession>(std::move(config), now_ms());
+  GST_DEBUG("connected to %s, publishing", session_ ? url.to_string().c_str() : "");
+  while (!publishing_) {
+    if (!flush(failure)) return false;
+    if (!read_some(true, failure)) return false;
+    session_->handle_timeout(now_ms());
+    if (!drain_events(failure)) return false;
+  }
+  return true;
+}
+
+bool PushConnection::drain_events(PushFailure* failure) {
+  bool ok = true;
+  while (auto ev = session_->next_event()) {
+    if (auto c = std::get_if<rtmp::ClientConnected>(&*ev)) {
+      server_caps_ = c->server_caps;
+      fms_ver_ = c->fms_ver;
+      GST_INFO("connected to '%s'%s", c->fms_ver.c_str(),
+               c->server_caps.present_any ? " (E-RTMP capabilities echoed)" : "");
+    } else if (std::get_if<rtmp::PublishStarted>(&*ev)) {
+      publishing_ = true;
+    } else if (auto a = std::get_if<rtmp::AuthRetry>(&*ev)) {
+      auth_retry_ = a->auth_query;
+    } else if (auto r = std::get_if<rtmp::ReconnectRequested>(&*ev)) {
+      GST_INFO("server asks us to reconnect to %s (%s)", r->tc_url.c_str(),
+               r->description.c_str());
+      reconnect_request_ = r->tc_url;
+    } else if (auto s = std::get_if<rtmp::StatusReceived>(&*ev)) {
+      GST_DEBUG("onStatus %s %s: %s", s->level.c_str(), s->code.c_str(), s->description.c_str());
+    } else if (auto w = std::get_if<rtmp::ClientWarning>(&*ev)) {
+      GST_WARNING("%s", w->error.to_string().c_str());
+    } else if (auto cl = std::get_if<rtmp::ClientClosed>(&*ev)) {
+      closed_ = true;
+      if (cl->error || !auth_retry_) {
+        ok = false;
+        if (failure) {
+          failure->message = cl->error ? cl->error->to_string() : "server ended the session";
+          failure->status_code = cl->status_code;
+          failure->rejected = cl->error && cl->error->code == rtmp::Errc::kAuthFailed;
+        }
+      } else {
+        ok = false;  // adobe auth: the caller reconnects with auth_retry_
+      }
+    }
+  }
+  return ok;
+}
+
+bool PushConnection::read_some(bool blocking, PushFailure* failure) {
+  uint8_t buf[16 * 1024];
+  GInputStream* in = g_io_stream_get_input_stream(stream_);
+  for (int i = 0; i < 64; ++i) {
+    GError* err = nullptr;
+    gssize n;
+    if (blocking) {
+      n = g_input_stream_read(in, buf, sizeof buf, cancel_, &err);
+    } else {
+      n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(in), buf, sizeof buf,
+                                                   cancel_, &err);
+      if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        g_error_free(err);
+        return true;
+      }
+    }
+    if (n < 0) {
+      bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+      set_failure(failure, timed_out ? "no answer from the server" : "receive failed", err);
+      g_clear_error(&err);
+      return false;
+    }
+    if (n == 0) {
+      set_failure(failure, "the server closed the connection");
+      return false;
+    }
+    auto st = session_->receive(rtmp::Bytes(buf, static_cast<size_t>(n)), now_ms());
+    if (!st.ok()) {
+      // The session queued a ClientClosed with the details; drain_events reports it.
+      drain_events(failure);
+      if (failure && failure->message.empty()) failure->message = st.error().to_string();
+      return false;
+    }
+    if (blocking) return true;
+  }
+  return true;
+}
+
+bool PushConnection::flush(PushFailure* failure) {
+  GOutputStream* out = g_io_stream_get_output_stream(stream_);
+  while (!session_->pending_output().empty()) {
+    rtmp::Bytes pending = session_->pending_output();
+    GError* err = nullptr;
+    gssize n = g_output_stream_write(out, pending.data(), pending.size(), cancel_, &err);
+    if (n <= 0) {
+      bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+      set_failure(failure, timed_out ? "the server stopped reading" : "send failed", err);
+      g_clear_error(&err);
+      return false;
+    }
+    session_->consume_output(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool PushConnection::poll(PushFailure* failure) {
+  if (closed_) {
+    set_failure(failure, "session closed");
+    return false;
+  }
+  return read_some(false, failure) && drain_events(failure);
+}
+
+std::optional<std::string> PushConnection::take_reconnect_request() {
+  auto r = std::move(reconnect_request_);
+  reconnect_request_.reset();
+  return r;
+}
+
+void PushConnection::close(guint linger_ms) {
+  if (!session_) return;
+  session_->stop();
+  while (session_->next_event()) {
+  }
+  if (!flush(nullptr)) return;
+  // Half-close and give the server a moment to read FCUnpublish/deleteStream and hang up
+  // (ffmpeg -listen finalizes its file only when it sees them).
+  if (stream_ == G_IO_STREAM(conn_)) {
+    g_socket_shutdown(socket_, FALSE, TRUE, nullptr);
+    gint64 deadline = g_get_monotonic_time() + gint64{linger_ms} * 1000;
+    uint8_t buf[4096];
+    while (g_get_monotonic_time() < deadline) {
+      GError* err = nullptr;
+      gint64 left = deadline - g_get_monotonic_time();
+      if (!g_socket_condition_timed_wait(socket_, G_IO_IN, left, cancel_, &err)) {
+        g_clear_error(&err);
+        break;
+      }
+      gssize n = g_socket_receive(socket_, reinterpret_cast<gchar*>(buf), sizeof buf, cancel_,
+                                  nullptr);
+      if (n <= 0) break;
+    }
+  }
+}
+
+}  // namespace gst_ertmp
