@@ -1,0 +1,518 @@
+// rtmppushsink in real pipelines on loopback: into our own rtmpingestsrc (every codec,
+// multitrack, reconnect), into nginx-rtmp (flvmux input, its `record all` file compared with
+// the source) and into `ffmpeg -listen 1` (elementary input, its recording compared with the
+// source). Media is compared packet by packet: MD5 of every buffer entering the sink against
+// every buffer leaving the ingest's pads, or ffmpeg framemd5 of the server's recording.
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "gst/gstrtmpingestsrc.h"
+#include "gst/gstrtmppushsink.h"
+#include "protocol/flv_file.h"
+#include "protocol/flv_tag.h"
+#include "tests/gst/pipeline_util.h"
+#include "tests/interop/rtmp_peers.h"
+
+namespace {
+
+using ertmp_test::Collected;
+using ertmp_test::have_program;
+using ertmp_test::run_capture;
+using ertmp_test::wait_bus;
+
+bool have_elements(const std::vector<const char*>& names) {
+  for (const char* n : names) {
+    GstElementFactory* f = gst_element_factory_find(n);
+    if (!f) return false;
+    gst_object_unref(f);
+  }
+  return true;
+}
+
+// ffmpeg's per-packet MD5s of one stream of a file.
+std::vector<std::string> file_md5s(const std::filesystem::path& file, int stream_index) {
+  std::string out =
+      run_capture("ffmpeg -hide_banner -loglevel error -i '" + file.string() +
+                  "' -map 0 -c copy -f framemd5 - | grep -v '^#' | awk -F', *' '$1==" +
+                  std::to_string(stream_index) + " {print $6}'");
+  std::vector<std::string> v;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t nl = out.find('\n', start);
+    if (nl == std::string::npos) nl = out.size();
+    if (nl > start) v.push_back(out.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return v;
+}
+
+// AV1 temporal units without their temporal delimiter OBUs (what E-RTMP carries), written
+// here independently of gst/push_format.cpp: OBU header type bits 6..3, extension flag bit 2,
+// has_size bit 1, then a LEB128 size.
+std::string av1_md5_without_td(GstBuffer* buf) {
+  GstMapInfo map;
+  gst_buffer_map(buf, &map, GST_MAP_READ);
+  std::vector<uint8_t> out;
+  size_t i = 0;
+  while (i < map.size) {
+    size_t start = i;
+    uint8_t h = map.data[i++];
+    int type = (h >> 3) & 0x0F;
+    if (h & 0x04) ++i;
+    uint64_t size = 0;
+    for (int k = 0; k < 8 && i < map.size; ++k) {
+      uint8_t b = map.data[i++];
+      size |= uint64_t(b & 0x7F) << (7 * k);
+      if (!(b & 0x80)) break;
+    }
+    size_t end = std::min(map.size, i + static_cast<size_t>(size));
+    if (type != 2) out.insert(out.end(), map.data + start, map.data + end);
+    i = end;
+  }
+  gst_buffer_unmap(buf, &map);
+  return rtmp::to_hex(rtmp::md5(rtmp::Bytes(out)));
+}
+
+class Push : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    gst_init(nullptr, nullptr);
+    gst_element_register(nullptr, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC);
+    gst_element_register(nullptr, "rtmppushsink", GST_RANK_NONE, GST_TYPE_RTMP_PUSH_SINK);
+  }
+  void SetUp() override { dir_ = ertmp_test::make_temp_dir("push"); }
+  void TearDown() override {
+    for (GstElement** p : {&push_, &ingest_}) {
+      if (*p) {
+        gst_element_set_state(*p, GST_STATE_NULL);
+        gst_object_unref(*p);
+        *p = nullptr;
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // rtmpingestsrc on a free (or given) port, every pad to an appsink collecting into got_.
+  void start_ingest(const std::string& props = "", guint port = 0) {
+    std::string desc = "rtmpingestsrc name=src application=live stream-key=k port=" +
+                       std::to_string(port) + " " + props;
+    GError* err = nullptr;
+    GstElement* src = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_TRUE(src) << (err ? err->message : "");
+    ingest_ = gst_pipeline_new("ingest");
+    gst_bin_add(GST_BIN(ingest_), src);
+    g_signal_connect(src, "pad-added", G_CALLBACK(ertmp_test::on_pad_added), &got_);
+    ASSERT_NE(gst_element_set_state(ingest_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    g_object_get(src, "bound-port", &port_, nullptr);
+    ASSERT_GT(port_, 0);
+  }
+  std::string ingest_url(const std::string& key = "k") const {
+    return "rtmp://127.0.0.1:" + std::to_string(port_) + "/live/" + key;
+  }
+
+  // Parses `desc` (containing "rtmppushsink name=push ..."), taps every sink pad of the sink
+  // into sent_ (under the pad's name) and plays it.
+  void start_push(const std::string& desc) {
+    GError* err = nullptr;
+    push_ = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_TRUE(push_) << (err ? err->message : "");
+    ASSERT_FALSE(err) << err->message;
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+    ASSERT_TRUE(sink);
+    for (GList* l = GST_ELEMENT(sink)->sinkpads; l; l = l->next) {
+      GstPad* pad = GST_PAD(l->data);
+      ertmp_test::tap_pad(pad, &sent_, GST_PAD_NAME(pad));
+    }
+    gst_object_unref(sink);
+    ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  }
+
+  // The push pipeline ends (EOS after the clean unpublish), then the ingest sees the publisher
+  // leave (EOS on its pads).
+  void finish_both() {
+    EXPECT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
+    EXPECT_EQ(wait_bus(ingest_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  }
+
+  std::filesystem::path make_flv_source(int seconds = 2) {
+    auto f = dir_ / "src.flv";
+    std::string cmd =
+        "ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=30 "
+        "-f lavfi -i sine=sample_rate=44100 -t " +
+        std::to_string(seconds) + " -c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac '" +
+        f.string() + "'";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    return f;
+  }
+
+  std::filesystem::path dir_;
+  GstElement* ingest_ = nullptr;
+  GstElement* push_ = nullptr;
+  int port_ = -1;
+  Collected got_;   // what left the ingest's pads
+  Collected sent_;  // what entered the push sink's pads
+};
+
+TEST_F(Push, H264AndAacArrivePacketForPacketWithCompositionOffsets) {
+  if (!have_elements({"x264enc", "avenc_aac"})) GTEST_SKIP() << "encoders missing";
+  start_ingest();
+  start_push(
+      "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc bframes=2 key-int-max=30 ! rtmppushsink name=push sync=false location=" +
+      ingest_url() + " audiotestsrc num-buffers=80 ! avenc_aac ! push.");
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  ASSERT_EQ(sent_.md5s["video_0"].size(), 60u);
+  EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
+  EXPECT_EQ(got_.keyframes["video_0"], sent_.keyframes["video_0"]);
+  EXPECT_GT(sent_.md5s["audio_0"].size(), 70u);
+  EXPECT_EQ(got_.md5s["audio_0"], sent_.md5s["audio_0"]);
+  EXPECT_NE(got_.caps["video_0"].find("video/x-h264"), std::string::npos);
+  EXPECT_NE(got_.caps["audio_0"].find("audio/mpeg"), std::string::npos);
+}
+
+struct CodecCase {
+  const char* name;
+  std::vector<const char*> elements;
+  std::string branch;  // source ! encoder (! parser) up to the sink pad
+  const char* pad;
+  const char* caps_prefix;  // what the ingest's pad must carry
+  bool av1 = false;
+};
+
+class PushCodec : public Push, public ::testing::WithParamInterface<CodecCase> {};
+
+TEST_P(PushCodec, ReachesOurIngestPacketForPacket) {
+  const CodecCase& c = GetParam();
+  if (!have_elements(c.elements)) GTEST_SKIP() << "encoder missing";
+  start_ingest();
+  // AV1: the sink removes temporal delimiters; compute the expected bytes independently.
+  std::vector<std::string> av1_expected;
+  start_push(c.branch + " ! rtmppushsink name=push sync=false location=" + ingest_url());
+  if (c.av1) {
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+    GstPad* pad = gst_element_get_static_pad(sink, c.pad);
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+          static_cast<std::vector<std::string>*>(d)->push_back(
+              av1_md5_without_td(GST_PAD_PROBE_INFO_BUFFER(info)));
+          return GST_PAD_PROBE_OK;
+        },
+        &av1_expected, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(sink);
+  }
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  const auto& sent = sent_.md5s[c.pad];
+  ASSERT_GE(sent.size(), 5u);
+  if (c.av1) {
+    EXPECT_EQ(got_.md5s[c.pad], av1_expected);
+  } else {
+    EXPECT_EQ(got_.md5s[c.pad], sent);
+  }
+  EXPECT_EQ(got_.caps[c.pad].rfind(c.caps_prefix, 0), 0u) << got_.caps[c.pad];
+}
+
+const std::string kVideo = "videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240 ! ";
+const std::string kAudio = "audiotestsrc num-buffers=30 ! ";
+
+INSTANTIATE_TEST_SUITE_P(
+    Codecs, PushCodec,
+    ::testing::Values(
+        CodecCase{"hevc",
+                  {"x265enc", "h265parse"},
+                  kVideo + "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse",
+                  "video_0",
+                  "video/x-h265"},
+        CodecCase{"av1",
+                  {"av1enc", "av1parse"},
+                  "videotestsrc num-buffers=8 ! video/x-raw,width=160,height=120 ! av1enc "
+                  "cpu-used=8 lag-in-frames=0 ! av1parse",
+                  "video_0",
+                  "video/x-av1",
+                  true},
+        CodecCase{"vp9", {"vp9enc"}, kVideo + "vp9enc deadline=1 cpu-used=8", "video_0",
+                  "video/x-vp9"},
+        CodecCase{"vp8", {"vp8enc"}, kVideo + "vp8enc deadline=1", "video_0", "video/x-vp8"},
+        CodecCase{"opus", {"opusenc"}, kAudio + "opusenc", "audio_0", "audio/x-opus"},
+        CodecCase{"mp3", {"lamemp3enc"}, kAudio + "lamemp3enc ! mpegaudioparse", "audio_0",
+                  "audio/mpeg"},
+        CodecCase{"mp3_48k", {"lamemp3enc"},
+                  kAudio + "audio/x-raw,rate=48000 ! lamemp3enc ! mpegaudioparse", "audio_0",
+                  "audio/mpeg"},
+        CodecCase{"flac", {"flacenc"}, kAudio + "flacenc ! flacparse", "audio_0", "audio/x-flac"},
+        CodecCase{"ac3", {"avenc_ac3"}, kAudio + "avenc_ac3", "audio_0", "audio/x-ac3"},
+        CodecCase{"eac3", {"avenc_eac3"}, kAudio + "avenc_eac3", "audio_0", "audio/x-eac3"}),
+    [](const ::testing::TestParamInfo<CodecCase>& i) { return std::string(i.param.name); });
+
+TEST_F(Push, SeveralTracksOfEachKindArriveOnTheirOwnPads) {
+  if (!have_elements({"x264enc", "x265enc", "h265parse", "avenc_aac", "opusenc"}))
+    GTEST_SKIP() << "encoders missing";
+  start_ingest();
+  start_push("rtmppushsink name=push sync=false location=" + ingest_url() + " " + kVideo +
+             "x264enc ! push.video_0 " + kVideo +
+             "x265enc speed-preset=ultrafast ! h265parse ! push.video_1 " + kAudio +
+             "avenc_aac ! push.audio_0 " + kAudio + "opusenc ! push.audio_1");
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  for (const char* pad : {"video_0", "video_1", "audio_0", "audio_1"}) {
+    EXPECT_GE(sent_.md5s[pad].size(), 10u) << pad;
+    EXPECT_EQ(got_.md5s[pad], sent_.md5s[pad]) << pad;
+  }
+  EXPECT_EQ(got_.caps["video_1"].rfind("video/x-h265", 0), 0u);
+  EXPECT_EQ(got_.caps["audio_1"].rfind("audio/x-opus", 0), 0u);
+}
+
+TEST_F(Push, FlvmuxInputIsRecordedByNginxPacketForPacket) {
+  if (!have_program("ffmpeg") || !ertmp_test::NginxRtmp::available())
+    GTEST_SKIP() << "ffmpeg or nginx-rtmp missing";
+  auto src = make_flv_source();
+  ertmp_test::NginxRtmp nginx(true);
+  ASSERT_TRUE(nginx.ready());
+  GError* err = nullptr;
+  push_ = gst_parse_launch(("filesrc location=" + src.string() +
+                            " ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink "
+                            "name=push sync=false location=" +
+                            nginx.url("k") +
+                            " d.video ! queue ! m.video d.audio ! queue ! m.audio")
+                               .c_str(),
+                           &err);
+  ASSERT_TRUE(push_) << (err ? err->message : "");
+  ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  EXPECT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
+  gst_element_set_state(push_, GST_STATE_NULL);
+  nginx.stop();
+  auto rec = nginx.dir() / "rec" / "k.flv";
+  ASSERT_TRUE(std::filesystem::exists(rec));
+  EXPECT_EQ(file_md5s(rec, 0), file_md5s(src, 0));
+  EXPECT_EQ(file_md5s(rec, 1), file_md5s(src, 1));
+}
+
+// Whether something listens on 127.0.0.1:port, from /proc/net/tcp (connecting to find out
+// would use up `ffmpeg -listen 1`'s single connection).
+bool listening(uint16_t port) {
+  char want[16];
+  snprintf(want, sizeof want, ":%04X", port);
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  while (std::getline(f, line)) {
+    // "  sl  local_address rem_address   st ..." ; state 0A = LISTEN
+    std::istringstream ls(line);
+    std::string sl, local, remote, st;
+    ls >> sl >> local >> remote >> st;
+    if (local.size() > 5 && local.substr(local.size() - 5) == want && st == "0A") return true;
+  }
+  return false;
+}
+
+bool wait_listening(uint16_t port, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (listening(port)) return true;
+    // Polling a port another process opens: there is no event to wait on.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST_F(Push, FfmpegListenKeepsEveryPacketOfAnElementaryPublish) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_flv_source();
+  uint16_t port = ertmp_test::free_port();
+  auto out = dir_ / "out.flv";
+  ertmp_test::Child ff("exec ffmpeg -hide_banner -loglevel error -listen 1 -i rtmp://127.0.0.1:" +
+                       std::to_string(port) + "/live/k -c copy -y '" + out.string() + "'");
+  ASSERT_TRUE(wait_listening(port, 10'000));
+  GError* err = nullptr;
+  push_ = gst_parse_launch(("filesrc location=" + src.string() +
+                            " ! flvdemux name=d rtmppushsink name=push sync=false "
+                            "location=rtmp://127.0.0.1:" +
+                            std::to_string(port) +
+                            "/live/k d.video ! queue ! h264parse ! push.video_0 d.audio ! "
+                            "queue ! aacparse ! push.audio_0")
+                               .c_str(),
+                           &err);
+  ASSERT_TRUE(push_) << (err ? err->message : "");
+  ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  EXPECT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
+  // ffmpeg ends its recording when it sees FCUnpublish/deleteStream and the close.
+  EXPECT_GE(ff.wait(20'000), 0);
+  ASSERT_TRUE(std::filesystem::exists(out));
+  EXPECT_EQ(file_md5s(out, 0), file_md5s(src, 0));
+  EXPECT_EQ(file_md5s(out, 1), file_md5s(src, 1));
+}
+
+TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  start_ingest();
+  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+             "location=" +
+             ingest_url("wrong"));
+  std::string error;
+  EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND, nullptr, &error), GST_MESSAGE_ERROR);
+  EXPECT_NE(error.find("NetStream.Publish.BadName"), std::string::npos) << error;
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(gst_element_set_state(push_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+}
+
+TEST_F(Push, ServerThatNeverAnswersConnectTimesOutWithoutHanging) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  uint16_t port = 0;
+  int fd = ertmp_test::listen_loopback(&port);  // the kernel accepts; nobody ever answers
+  ASSERT_GE(fd, 0);
+  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+             "timeout=2 location=rtmp://127.0.0.1:" +
+             std::to_string(port) + "/live/k");
+  std::string error;
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(wait_bus(push_, 10 * GST_SECOND, nullptr, &error), GST_MESSAGE_ERROR);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6));
+  EXPECT_NE(error.find("no answer"), std::string::npos) << error;
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(gst_element_set_state(push_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  close(fd);
+}
+
+TEST_F(Push, StateChangesRepeatWithoutLeakingSocketsOrThreads) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  start_ingest("on-disconnect=wait");
+  GError* err = nullptr;
+  push_ = gst_parse_launch(("videotestsrc is-live=true ! x264enc tune=zerolatency ! "
+                            "rtmppushsink name=push location=" +
+                            ingest_url())
+                               .c_str(),
+                           &err);
+  ASSERT_TRUE(push_);
+  // One warm-up round: GStreamer opens a few fds of its own the first time (clock, poll).
+  ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(gst_element_set_state(push_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  int fds = ertmp_test::count_fds();
+  int threads = ertmp_test::count_threads();
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    // Connected (an element message) before we pull the plug, half the rounds.
+    if (i % 2 == 0) {
+      GstBus* bus = gst_element_get_bus(push_);
+      GstMessage* m = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND, GST_MESSAGE_ELEMENT);
+      EXPECT_TRUE(m);
+      if (m) gst_message_unref(m);
+      gst_object_unref(bus);
+    }
+    ASSERT_EQ(gst_element_set_state(push_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  EXPECT_LE(ertmp_test::count_fds(), fds + 1);
+  // x264enc/videotestsrc threads come and go with the state too; ours must not accumulate.
+  EXPECT_LE(ertmp_test::count_threads(), threads + 2);
+}
+
+// The byte stream of an ingest in output-mode=flv: the RTMP timestamps as the server saw them.
+struct FlvCapture {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<uint8_t> bytes;
+
+  // Video tags parsed so far (sequence headers included).
+  std::vector<rtmp::FlvFileTag> video_tags() {
+    std::vector<uint8_t> copy;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      copy = bytes;
+    }
+    rtmp::FlvReader r;
+    (void)r.receive(copy);
+    std::vector<rtmp::FlvFileTag> v;
+    while (auto t = r.next_tag())
+      if (t->type == 9) v.push_back(std::move(*t));
+    return v;
+  }
+  bool wait_video_tags(size_t n, int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (video_tags().size() < n) {
+      std::unique_lock<std::mutex> lock(mu);
+      if (cv.wait_until(lock, deadline) == std::cv_status::timeout) return false;
+    }
+    return true;
+  }
+};
+
+GstElement* flv_ingest(guint port, FlvCapture* cap) {
+  GstElement* pipeline = gst_parse_launch(
+      ("rtmpingestsrc address=127.0.0.1 output-mode=flv application=live stream-key=k port=" +
+       std::to_string(port) + " ! appsink name=out emit-signals=true sync=false")
+          .c_str(),
+      nullptr);
+  GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+  g_signal_connect(out, "new-sample",
+                   G_CALLBACK(+[](GstAppSink* sink, gpointer d) -> GstFlowReturn {
+                     auto* c = static_cast<FlvCapture*>(d);
+                     GstSample* s = gst_app_sink_pull_sample(sink);
+                     GstMapInfo map;
+                     gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
+                     {
+                       std::lock_guard<std::mutex> lock(c->mu);
+                       c->bytes.insert(c->bytes.end(), map.data, map.data + map.size);
+                     }
+                     c->cv.notify_all();
+                     gst_buffer_unmap(gst_sample_get_buffer(s), &map);
+                     gst_sample_unref(s);
+                     return GST_FLOW_OK;
+                   }),
+                   cap);
+  gst_object_unref(out);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  return pipeline;
+}
+
+bool is_sequence_header(const rtmp::FlvFileTag& t) {
+  auto tag = rtmp::parse_flv_tag(rtmp::TagType::kVideo, t.body);
+  return tag.ok() && !tag->units.empty() &&
+         tag->units[0].packet == rtmp::PacketKind::kSequenceStart;
+}
+
+TEST_F(Push, ServerGoneMidStreamReconnectsAndResumesAtAKeyframeWithContinuousTimestamps) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  uint16_t port = ertmp_test::free_port();
+  FlvCapture first, second;
+  GstElement* server = flv_ingest(port, &first);
+  start_push("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+             "x264enc tune=zerolatency key-int-max=15 ! rtmppushsink name=push "
+             "reconnect-delay=100 location=rtmp://127.0.0.1:" +
+             std::to_string(port) + "/live/k");
+  ASSERT_TRUE(first.wait_video_tags(30, 20'000));
+  // The server goes away (its sockets close under the publisher), then comes back.
+  gst_element_set_state(server, GST_STATE_NULL);
+  gst_object_unref(server);
+  server = flv_ingest(port, &second);
+  bool resumed = second.wait_video_tags(30, 30'000);
+  gst_element_send_event(push_, gst_event_new_eos());
+  std::vector<std::string> messages;
+  EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND, &messages), GST_MESSAGE_EOS);
+  gst_element_set_state(server, GST_STATE_NULL);
+  gst_object_unref(server);
+  ASSERT_TRUE(resumed);
+  EXPECT_NE(std::find(messages.begin(), messages.end(), "rtmppushsink-reconnecting"),
+            messages.end());
+  auto a = first.video_tags();
+  auto b = second.video_tags();
+  ASSERT_TRUE(is_sequence_header(b[0])) << "the second server gets the sequence header first";
+  ASSERT_GE(b.size(), 2u);
+  EXPECT_EQ(b[1].body[0] >> 4, 1) << "and resumes at a keyframe";
+  // Continuous timestamps: the second server continues where the first stopped (no restart
+  // at 0; the gap is the outage plus what max-buffer-time kept).
+  EXPECT_GE(b[1].timestamp, a.back().timestamp - 1000);
+  EXPECT_LT(b[1].timestamp, a.back().timestamp + 10'000);
+  for (size_t i = 2; i < b.size(); ++i) EXPECT_GE(b[i].timestamp, b[i - 1].timestamp);
+}
+
+}  // namespace
