@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Push benchmark (issue 5 figures): the same FLV file, demuxed by flvdemux, pushed as fast as
+# the server takes it (sync=false) into the same nginx-rtmp, several rounds, by
+#   A) rtmppushsink with elementary pads         (ours, flvdemux ! h264parse/aacparse ! sink)
+#   B) flvmux streamable=true ! rtmppushsink    (ours, drop-in form)
+#   C) flvmux streamable=true ! rtmp2sink       (the anchor users run today)
+# Prints throughput (Mbit/s of the file), CPU seconds per GB and peak RSS of the publishing
+# process, medians over the rounds, and the ratios ours / anchor from the same run.
+# Usage: bench/push_bench.sh [rounds=3] [seconds-of-media=60] [video-kbit/s=6000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+secs=${2:-60}
+kbps=${3:-6000}
+build=${BUILD:-build}
+case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
+export GST_PLUGIN_PATH="$build/gst"
+work=$(mktemp -d)
+trap 'rm -rf "$work"; [ -n "${ngx:-}" ] && kill "$ngx" 2>/dev/null || true' EXIT
+
+src="$work/src.flv"
+echo "making ${secs}s of H.264 ${kbps} kbit/s + AAC..."
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+  -f lavfi -i "sine=sample_rate=48000" -t "$secs" -c:v libx264 -preset ultrafast -b:v "${kbps}k" \
+  -maxrate "${kbps}k" -bufsize "$((kbps * 2))k" -g 60 -c:a aac -b:a 128k "$src"
+bytes=$(stat -c %s "$src")
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+mkdir -p "$work/ngx"
+cat > "$work/ngx/nginx.conf" <<NGX
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off; master_process off; worker_processes 1;
+error_log $work/ngx/error.log error; pid $work/ngx/nginx.pid;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:$port; chunk_size 4096; application live { live on; } } }
+NGX
+nginx -p "$work" -c "$work/ngx/nginx.conf" &
+ngx=$!
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+
+# Runs one publish; prints "cpu_seconds wall_seconds max_rss_kib" of the publishing process.
+run() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+if rc != 0:
+    sys.exit(f"publisher failed ({rc}): {' '.join(sys.argv[1:])}")
+print(f"{r.ru_utime + r.ru_stime:.3f} {wall:.3f} {r.ru_maxrss}")
+PY
+}
+
+url="rtmp://127.0.0.1:$port/live"
+demux="filesrc location=$src ! flvdemux name=d"
+declare -A results
+for r in $(seq "$rounds"); do
+  results[ours_es]+="$(run gst-launch-1.0 -q $demux rtmppushsink name=s sync=false location="$url/a$r" \
+    d.video ! queue ! h264parse ! s.video_0 d.audio ! queue ! aacparse ! s.audio_0);"
+  results[ours_flv]+="$(run gst-launch-1.0 -q $demux flvmux name=m streamable=true ! \
+    rtmppushsink sync=false location="$url/b$r" d.video ! queue ! m.video d.audio ! queue ! m.audio);"
+  results[rtmp2sink]+="$(run gst-launch-1.0 -q $demux flvmux name=m streamable=true ! \
+    rtmp2sink sync=false location="$url/c$r" d.video ! queue ! m.video d.audio ! queue ! m.audio);"
+done
+
+python3 - "$bytes" "${results[ours_es]}" "${results[ours_flv]}" "${results[rtmp2sink]}" <<'PY'
+import statistics, sys
+size = int(sys.argv[1])
+names = ["rtmppushsink (elementary pads)", "flvmux ! rtmppushsink", "flvmux ! rtmp2sink (anchor)"]
+rows = []
+for name, blob in zip(names, sys.argv[2:]):
+    runs = [tuple(map(float, x.split())) for x in blob.split(";") if x.strip()]
+    cpu = statistics.median(r[0] for r in runs)
+    wall = statistics.median(r[1] for r in runs)
+    rss = statistics.median(r[2] for r in runs)
+    rows.append((name, size * 8 / wall / 1e6, cpu / (size / 1e9), rss / 1024))
+print(f"\nfile {size/1e6:.1f} MB, {len(runs)} rounds, medians; the publishing gst-launch process only")
+print(f"{'publisher':34} {'Mbit/s':>9} {'CPU s/GB':>9} {'RSS MiB':>8}")
+for name, tput, cpugb, rss in rows:
+    print(f"{name:34} {tput:9.0f} {cpugb:9.2f} {rss:8.1f}")
+a = rows[-1]
+for name, tput, cpugb, rss in rows[:-1]:
+    print(f"{name}: throughput {tput / a[1]:.2f}x the anchor (goal >= 2), "
+          f"CPU/GB {cpugb / a[2]:.2f}x (goal <= 0.5)")
+PY
