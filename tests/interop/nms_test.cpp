@@ -46,9 +46,11 @@ std::vector<uint8_t> buffer_bytes(GstBuffer* b) {
   return out;
 }
 
-// Runs `pipeline` (ending in "appsink name=sink") to EOS and keeps every buffer. Bounded: each
-// sample must arrive within 20 s (the encoders are slow on a loaded 2-core machine).
-Encoded encode(const std::string& pipeline) {
+// Runs `pipeline` (ending in "appsink name=sink") to EOS and keeps every buffer, except
+// HEADER-flagged ones when `skip_headers` (opusenc repeats its caps streamheader in-band; av1parse
+// flags the temporal unit with the sequence header HEADER too, which is a real frame). Bounded:
+// each sample must arrive within 20 s (the encoders are slow on a loaded 2-core machine).
+Encoded encode(const std::string& pipeline, bool skip_headers = false) {
   Encoded enc;
   gst_init(nullptr, nullptr);
   GError* err = nullptr;
@@ -82,7 +84,7 @@ Encoded encode(const std::string& pipeline) {
       }
     }
     GstBuffer* b = gst_sample_get_buffer(s);
-    if (!GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_HEADER)) {
+    if (!skip_headers || !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_HEADER)) {
       EncodedFrame f;
       f.data = buffer_bytes(b);
       f.pts_ns = static_cast<int64_t>(GST_BUFFER_PTS(b));
@@ -120,7 +122,8 @@ Encoded encode_vp9() {
 Encoded encode_opus() {
   return encode(
       "audiotestsrc num-buffers=50 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! "
-      "opusenc ! appsink name=sink sync=false");
+      "opusenc ! appsink name=sink sync=false",
+      /*skip_headers=*/true);
 }
 
 // --- codec configuration records the encoders do not put in caps ----------------------------
