@@ -235,6 +235,7 @@ struct Message {
     uint8_t track = 0;
     PacketKind packet = PacketKind::kCodedFrames;
     int32_t composition_time = 0;
+    uint32_t nano_offset = 0;
     Md5Digest payload_md5{};
   };
   std::vector<Unit> units;
@@ -242,7 +243,9 @@ struct Message {
 
 // One video track as E-RTMP messages: SequenceStart, every frame (CodedFrames with CT), and
 // SequenceEnd. `track` > 0 sends OneTrack multitrack messages, as OBS does for tracks >= 1.
-std::vector<Message> video_messages(Codec codec, const Encoded& enc, Bytes config, uint8_t track) {
+// `nano` > 0 wraps frame i in ModEx TimestampOffsetNano (i * nano) % 1'000'000 ns.
+std::vector<Message> video_messages(Codec codec, const Encoded& enc, Bytes config, uint8_t track,
+                                    uint32_t nano = 0) {
   std::vector<Message> out;
   auto add = [&](VideoPacketType pkt, VideoFrameType ft, PacketKind kind, Bytes payload,
                  uint32_t ts, int32_t ct) {
@@ -251,11 +254,16 @@ std::vector<Message> video_messages(Codec codec, const Encoded& enc, Bytes confi
     spec.packet = pkt;
     spec.force_enhanced = true;
     if (track > 0) spec.multitrack = AvMultitrackType::kOneTrack;
+    uint32_t offset = 0;
+    if (nano > 0 && kind == PacketKind::kCodedFrames) {
+      offset = static_cast<uint32_t>(out.size() * nano % 1'000'000);
+      spec.nano_offset = offset;
+    }
     spec.units.push_back(UnitSpec{track, codec, ct, payload});
     Message m;
     m.timestamp = ts;
     EXPECT_TRUE(build_video_tag(spec, m.body).ok());
-    m.units.push_back({codec, track, kind, ct, md5(payload)});
+    m.units.push_back({codec, track, kind, ct, offset, md5(payload)});
     out.push_back(std::move(m));
   };
   int64_t base = enc.frames.empty() ? 0 : enc.frames[0].dts_ns;
@@ -296,7 +304,7 @@ std::vector<Message> opus_messages(const Encoded& enc, uint8_t tracks) {
     m.timestamp = ts;
     for (uint8_t t = 0; t < tracks; ++t) {
       spec.units.push_back(UnitSpec{t, Codec::kOpus, 0, payload});
-      m.units.push_back({Codec::kOpus, t, kind, 0, md5(payload)});
+      m.units.push_back({Codec::kOpus, t, kind, 0, 0, md5(payload)});
     }
     EXPECT_TRUE(build_audio_tag(spec, m.body).ok());
     out.push_back(std::move(m));
@@ -413,6 +421,7 @@ size_t expect_recorded(const std::vector<Message>& sent, const std::vector<uint8
       EXPECT_EQ(g.track_id, w.track) << label << " tag " << i << " unit " << u;
       EXPECT_EQ(g.packet, w.packet) << label << " tag " << i << " unit " << u;
       EXPECT_EQ(g.composition_time, w.composition_time) << label << " tag " << i << " unit " << u;
+      EXPECT_EQ(g.nano_offset, w.nano_offset) << label << " tag " << i << " unit " << u;
       EXPECT_EQ(to_hex(md5(Bytes(tag.body).subspan(g.offset, g.size))), to_hex(w.payload_md5))
           << label << " tag " << i << " unit " << u;
       ++units;
@@ -453,6 +462,7 @@ class Nms : public ::testing::Test {
 TEST_F(Nms, RelaysHevcAsIs) {
   Encoded e = encode_hevc();
   ASSERT_TRUE(e.error.empty()) << e.error;
+  ASSERT_EQ(e.frames.size(), 30u);
   ASSERT_FALSE(e.codec_data.empty()) << "h265parse gave no hvcC";
   auto msgs = video_messages(Codec::kHevc, e, e.codec_data, 0);
   bool any_ct = std::any_of(msgs.begin(), msgs.end(),
@@ -464,6 +474,7 @@ TEST_F(Nms, RelaysHevcAsIs) {
 TEST_F(Nms, RelaysAv1AsIs) {
   Encoded e = encode_av1();
   ASSERT_TRUE(e.error.empty()) << e.error;
+  ASSERT_EQ(e.frames.size(), 30u);
   auto av1c = av1c_from(e.frames[0].data);
   ASSERT_FALSE(av1c.empty()) << "no sequence header OBU in the first temporal unit";
   publish_and_check("av1", video_messages(Codec::kAv1, e, av1c, 0), "av01 (AV1)");
@@ -472,6 +483,7 @@ TEST_F(Nms, RelaysAv1AsIs) {
 TEST_F(Nms, RelaysVp9AsIs) {
   Encoded e = encode_vp9();
   ASSERT_TRUE(e.error.empty()) << e.error;
+  ASSERT_EQ(e.frames.size(), 30u);
   auto vpcc = vpcc_profile0();
   publish_and_check("vp9", video_messages(Codec::kVp9, e, vpcc, 0), "vp09 (VP9)");
 }
@@ -479,6 +491,7 @@ TEST_F(Nms, RelaysVp9AsIs) {
 TEST_F(Nms, RelaysOpusAsIs) {
   Encoded e = encode_opus();
   ASSERT_TRUE(e.error.empty()) << e.error;
+  ASSERT_GE(e.frames.size(), 50u);  // 1 s in 20 ms packets (+ the encoder's final padding)
   ASSERT_GE(e.stream_header.size(), 19u) << "opusenc gave no OpusHead";
   ASSERT_EQ(std::string(e.stream_header.begin(), e.stream_header.begin() + 8), "OpusHead");
   publish_and_check("opus", opus_messages(e, 1), "Opus");
@@ -495,6 +508,35 @@ TEST_F(Nms, RelaysMultitrackAsIs) {
                           video_messages(Codec::kHevc, v, v.codec_data, 1), opus_messages(a, 2)});
   publish_and_check("multitrack", msgs,
                     "multitrack (hvc1 tracks 0+1 OneTrack, Opus 0+1 ManyTracks)");
+}
+
+// ModEx TimestampOffsetNano around every HEVC frame.
+TEST_F(Nms, RelaysModExNanoOffsetAsIs) {
+  Encoded e = encode_hevc();
+  ASSERT_TRUE(e.error.empty()) << e.error;
+  publish_and_check("modex", video_messages(Codec::kHevc, e, e.codec_data, 0, /*nano=*/333'333),
+                    "hvc1 with ModEx TimestampOffsetNano");
+}
+
+// What a player gets: an HTTP-FLV GET attached before the publish receives the same tags.
+TEST_F(Nms, HttpFlvPlayerGetsTheSameTags) {
+  Encoded v = encode_hevc();
+  ASSERT_TRUE(v.error.empty()) << v.error;
+  Encoded a = encode_opus();
+  ASSERT_TRUE(a.error.empty()) << a.error;
+  auto msgs = interleave({video_messages(Codec::kHevc, v, v.codec_data, 0), opus_messages(a, 1)});
+  ertmp_test::HttpFlvPull player(nms_.http_port(), "live", "play");
+  ASSERT_TRUE(player.wait_body(13, 5000))
+      << "no FLV header from NMS: " << player.status_line() << "\n"
+      << nms_.log();
+  EXPECT_NE(player.status_line().find(" 200"), std::string::npos) << player.status_line();
+  auto st = publish(nms_.rtmp_port(), "play", msgs);
+  ASSERT_TRUE(st.ok()) << st.error().to_string() << "\n" << nms_.log();
+  EXPECT_TRUE(player.wait_media_tags(msgs.size(), 10000)) << nms_.log();
+  size_t units = expect_recorded(msgs, player.body(), "HTTP-FLV play");
+  std::printf("[ NMS %s ] HTTP-FLV player (hvc1 + Opus): %zu tags / %zu units%s\n",
+              ertmp_test::NodeMediaServer::version().c_str(), msgs.size(), units,
+              HasFailure() ? " WITH DIFFERENCES" : " byte-exact");
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 // Test-only code; every wait is bounded.
 #pragma once
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/flv_file.h"
 #include "tests/interop/rtmp_peers.h"
 
 namespace ertmp_test {
@@ -127,6 +130,19 @@ class NodeMediaServer {
     return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
                                 std::istreambuf_iterator<char>());
   }
+  // The same, parsed: every tag (audio 8, video 9, script 18) in file order.
+  std::vector<rtmp::FlvFileTag> recorded_tags(const std::string& app,
+                                              const std::string& key) const {
+    return flv_tags(recording(app, key));
+  }
+
+  static std::vector<rtmp::FlvFileTag> flv_tags(const std::vector<uint8_t>& flv) {
+    rtmp::FlvReader reader;
+    std::vector<rtmp::FlvFileTag> tags;
+    if (!reader.receive(flv).ok()) return tags;
+    while (auto t = reader.next_tag()) tags.push_back(std::move(*t));
+    return tags;
+  }
 
  private:
   static std::string read_text(const std::filesystem::path& p) {
@@ -168,6 +184,105 @@ process.on("SIGTERM", () => {
   uint16_t rtmp_port_ = 0;
   uint16_t http_port_ = 0;
   std::unique_ptr<Child> child_;
+};
+
+// An HTTP-FLV player: GET http://127.0.0.1:<port>/<app>/<key>.flv (HTTP/1.0, so Node answers
+// without chunked encoding and the body is the FLV stream as is), read on a thread into
+// body(). NMS registers the player when it writes the FLV header, so once
+// wait_body(13, ...) returns true a publish that starts afterwards reaches it from its first tag.
+class HttpFlvPull {
+ public:
+  HttpFlvPull(uint16_t port, const std::string& app, const std::string& key) {
+    fd_ = connect_loopback(port, 5000);
+    if (fd_ < 0) return;
+    std::string req = "GET /" + app + "/" + key +
+                      ".flv HTTP/1.0\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n\r\n";
+    if (send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return;
+    thread_ = std::thread([this] { run(); });
+  }
+  HttpFlvPull(const HttpFlvPull&) = delete;
+  HttpFlvPull& operator=(const HttpFlvPull&) = delete;
+  ~HttpFlvPull() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+
+  // The HTTP status line ("HTTP/1.1 200 OK"), empty until the headers arrived.
+  std::string status_line() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return status_line_;
+  }
+  std::vector<uint8_t> body() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return body_;
+  }
+  // Waits (bounded) until the body holds at least `bytes` bytes.
+  bool wait_body(size_t bytes, int timeout_ms) const {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
+      return body_.size() >= bytes || ended_;
+    }) && body_.size() >= bytes;
+  }
+  // Waits (bounded) until the body holds at least `count` complete audio/video tags.
+  bool wait_media_tags(size_t count, int timeout_ms) const {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] {
+      return media_tags_locked() >= count || ended_;
+    }) && media_tags_locked() >= count;
+  }
+
+ private:
+  // Counts complete tags after the 13-byte FLV header + PreviousTagSize0 (FLV 10.1 E.3).
+  size_t media_tags_locked() const {
+    size_t n = 0;
+    for (size_t p = 13; p + 11 <= body_.size();) {
+      size_t size = size_t{body_[p + 1]} << 16 | size_t{body_[p + 2]} << 8 | body_[p + 3];
+      if (p + 11 + size + 4 > body_.size()) break;
+      if (body_[p] == 8 || body_[p] == 9) ++n;
+      p += 11 + size + 4;
+    }
+    return n;
+  }
+  void run() {
+    std::vector<uint8_t> head;
+    bool in_body = false;
+    uint8_t buf[65536];
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      std::lock_guard<std::mutex> l(mu_);
+      if (n <= 0) {
+        ended_ = true;
+        cv_.notify_all();
+        return;
+      }
+      if (in_body) {
+        body_.insert(body_.end(), buf, buf + n);
+      } else {
+        head.insert(head.end(), buf, buf + n);
+        static constexpr char kEnd[] = "\r\n\r\n";
+        auto it = std::search(head.begin(), head.end(), kEnd, kEnd + 4);
+        if (it != head.end()) {
+          in_body = true;
+          auto eol = std::search(head.begin(), head.end(), kEnd, kEnd + 2);
+          status_line_.assign(head.begin(), eol);
+          body_.assign(it + 4, head.end());
+        }
+      }
+      cv_.notify_all();
+    }
+  }
+
+  int fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::string status_line_;
+  std::vector<uint8_t> body_;
+  bool ended_ = false;
 };
 
 }  // namespace ertmp_test
