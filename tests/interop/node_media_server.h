@@ -8,11 +8,16 @@
 //
 // What NMS does with media (read from its src/protocol/flv.js and server/broadcast_server.js,
 // 4.3.2): every audio/video/data message body is relayed and recorded unchanged, with the RTMP
-// timestamp as the FLV tag timestamp; it classifies tags only to fill its late-joiner cache
-// (hvc1/av01/vp09 ExHeader video, legacy AVC, legacy and Ex audio). Recording (record.auto)
-// attaches at publish start and writes plain FLV (header, then tags) to
+// timestamp as the FLV tag timestamp (script data keeps its "@setDataFrame" first string,
+// unlike nginx-rtmp's recorder: ffprobe then shows a data stream); it classifies tags only to fill
+// its late-joiner cache (hvc1/av01/vp09 ExHeader video, legacy AVC, legacy and Ex audio). Recording
+// (record.auto) attaches at publish start and writes plain FLV (header, then tags) to
 // record/<app>/<key>/<ms>.flv. HTTP-FLV play is http://127.0.0.1:<http_port()>/<app>/<key>.flv.
 // App and key must match [A-Za-z0-9_-]+ or NMS drops the connection.
+//
+// Use: NodeMediaServer nms; nms.start(); publish to nms.url("live", key); nms.stop();
+// nms.recording("live", key) / recorded_tags(...). ERTMP_KEEP_NMS_DIR=1 keeps the temp dir
+// (launch.js, nms.log, record/) for a look after the test.
 //
 // Test-only code; every wait is bounded.
 #pragma once
