@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package gst-ertmp, its tests, fuzzers and benchmarks need.
-# A no-op when everything is present. apt-get as root, through sudo otherwise.
+# Installs every Debian 12 package gst-ertmp, its tests, fuzzers and benchmarks need, and
+# node-media-server (npm) for the interop tests into a local directory outside the tree.
+# A no-op (no network) when everything is present. apt-get as root, through sudo otherwise.
 set -euo pipefail
+
+# node-media-server: pinned to the newest release whose engines allow Debian 12's nodejs 18
+# (4.4.x wants node >= 20); tests/interop/node_media_server.h looks in the same directory.
+nms_version=4.3.2
+nms_dir=${ERTMP_NMS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/gst-ertmp/nms}
 
 packages=(
   # build
@@ -16,6 +22,13 @@ packages=(
   # benchmarks
   bc
 )
+# node + npm for node-media-server: Debian's packages unless a node is already installed
+# (e.g. from NodeSource, whose nodejs package carries npm itself).
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,11 +38,20 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+nms_pkg="$nms_dir/node_modules/node-media-server/package.json"
+if [ -f "$nms_pkg" ] && grep -q "\"version\": *\"$nms_version\"" "$nms_pkg"; then
+  echo "install-deps: node-media-server $nms_version present in $nms_dir"
+else
+  echo "install-deps: installing node-media-server $nms_version into $nms_dir"
+  mkdir -p "$nms_dir"
+  npm install --prefix "$nms_dir" --no-audit --no-fund --omit=dev --loglevel=error \
+    "node-media-server@$nms_version"
+fi
