@@ -17,6 +17,7 @@
 #include "protocol/flv_file.h"
 #include "protocol/flv_tag.h"
 #include "tests/gst/pipeline_util.h"
+#include "tests/interop/node_media_server.h"
 #include "tests/interop/rtmp_peers.h"
 
 namespace {
@@ -349,6 +350,64 @@ TEST_F(Push, FfmpegListenKeepsEveryPacketOfAnElementaryPublish) {
   ASSERT_TRUE(std::filesystem::exists(out));
   EXPECT_EQ(file_md5s(out, 0), file_md5s(src, 0));
   EXPECT_EQ(file_md5s(out, 1), file_md5s(src, 1));
+}
+
+// node-media-server (E-RTMP) records every message body as it arrived: the frames inside its
+// recording, per (kind, track), must be the buffers that entered the sink's pads.
+TEST_F(Push, NodeMediaServerRecordsHevcAv1VpxOpusAndTracksAsSent) {
+  if (!ertmp_test::NodeMediaServer::available()) GTEST_SKIP() << "node-media-server missing";
+  if (!have_elements({"x265enc", "h265parse", "av1enc", "av1parse", "vp9enc", "opusenc"}))
+    GTEST_SKIP() << "encoders missing";
+  ertmp_test::NodeMediaServer nms;
+  ASSERT_TRUE(nms.start()) << nms.log();
+  std::vector<std::string> av1_expected;
+  start_push("rtmppushsink name=push sync=false location=" + nms.url("live", "k") + " " + kVideo +
+             "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse ! push.video_0 "
+             "videotestsrc num-buffers=8 ! video/x-raw,width=160,height=120 ! av1enc cpu-used=8 "
+             "lag-in-frames=0 ! av1parse ! push.video_1 " +
+             kVideo + "vp9enc deadline=1 cpu-used=8 ! push.video_2 " + kAudio +
+             "opusenc ! push.audio_0");
+  {
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+    GstPad* pad = gst_element_get_static_pad(sink, "video_1");
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+          static_cast<std::vector<std::string>*>(d)->push_back(
+              av1_md5_without_td(GST_PAD_PROBE_INFO_BUFFER(info)));
+          return GST_PAD_PROBE_OK;
+        },
+        &av1_expected, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(sink);
+  }
+  ASSERT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
+  gst_element_set_state(push_, GST_STATE_NULL);
+  nms.stop();
+  std::map<std::string, std::vector<std::string>> recorded;
+  std::map<std::string, rtmp::Codec> codecs;
+  for (const auto& t : ertmp_test::NodeMediaServer::flv_tags(nms.recording("live", "k"))) {
+    if (t.type != 8 && t.type != 9) continue;
+    auto tag = rtmp::parse_flv_tag(static_cast<rtmp::TagType>(t.type), t.body);
+    ASSERT_TRUE(tag.ok()) << tag.error().to_string();
+    for (const auto& u : tag->units) {
+      if (u.packet != rtmp::PacketKind::kCodedFrames) continue;
+      std::string pad = std::string(u.video ? "video_" : "audio_") + std::to_string(u.track_id);
+      recorded[pad].push_back(
+          rtmp::to_hex(rtmp::md5(rtmp::Bytes(t.body.data() + u.offset, u.size))));
+      codecs[pad] = u.codec;
+    }
+  }
+  std::lock_guard<std::mutex> lock(sent_.mu);
+  EXPECT_EQ(recorded["video_0"], sent_.md5s["video_0"]);
+  EXPECT_EQ(recorded["video_1"], av1_expected);
+  EXPECT_EQ(recorded["video_2"], sent_.md5s["video_2"]);
+  EXPECT_EQ(recorded["audio_0"], sent_.md5s["audio_0"]);
+  EXPECT_EQ(codecs["video_0"], rtmp::Codec::kHevc);
+  EXPECT_EQ(codecs["video_1"], rtmp::Codec::kAv1);
+  EXPECT_EQ(codecs["video_2"], rtmp::Codec::kVp9);
+  EXPECT_EQ(codecs["audio_0"], rtmp::Codec::kOpus);
+  EXPECT_GE(recorded["video_0"].size(), 20u);
 }
 
 TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
