@@ -1528,6 +1528,8 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
+  // `sink` first: an upstream whose caps are unknown at link time (filesrc of an FLV file,
+  // appsrc) gets the FLV pad; elementary pads are then asked for by name (s.audio_0).
   gst_element_class_add_static_pad_template(element_class, &flv_template);
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);

@@ -6,6 +6,9 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -16,6 +19,7 @@
 #include "gst/gstrtmppushsink.h"
 #include "protocol/flv_file.h"
 #include "protocol/flv_tag.h"
+#include "protocol/server_session.h"
 #include "tests/gst/pipeline_util.h"
 #include "tests/interop/node_media_server.h"
 #include "tests/interop/rtmp_peers.h"
@@ -124,7 +128,7 @@ class Push : public ::testing::Test {
     GError* err = nullptr;
     push_ = gst_parse_launch(desc.c_str(), &err);
     ASSERT_TRUE(push_) << (err ? err->message : "");
-    ASSERT_FALSE(err) << err->message;
+    ASSERT_FALSE(err) << (err ? err->message : "");
     GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
     ASSERT_TRUE(sink);
     for (GList* l = GST_ELEMENT(sink)->sinkpads; l; l = l->next) {
@@ -408,6 +412,126 @@ TEST_F(Push, NodeMediaServerRecordsHevcAv1VpxOpusAndTracksAsSent) {
   EXPECT_EQ(codecs["video_2"], rtmp::Codec::kVp9);
   EXPECT_EQ(codecs["audio_0"], rtmp::Codec::kOpus);
   EXPECT_GE(recorded["video_0"].size(), 20u);
+}
+
+// A one-connection server on our ServerSession: accepts the publish and, after `after` media
+// messages, sends an E-RTMP ReconnectRequest to `tc_url`; then reads on until the client
+// leaves (the spec: the old server keeps processing until the client goes).
+class ReconnectingServer {
+ public:
+  ReconnectingServer(int after, std::string tc_url) : after_(after), tc_url_(std::move(tc_url)) {
+    fd_ = ertmp_test::listen_loopback(&port_);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~ReconnectingServer() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  int media() const { return media_.load(); }
+  bool client_left() const { return left_.load(); }
+
+ private:
+  void run() {
+    pollfd p{fd_, POLLIN, 0};
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!stop_ && poll(&p, 1, 100) == 0 && std::chrono::steady_clock::now() < deadline) {
+    }
+    if (stop_ || !(p.revents & POLLIN)) return;
+    int c = accept(fd_, nullptr, nullptr);
+    auto now = [] {
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count());
+    };
+    rtmp::ServerSession session(rtmp::ServerConfig{}, now());
+    uint8_t buf[65536];
+    while (!stop_ && std::chrono::steady_clock::now() < deadline) {
+      pollfd cp{c, POLLIN, 0};
+      if (poll(&cp, 1, 100) <= 0) continue;
+      ssize_t n = read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      (void)session.receive(rtmp::Bytes(buf, static_cast<size_t>(n)), now());
+      while (auto ev = session.next_event()) {
+        if (auto pr = std::get_if<rtmp::PublishRequested>(&*ev)) {
+          (void)session.accept_publish(pr->stream_id);
+        } else if (std::get_if<rtmp::MediaReceived>(&*ev)) {
+          if (++media_ == after_) (void)session.request_reconnect(tc_url_, "moving you");
+        }
+      }
+      for (rtmp::Bytes out = session.pending_output(); !out.empty();
+           out = session.pending_output()) {
+        ssize_t w = write(c, out.data(), out.size());
+        if (w <= 0) break;
+        session.consume_output(static_cast<size_t>(w));
+      }
+    }
+    left_ = true;
+    close(c);
+  }
+
+  int after_;
+  std::string tc_url_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> media_{0};
+  std::atomic<bool> left_{false};
+};
+
+TEST_F(Push, ErtmpReconnectRequestMovesThePublishToTheNewServerAtAKeyframe) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  start_ingest();
+  ReconnectingServer old_server(20, "rtmp://127.0.0.1:" + std::to_string(port_) + "/live");
+  start_push("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+             "x264enc tune=zerolatency key-int-max=10 ! rtmppushsink name=push location=" +
+             std::string("rtmp://127.0.0.1:") + std::to_string(old_server.port()) + "/live/k");
+  // Bounded wait for frames at the new server (the ingest's appsink counts them).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (got_.count("video_0") < 20 && std::chrono::steady_clock::now() < deadline) {
+    GstBus* bus = gst_element_get_bus(push_);
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 50 * GST_MSECOND, GST_MESSAGE_ERROR);
+    gst_object_unref(bus);
+    ASSERT_FALSE(m) << "the publish failed instead of moving";
+  }
+  gst_element_send_event(push_, gst_event_new_eos());
+  EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_GE(old_server.media(), 20);
+  std::lock_guard<std::mutex> lock(got_.mu);
+  ASSERT_GE(got_.md5s["video_0"].size(), 20u);
+  EXPECT_TRUE(got_.keyframes["video_0"][0]) << "the new server starts at a keyframe";
+  // Nothing lost or repeated across the move: the new server's frames are a contiguous run of
+  // what entered the sink.
+  const auto& sent = sent_.md5s["video_0"];
+  const auto& got = got_.md5s["video_0"];
+  auto start = std::find(sent.begin(), sent.end(), got[0]);
+  ASSERT_NE(start, sent.end());
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), start, sent.end()));
+}
+
+TEST_F(Push, ASilentLiveInputDoesNotStallTheOthers) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  start_ingest();
+  // audio_0 is linked and negotiated but never delivers a buffer (a muted live source).
+  start_push("appsrc name=mute is-live=true format=time caps=audio/mpeg,mpegversion=4,"
+             "stream-format=raw,rate=44100,channels=2,codec_data=(buffer)1210 ! push.audio_0 "
+             "rtmppushsink name=push interleave-timeout=200 location=" +
+             ingest_url() +
+             " videotestsrc is-live=true num-buffers=45 ! "
+             "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency ! "
+             "push.video_0");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (got_.count("video_0") < 40 && std::chrono::steady_clock::now() < deadline) {
+    GstBus* bus = gst_element_get_bus(ingest_);
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 50 * GST_MSECOND, GST_MESSAGE_ERROR);
+    gst_object_unref(bus);
+    ASSERT_FALSE(m);
+  }
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_GE(got_.md5s["video_0"].size(), 40u);
+  EXPECT_TRUE(got_.md5s["audio_0"].empty());
 }
 
 TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
