@@ -89,10 +89,12 @@ GstCaps* caps_for(const StreamFormat& f, std::string* error) {
       return caps;
     case Codec::kVp9:
       caps = gst_caps_new_empty_simple("video/x-vp9");
-      if (seq.size() >= 1) {
+      // vpcC as FFmpeg's flvenc (and our rtmppushsink) send it: FullBox version 1 and 24 flag
+      // bits, then the record, whose first byte is the profile (VP Codec ISO-BMFF §2.2).
+      if (seq.size() >= 12 && seq[0] == 1 && seq[1] == 0 && seq[2] == 0 && seq[3] == 0) {
         static const char* kProfiles[] = {"0", "1", "2", "3"};
-        if (seq[0] < 4)
-          gst_caps_set_simple(caps, "profile", G_TYPE_STRING, kProfiles[seq[0]], nullptr);
+        if (seq[4] < 4)
+          gst_caps_set_simple(caps, "profile", G_TYPE_STRING, kProfiles[seq[4]], nullptr);
       }
       return caps;
     case Codec::kVp8:
@@ -150,6 +152,19 @@ GstCaps* caps_for(const StreamFormat& f, std::string* error) {
       if (flac_streaminfo(seq, &rate, &channels)) {
         gst_caps_set_simple(caps, "rate", G_TYPE_INT, rate, "channels", G_TYPE_INT, channels,
                             nullptr);
+        // flacdec refuses caps without a streamheader (it wants flacparse otherwise): hand it
+        // the native stream start, "fLaC" + STREAMINFO.
+        if (seq.size() >= 4 && seq[0] == 'f' && seq[1] == 'L' && seq[2] == 'a' && seq[3] == 'C') {
+          GValue array = G_VALUE_INIT;
+          GValue item = G_VALUE_INIT;
+          g_value_init(&array, GST_TYPE_ARRAY);
+          g_value_init(&item, GST_TYPE_BUFFER);
+          GstBuffer* head = buffer_of(seq);
+          GST_BUFFER_FLAG_SET(head, GST_BUFFER_FLAG_HEADER);
+          gst_value_take_buffer(&item, head);
+          gst_value_array_append_and_take_value(&array, &item);
+          gst_structure_take_value(gst_caps_get_structure(caps, 0), "streamheader", &array);
+        }
       }
       return caps;
     }
