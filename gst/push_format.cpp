@@ -374,13 +374,20 @@ struct VpStreamInfo {
   uint8_t profile = 0;
   uint8_t bit_depth = 8;
   uint8_t chroma = kChroma420Vertical;
-  bool rgb = false;  // VP9 CS_RGB: full range, identity matrix
+  // From a VP9 frame header: its color_space as an H.273 matrix and its color_range (the
+  // bitstream names no primaries or transfer).
+  bool bitstream_colour = false;
+  uint8_t matrix = 2;
+  bool full_range = false;
 };
 
+// VP9 color_space (VP9 spec §7.2.2) -> H.273 MatrixCoefficients.
+constexpr uint8_t kVp9ColorSpaceMatrix[8] = {2, 5, 1, 6, 7, 9, 2, 0};
+
 std::vector<uint8_t> build_vpcc(const PushFormat& f, const VpStreamInfo& info, VpColour colour) {
-  if (info.rgb) {
-    colour.matrix = 0;
-    colour.full_range = true;
+  if (info.bitstream_colour) {
+    colour.matrix = info.matrix;
+    colour.full_range = info.full_range;
   }
   return {1,
           0,
@@ -437,8 +444,10 @@ bool vp9_stream_info(rtmp::Bytes frame, VpStreamInfo* info, bool* not_key, std::
   }
   uint32_t color_space = 0;
   if (!r.bits(3, &color_space)) return fail(error, trunc);
+  info->bitstream_colour = true;
+  info->matrix = kVp9ColorSpaceMatrix[color_space];
   if (color_space != 7) {
-    if (!r.skip(1)) return fail(error, trunc);  // color_range
+    if (!r.flag(&info->full_range)) return fail(error, trunc);
     if (profile == 1 || profile == 3) {
       uint32_t sx = 0, sy = 0;
       if (!r.bits(1, &sx) || !r.bits(1, &sy)) return fail(error, trunc);
@@ -446,7 +455,7 @@ bool vp9_stream_info(rtmp::Bytes frame, VpStreamInfo* info, bool* not_key, std::
       // (sx=0, sy=1) is 4:4:0, which vpcC cannot express; 4:4:4 is the closest.
     }
   } else {
-    info->rgb = true;
+    info->full_range = true;  // CS_RGB
     info->chroma = kChroma444;
   }
   return true;

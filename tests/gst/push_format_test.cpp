@@ -754,6 +754,14 @@ TEST(PushFormat, Vp9PendingHeaderWaitsForAKeyFrame) {
   ASSERT_EQ(f.sequence_header.size(), 12u);
   EXPECT_EQ(f.sequence_header[4], 1);
   EXPECT_EQ(f.sequence_header[6], 0x80 | (2 << 1));
+  EXPECT_EQ(f.sequence_header[9], 1) << "color_space BT.709 -> matrix 1";
+  // Profile 1 CS_RGB (4:4:4): full range, identity matrix.
+  PushFormat g = *from_string("video/x-vp9", &error);
+  std::vector<uint8_t> rgb = {0xA0, 0x49, 0x83, 0x42, 0xE0, 0x00};  // cs 111, reserved 0
+  EXPECT_TRUE(frame_payload(g, rgb, out, &as_is, &error)) << error;
+  ASSERT_EQ(g.sequence_header.size(), 12u);
+  EXPECT_EQ(g.sequence_header[6], 0x80 | (3 << 1) | 1);
+  EXPECT_EQ(g.sequence_header[9], 0);
 }
 
 TEST(PushFormat, Vp8FromVp8encRoundTripsThroughVp8dec) {
