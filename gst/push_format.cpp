@@ -797,6 +797,14 @@ bool audio_from_caps(const std::string& name, const GstCaps* caps, const GstStru
     f->sound_rate = 1;  // FFmpeg's flvenc writes 11 kHz bits for Speex
     return true;
   }
+  if (name == "audio/x-adpcm") {
+    int bits = legacy_rate_bits(f->rate);
+    if (string_field(s, "layout") != "swf" || bits < 0)
+      return fail(error, "FLV ADPCM needs layout=swf at 5512/11025/22050/44100 Hz");
+    f->codec = Codec::kAdpcm;
+    f->sound_rate = static_cast<uint8_t>(bits);
+    return true;
+  }
   if (name == "audio/x-nellymoser") {
     int bits = legacy_rate_bits(f->rate);
     if (f->rate == 16000 && f->channels == 1) {
@@ -841,12 +849,12 @@ bool is_stream_header_buffer(const PushFormat& format, GstBuffer* buffer) {
     return n == 8 &&
            (std::memcmp(head, "OpusHead", 8) == 0 || std::memcmp(head, "OpusTags", 8) == 0);
   }
-  if (format.codec == Codec::kFlac) {
-    // FLAC frames start with the 0xFFF8/0xFFF9 sync code; headers ("fLaC", Ogg-FLAC 0x7F,
-    // metadata blocks with type 0-6 / 127) never start with 0xFF.
-    return n >= 1 && head[0] != 0xFF;
+  if (format.codec == Codec::kSpeex) {
+    return n == 8 && std::memcmp(head, "Speex   ", 8) == 0;  // the header packet's magic
   }
-  return false;
+  // FLAC frames start with the 0xFFF8/0xFFF9 sync code; headers ("fLaC", Ogg-FLAC 0x7F,
+  // metadata blocks with type 0-6 / 127) never start with 0xFF.
+  return n >= 1 && head[0] != 0xFF;
 }
 
 bool frame_payload(PushFormat& format, rtmp::Bytes in, std::vector<uint8_t>& out, bool* as_is,

@@ -1102,6 +1102,7 @@ TEST(PushFormat, LegacyCodecsMapLikeTheReceiverReadsThem) {
       {"audio/x-alaw,rate=8000,channels=1", Codec::kG711ALaw, 0, 1, 0},
       {"audio/x-mulaw,rate=8000,channels=2", Codec::kG711MuLaw, 0, 1, 1},
       {"audio/x-speex,rate=16000,channels=1", Codec::kSpeex, 1, 1, 0},
+      {"audio/x-adpcm,layout=swf,rate=22050,channels=1", Codec::kAdpcm, 2, 1, 0},
       {"audio/x-nellymoser,rate=8000,channels=1", Codec::kNellymoser8kMono, 0, 1, 0},
       {"audio/x-nellymoser,rate=16000,channels=1", Codec::kNellymoser16kMono, 0, 1, 0},
       {"audio/x-nellymoser,rate=22050,channels=2", Codec::kNellymoser, 2, 1, 1},
@@ -1147,6 +1148,33 @@ TEST(PushFormat, LegacyAudioOutsideFlvRangesIsRefused) {
     EXPECT_FALSE(from_string(caps, &error)) << caps;
     EXPECT_FALSE(error.empty()) << caps;
   }
+}
+
+TEST(PushFormat, SpeexFromSpeexencSkipsItsHeaders) {
+  REQUIRE_ELEMENTS("speexenc");
+  Encoded e;
+  encode("audiotestsrc num-buffers=10 ! audio/x-raw,rate=16000,channels=1 ! speexenc", &e);
+  ASSERT_EQ(e.error, "");
+  Packaged p = package(e);
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.format.codec, Codec::kSpeex);
+  EXPECT_TRUE(p.format.has_legacy_form);
+  EXPECT_EQ(p.headers_skipped, 2u) << "Speex header and comment packets";
+  for (const auto& pl : p.payloads) {
+    EXPECT_FALSE(pl.data.size() >= 8 && std::memcmp(pl.data.data(), "Speex   ", 8) == 0);
+  }
+  EXPECT_GT(p.payloads.size(), 0u);
+  // Without the flag, the header packet is still recognised by its magic.
+  GstBuffer* b = gst_buffer_new_memdup(e.frames[0].data.data(), e.frames[0].data.size());
+  EXPECT_TRUE(is_stream_header_buffer(p.format, b));
+  gst_buffer_unref(b);
+  if (!have({"speexdec"})) return;
+  GstCaps* caps = receiver_caps(p.format);
+  ASSERT_NE(caps, nullptr);
+  Decoded d = decode(caps, "speexdec", p.payloads);
+  gst_caps_unref(caps);
+  EXPECT_EQ(d.error, "");
+  EXPECT_GE(d.buffers + 2, p.payloads.size());
 }
 
 // ==== onMetaData ===========================================================================
