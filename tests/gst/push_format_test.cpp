@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <initializer_list>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -670,6 +671,55 @@ TEST(PushFormat, Av1FromAv1encRoundTripsThroughAv1dec) {
   }
 }
 
+// Every prefix of a real first temporal unit and random bytes: a clean error or a valid result,
+// never a read past the end.
+TEST(PushFormat, Av1FirstTemporalUnitAtEveryTruncationAndRandomBytes) {
+  REQUIRE_ELEMENTS("av1enc");
+  Encoded e;
+  encode(std::string("videotestsrc num-buffers=1 ! video/x-raw,width=64,height=48,format=I420") +
+             " ! av1enc cpu-used=8 ! video/x-av1,alignment=tu",
+         &e);
+  ASSERT_EQ(e.error, "");
+  ASSERT_FALSE(e.frames.empty());
+  const std::vector<uint8_t>& tu = e.frames[0].data;
+  size_t accepted = 0;
+  for (size_t n = 0; n <= tu.size(); ++n) {
+    std::string error;
+    PushFormat f = *from_string("video/x-av1,stream-format=obu-stream,alignment=tu", &error);
+    std::vector<uint8_t> prefix(tu.begin(), tu.begin() + static_cast<std::ptrdiff_t>(n));
+    std::vector<uint8_t> out;
+    bool as_is = false;
+    if (frame_payload(f, prefix, out, &as_is, &error)) {
+      ++accepted;
+      ASSERT_GE(f.sequence_header.size(), 6u) << n;
+      EXPECT_EQ(f.sequence_header[0], 0x81);
+      EXPECT_LE(out.size(), prefix.size());
+    } else {
+      EXPECT_FALSE(error.empty());
+      EXPECT_TRUE(f.sequence_header_pending);
+    }
+  }
+  EXPECT_GE(accepted, 1u);  // at least the whole unit
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 3000; ++i) {
+    std::vector<uint8_t> junk(rng() % 48);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    std::string error;
+    PushFormat f = *from_string("video/x-av1,stream-format=obu-stream,alignment=tu", &error);
+    std::vector<uint8_t> out;
+    bool as_is = false;
+    if (frame_payload(f, junk, out, &as_is, &error)) {
+      EXPECT_FALSE(f.sequence_header_pending);
+      EXPECT_LE(out.size(), junk.size());
+    }
+    PushFormat v = *from_string("video/x-vp9", &error);
+    if (frame_payload(v, junk, out, &as_is, &error) && !v.sequence_header_pending) {
+      ASSERT_EQ(v.sequence_header.size(), 12u);
+      EXPECT_LE(v.sequence_header[4], 3);
+    }
+  }
+}
+
 // ==== VP9 / VP8 ============================================================================
 
 TEST(PushFormat, Vp9ProfileZeroCapsGiveTheVpcCAtOnce) {
@@ -869,6 +919,25 @@ TEST(PushFormat, OpusFromOpusencSkipsHeadersAndRoundTrips) {
   EXPECT_GE(d.buffers + 2, p.payloads.size());
   EXPECT_GT(d.buffers, 0u);
   EXPECT_NE(d.caps.find("channels=(int)2"), std::string::npos) << d.caps;
+}
+
+TEST(PushFormat, SurroundOpusFromOpusencRoundTrips) {
+  REQUIRE_ELEMENTS("opusenc", "opusdec");
+  Encoded e;
+  encode("audiotestsrc num-buffers=10 ! audio/x-raw,rate=48000,channels=6 ! opusenc", &e);
+  ASSERT_EQ(e.error, "");
+  Packaged p = package(e);
+  ASSERT_EQ(p.error, "");
+  ASSERT_GE(p.format.sequence_header.size(), 19u + 2 + 6);
+  EXPECT_EQ(p.format.sequence_header[18], 1) << "channel mapping family 1";
+  EXPECT_EQ(p.format.channels, 6);
+  GstCaps* caps = receiver_caps(p.format);
+  ASSERT_NE(caps, nullptr);
+  Decoded d = decode(caps, "opusdec", p.payloads);
+  gst_caps_unref(caps);
+  EXPECT_EQ(d.error, "");
+  EXPECT_GT(d.buffers, 0u);
+  EXPECT_NE(d.caps.find("channels=(int)6"), std::string::npos) << d.caps;
 }
 
 TEST(PushFormat, OpusHeadIsGeneratedFromCapsWithoutStreamheader) {
@@ -1132,6 +1201,76 @@ TEST(PushFormat, LegacyCodecsMapLikeTheReceiverReadsThem) {
                  gst_structure_get_name(gst_caps_get_structure(in, 0)));
     gst_caps_unref(back);
     gst_caps_unref(in);
+  }
+}
+
+// Real encoders for the legacy codecs; the decoded rate/channels prove the SoundRate/SoundType
+// bits (the receiver's only source for them).
+TEST(PushFormat, LegacyCodecsFromRealEncodersRoundTrip) {
+  struct Case {
+    const char* enc;
+    const char* dec;
+    int rate, channels;
+    Codec codec;
+  };
+  const Case cases[] = {
+      {"alawenc", "alawdec", 8000, 1, Codec::kG711ALaw},
+      {"mulawenc", "mulawdec", 8000, 2, Codec::kG711MuLaw},
+      {"avenc_nellymoser", "avdec_nellymoser", 22050, 1, Codec::kNellymoser},
+      {"avenc_nellymoser", "avdec_nellymoser", 8000, 1, Codec::kNellymoser8kMono},
+      {"avenc_nellymoser", "avdec_nellymoser", 16000, 1, Codec::kNellymoser16kMono},
+      {"avenc_adpcm_swf", "avdec_adpcm_swf", 11025, 2, Codec::kAdpcm},
+      {"capsfilter caps=audio/x-raw,format=S16LE", "audioconvert", 44100, 2,
+       Codec::kPcmLittleEndian},
+      {"audioconvert ! audio/x-raw,format=U8", "audioconvert", 5512, 1, Codec::kPcmLittleEndian},
+  };
+  for (const Case& c : cases) {
+    std::string enc_name = std::string(c.enc).substr(0, std::string(c.enc).find(' '));
+    if (!have({enc_name.c_str(), c.dec})) continue;
+    Encoded e;
+    encode("audiotestsrc num-buffers=10 samplesperbuffer=512 ! audio/x-raw,rate=" +
+               std::to_string(c.rate) + ",channels=" + std::to_string(c.channels) + " ! " + c.enc,
+           &e);
+    ASSERT_EQ(e.error, "") << c.enc;
+    Packaged p = package(e);
+    ASSERT_EQ(p.error, "") << c.enc << " " << c.rate;
+    EXPECT_EQ(p.format.codec, c.codec) << c.enc << " " << c.rate;
+    EXPECT_TRUE(p.format.has_legacy_form);
+    GstCaps* caps = receiver_caps(p.format);
+    ASSERT_NE(caps, nullptr);
+    Decoded d = decode(caps, c.dec, p.payloads);
+    gst_caps_unref(caps);
+    EXPECT_EQ(d.error, "") << c.enc << " " << c.rate;
+    EXPECT_GT(d.buffers, 0u) << c.enc;
+    EXPECT_NE(d.caps.find("rate=(int)" + std::to_string(c.rate)), std::string::npos)
+        << c.enc << ": " << d.caps;
+    EXPECT_NE(d.caps.find("channels=(int)" + std::to_string(c.channels)), std::string::npos)
+        << c.enc << ": " << d.caps;
+  }
+}
+
+TEST(PushFormat, LegacyVideoFromRealEncodersRoundTrip) {
+  struct Case {
+    const char* enc;
+    const char* dec;
+    Codec codec;
+  };
+  for (const Case& c : {Case{"avenc_flv", "avdec_flv", Codec::kSorensonH263},
+                        Case{"avenc_flashsv", "avdec_flashsv", Codec::kScreenVideo}}) {
+    if (!have({c.enc, c.dec})) continue;
+    Encoded e;
+    encode(std::string(kVideo64) + " ! " + c.enc, &e);
+    ASSERT_EQ(e.error, "") << c.enc;
+    Packaged p = package(e);
+    ASSERT_EQ(p.error, "") << c.enc;
+    EXPECT_EQ(p.format.codec, c.codec);
+    EXPECT_TRUE(p.format.has_legacy_form);
+    GstCaps* caps = receiver_caps(p.format);
+    ASSERT_NE(caps, nullptr);
+    Decoded d = decode(caps, c.dec, p.payloads);
+    gst_caps_unref(caps);
+    EXPECT_EQ(d.error, "") << c.enc;
+    EXPECT_EQ(d.buffers, 10u) << c.enc;
   }
 }
 
