@@ -2,6 +2,8 @@
 
 #include <gst/pbutils/pbutils.h>
 
+#include <vector>
+
 namespace gst_ertmp {
 namespace {
 
@@ -34,6 +36,40 @@ bool flac_streaminfo(rtmp::Bytes seq, int* rate, int* channels) {
   *rate = (si[10] << 12) | (si[11] << 4) | (si[12] >> 4);
   *channels = ((si[12] >> 1) & 0x07) + 1;
   return *rate > 0;
+}
+
+void append_le32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+// FLV Speex carries no headers, but speexdec needs them (it fails with "couldn't read header"):
+// synthesise the 80-byte SpeexHeader (speex_header.h: all fields LE32 after the two strings) for
+// 16 kHz wideband mono, one frame per packet, and an empty comment packet, as flvdemux does.
+void set_speex_streamheader(GstCaps* caps) {
+  std::vector<uint8_t> head = {'S', 'p', 'e', 'e', 'x', ' ', ' ', ' '};
+  const char version[20] = "1.2";
+  head.insert(head.end(), version, version + sizeof version);
+  for (uint32_t v : {1u /* version id */, 80u /* header size */, 16000u /* rate */,
+                     1u /* mode: wideband */, 4u /* mode bitstream version */, 1u /* channels */,
+                     0xFFFFFFFFu /* bitrate: unknown */, 320u /* frame size */, 0u /* vbr */,
+                     1u /* frames per packet */, 0u /* extra headers */, 0u, 0u})
+    append_le32(head, v);
+  std::vector<uint8_t> comment;
+  const char vendor[] = "gst-ertmp";
+  append_le32(comment, sizeof vendor - 1);
+  comment.insert(comment.end(), vendor, vendor + sizeof vendor - 1);
+  append_le32(comment, 0);  // no user comments
+  GValue array = G_VALUE_INIT;
+  g_value_init(&array, GST_TYPE_ARRAY);
+  for (const auto* packet : {&head, &comment}) {
+    GValue item = G_VALUE_INIT;
+    g_value_init(&item, GST_TYPE_BUFFER);
+    GstBuffer* buf = buffer_of(*packet);
+    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_HEADER);
+    gst_value_take_buffer(&item, buf);
+    gst_value_array_append_and_take_value(&array, &item);
+  }
+  gst_structure_take_value(gst_caps_get_structure(caps, 0), "streamheader", &array);
 }
 
 }  // namespace
@@ -89,10 +125,12 @@ GstCaps* caps_for(const StreamFormat& f, std::string* error) {
       return caps;
     case Codec::kVp9:
       caps = gst_caps_new_empty_simple("video/x-vp9");
-      if (seq.size() >= 1) {
+      // vpcC as FFmpeg's flvenc (and our rtmppushsink) send it: FullBox version 1 and 24 flag
+      // bits, then the record, whose first byte is the profile (VP Codec ISO-BMFF §2.2).
+      if (seq.size() >= 12 && seq[0] == 1 && seq[1] == 0 && seq[2] == 0 && seq[3] == 0) {
         static const char* kProfiles[] = {"0", "1", "2", "3"};
-        if (seq[0] < 4)
-          gst_caps_set_simple(caps, "profile", G_TYPE_STRING, kProfiles[seq[0]], nullptr);
+        if (seq[4] < 4)
+          gst_caps_set_simple(caps, "profile", G_TYPE_STRING, kProfiles[seq[4]], nullptr);
       }
       return caps;
     case Codec::kVp8:
@@ -150,6 +188,19 @@ GstCaps* caps_for(const StreamFormat& f, std::string* error) {
       if (flac_streaminfo(seq, &rate, &channels)) {
         gst_caps_set_simple(caps, "rate", G_TYPE_INT, rate, "channels", G_TYPE_INT, channels,
                             nullptr);
+        // flacdec refuses caps without a streamheader (it wants flacparse otherwise): hand it
+        // the native stream start, "fLaC" + STREAMINFO.
+        if (seq.size() >= 4 && seq[0] == 'f' && seq[1] == 'L' && seq[2] == 'a' && seq[3] == 'C') {
+          GValue array = G_VALUE_INIT;
+          GValue item = G_VALUE_INIT;
+          g_value_init(&array, GST_TYPE_ARRAY);
+          g_value_init(&item, GST_TYPE_BUFFER);
+          GstBuffer* head = buffer_of(seq);
+          GST_BUFFER_FLAG_SET(head, GST_BUFFER_FLAG_HEADER);
+          gst_value_take_buffer(&item, head);
+          gst_value_array_append_and_take_value(&array, &item);
+          gst_structure_take_value(gst_caps_get_structure(caps, 0), "streamheader", &array);
+        }
       }
       return caps;
     }
@@ -182,8 +233,10 @@ GstCaps* caps_for(const StreamFormat& f, std::string* error) {
                                  "rate", G_TYPE_INT, 8000, "channels", G_TYPE_INT, legacy_channels,
                                  nullptr);
     case Codec::kSpeex:
-      return gst_caps_new_simple("audio/x-speex", "rate", G_TYPE_INT, 16000, "channels", G_TYPE_INT,
+      caps = gst_caps_new_simple("audio/x-speex", "rate", G_TYPE_INT, 16000, "channels", G_TYPE_INT,
                                  1, nullptr);
+      set_speex_streamheader(caps);
+      return caps;
     case Codec::kDeviceSpecific:
     case Codec::kUnknown:
       break;

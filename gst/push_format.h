@@ -42,6 +42,9 @@ struct PushFormat {
   int fps_d = 1;
   int rate = 0;
   int channels = 0;
+  // Bits per second for videodatarate/audiodatarate (0 = unknown). Not from caps: the element
+  // sets it from the pad's bitrate / nominal-bitrate tags.
+  int bitrate = 0;
 };
 
 // The packaging of a stream with these (fixed) caps. nullopt with `error` set when the caps
@@ -56,14 +59,16 @@ bool is_stream_header_buffer(const PushFormat& format, GstBuffer* buffer);
 // Turns one buffer's bytes into the CodedFrames payload. Sets `*as_is` and leaves `out` empty
 // when the input can be sent unchanged (the common case: no copy); otherwise fills `out`
 // (AV1: temporal delimiter OBUs removed). May fill format.sequence_header when it was pending.
-// Returns false with `error` for malformed input.
+// Returns false with `error` for malformed input. A VP8/VP9 frame that is not a key frame leaves
+// the header pending (true is returned): the caller drops such frames until it is known.
 bool frame_payload(PushFormat& format, rtmp::Bytes in, std::vector<uint8_t>& out, bool* as_is,
                    std::string* error);
 
 // `onMetaData` for the default tracks (track 0 of each kind; either may be null) and the
 // pipeline's tags: videocodecid/audiocodecid (legacy id, or the FourCC as a number for
 // E-RTMP codecs), width, height, framerate, audiosamplerate, audiosamplesize, stereo,
-// videodatarate/audiodatarate (kbit/s, from bitrate tags), encoder, title/creator from tags.
+// videodatarate/audiodatarate (kbit/s, from PushFormat::bitrate), title/creator/encoder from
+// tags (encoder defaults to "GStreamer rtmppushsink").
 rtmp::amf::Value build_metadata(const PushFormat* video, bool video_enhanced,
                                 const PushFormat* audio, bool audio_enhanced,
                                 const GstTagList* tags);
