@@ -173,6 +173,17 @@ TEST_F(Push, H264AndAacArrivePacketForPacketWithCompositionOffsets) {
       "x264enc bframes=2 key-int-max=30 ! rtmppushsink name=push sync=false location=" +
       ingest_url() + " audiotestsrc num-buffers=80 ! avenc_aac ! push.");
   finish_both();
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+  GstStructure* stats = nullptr;
+  g_object_get(sink, "stats", &stats, nullptr);
+  gst_object_unref(sink);
+  ASSERT_TRUE(stats);
+  guint64 out_bytes = 0, frames = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(stats, "out-bytes-total", &out_bytes));
+  EXPECT_TRUE(gst_structure_get_uint64(stats, "video_0-frames", &frames));
+  gst_structure_free(stats);
+  EXPECT_EQ(frames, 60u);
+  EXPECT_GT(out_bytes, 10'000u);
   std::lock_guard<std::mutex> lock(got_.mu);
   ASSERT_EQ(sent_.md5s["video_0"].size(), 60u);
   EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
@@ -532,6 +543,19 @@ TEST_F(Push, ASilentLiveInputDoesNotStallTheOthers) {
   std::lock_guard<std::mutex> lock(got_.mu);
   EXPECT_GE(got_.md5s["video_0"].size(), 40u);
   EXPECT_TRUE(got_.md5s["audio_0"].empty());
+}
+
+TEST_F(Push, PublishesOverIpv6Loopback) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  if (!std::ifstream("/proc/net/if_inet6").good()) GTEST_SKIP() << "no IPv6";
+  start_ingest("address=::1");
+  start_push("videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240 ! x264enc ! "
+             "rtmppushsink name=push sync=false location=rtmp://[::1]:" +
+             std::to_string(port_) + "/live/k");
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(sent_.md5s["video_0"].size(), 20u);
+  EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
 }
 
 TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
