@@ -236,6 +236,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     }
     have_offset = false;
     for (auto& [key, t] : tracks) t.discont = true;
+    flv_track.discont = true;
     GST_INFO_OBJECT(self, "publisher %s connected: app '%s' stream '%s' (%s)", info.peer.c_str(),
                     info.app.c_str(), info.stream.c_str(), info.flash_ver.c_str());
     post_message(gst_structure_new(
@@ -639,8 +640,9 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
     case PROP_LOCATION: {
       std::string host =
           s.address.find(':') != std::string::npos ? "[" + s.address + "]" : s.address;
-      std::string uri = "rtmp://" + host + ":" + std::to_string(s.port) + "/" + s.application +
-                        "/" + s.stream_key;
+      bool tls = s.tls_certificate || !s.tls_certificate_file.empty();
+      std::string uri = (tls ? "rtmps://" : "rtmp://") + host + ":" + std::to_string(s.port) + "/" +
+                        s.application + "/" + s.stream_key;
       g_value_set_string(value, uri.c_str());
       break;
     }
@@ -727,6 +729,18 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
     return false;
   }
   *cert = adopt_certificate(loaded);
+  // Without its key the certificate loads, and every handshake would fail: say so now.
+  GByteArray* key = nullptr;
+  g_object_get(loaded, "private-key", &key, nullptr);
+  if (!key) {
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, SETTINGS,
+        ("The TLS certificate '%s' has no private key", s.tls_certificate_file.c_str()),
+        ("set tls-key-file, or put the key in the certificate file"));
+    cert->reset();
+    return false;
+  }
+  g_byte_array_unref(key);
   return true;
 }
 
