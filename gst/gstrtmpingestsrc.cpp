@@ -926,8 +926,9 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_HANDSHAKE_TIMEOUT,
       g_param_spec_uint("handshake-timeout", "Handshake timeout",
-                        "Seconds a peer has to complete the RTMP handshake, and the TLS "
-                        "handshake before it on an rtmps port (0 = none)",
+                        "Seconds a peer has to complete the RTMP handshake (on an rtmps "
+                        "port: the TLS and the RTMP handshake, counted from the connection; "
+                        "0 = none)",
                         0, 3600, DEFAULT_HANDSHAKE_TIMEOUT, flags));
   g_object_class_install_property(
       gobject_class, PROP_IDLE_TIMEOUT,

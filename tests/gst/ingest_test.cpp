@@ -1,6 +1,7 @@
 // rtmpingestsrc in real pipelines on loopback, with real publishers (ffmpeg) and our own
 // ClientSession for the hostile cases. Media is compared packet by packet: the MD5 of every
 // buffer leaving each pad against ffmpeg's framemd5 of the source file.
+#include <gio/gio.h>
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
@@ -658,6 +659,35 @@ TEST_F(Ingest, PlainAndTlsElementsCannotShareAPort) {
   EXPECT_EQ(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
   std::string text = error_message(pipeline_, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS);
   EXPECT_NE(text.find("disagree about TLS"), std::string::npos) << text;
+}
+
+TEST_F(Ingest, TlsElementsWithTheSameCertificateShareAPort) {
+  if (!have_program("ffmpeg") || !have_program("openssl")) GTEST_SKIP() << "ffmpeg/openssl missing";
+  ASSERT_TRUE(make_certificate());
+  auto src = make_source();
+  uint16_t shared = ertmp_test::free_port();
+  // One element gets a GTlsCertificate object, the other the same certificate from files.
+  GError* err = nullptr;
+  GTlsCertificate* cert = g_tls_certificate_new_from_file((dir_ / "both.pem").c_str(), &err);
+  ASSERT_TRUE(cert) << err->message;
+  make_pipeline(
+      ("address=127.0.0.1 application=live stream-key=ka port=" + std::to_string(shared)).c_str());
+  g_object_set(src_, "tls-certificate", cert, nullptr);
+  g_object_unref(cert);
+  GstElement* b = gst_element_factory_make("rtmpingestsrc", "b");
+  g_object_set(b, "address", "127.0.0.1", "port", static_cast<guint>(shared), "application", "live",
+               "stream-key", "kb", "tls-certificate-file", (dir_ / "cert.pem").c_str(),
+               "tls-key-file", (dir_ / "key.pem").c_str(), nullptr);
+  gst_bin_add(GST_BIN(pipeline_), b);
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  EXPECT_EQ(port(), shared);
+  ertmp_test::Child ff("ffmpeg -hide_banner -loglevel error -i '" + src.string() +
+                       "' -c copy -f flv rtmps://127.0.0.1:" + std::to_string(shared) + "/live/ka");
+  EXPECT_EQ(ff.wait(30'000), 0);
+  EXPECT_EQ(wait_buffers("video_0", source_md5s(src, 0).size(), 20'000),
+            source_md5s(src, 0).size());
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(got_.md5s["video_0"], source_md5s(src, 0));
 }
 
 TEST_F(Ingest, TakeoverReplacesTheLivePublisherWithoutEos) {
