@@ -413,31 +413,42 @@ void IngestServer::serve(Connection* c) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       r = find_route_locked(p.app, p.stream_name);
-      if (!r) {
+      if (c->route) {
+        // One publish per connection: a second would unbind (or, with takeover, cancel) itself.
+        reason = "this connection is already publishing";
+        r = nullptr;
+      } else if (!r) {
         reason = "no stream '" + p.app + "/" + p.stream_name + "' here";
       } else if (r->publisher && !r->allow_takeover) {
         reason = "stream '" + p.app + "/" + p.stream_name + "' is already being published";
         r = nullptr;
       } else {
         ++r->users;  // keeps the route alive while the previous publisher leaves
-        if (Connection* old = r->publisher) {
+        // Takeover. A loop: when several publishers take over at once, the latest wins.
+        // Bounded: the old thread may be stuck in a downstream push.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (r->publisher && !r->closing) {
+          Connection* old = r->publisher;
           GST_INFO("%s takes %s/%s over from %s", c->peer.c_str(), p.app.c_str(),
                    p.stream_name.c_str(), old->peer.c_str());
           if (!old->leaving) {
             old->replaced = true;
             g_cancellable_cancel(old->cancel);
           }
-          // Bounded: the old thread may be stuck in a downstream push.
-          bool left = cv_.wait_for(lock, std::chrono::seconds(5),
-                                   [r] { return r->publisher == nullptr || r->closing; });
-          if (!left || r->closing) {
-            reason = left ? "stream is closing" : "the previous publisher did not leave in time";
-            --r->users;
-            cv_.notify_all();
-            r = nullptr;
+          if (!cv_.wait_until(lock, deadline,
+                              [r, old] { return r->publisher != old || r->closing; })) {
+            reason = "the previous publisher did not leave in time";
+            break;
           }
         }
-        if (r) r->publisher = c;
+        if (r->publisher || r->closing) {
+          if (r->closing) reason = "stream is closing";
+          --r->users;
+          cv_.notify_all();
+          r = nullptr;
+        } else {
+          r->publisher = c;
+        }
       }
     }
     if (r) {
