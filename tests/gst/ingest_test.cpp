@@ -661,6 +661,34 @@ TEST_F(Ingest, PlainAndTlsElementsCannotShareAPort) {
   EXPECT_NE(text.find("disagree about TLS"), std::string::npos) << text;
 }
 
+TEST_F(Ingest, SessionTimeoutsStillFireAfterTheTlsHandshake) {
+  if (!have_program("openssl")) GTEST_SKIP() << "openssl missing";
+  ASSERT_TRUE(make_certificate());
+  make_pipeline(
+      ("handshake-timeout=1 tls-certificate-file=" + (dir_ / "both.pem").string()).c_str());
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // TLS completes, then not one RTMP byte: the session's handshake timer must close it.
+  // (stdin stays open for 30 s: s_client only exits when the element closes the connection.)
+  ertmp_test::Child client("sleep 30 | openssl s_client -quiet -connect 127.0.0.1:" +
+                           std::to_string(port()) + " >/dev/null 2>&1");
+  std::vector<std::string> details;
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!any_contains(details, "rtmpingestsrc-peer-warning", "handshake\\ not\\ completed") &&
+         std::chrono::steady_clock::now() < deadline) {
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
+    if (!m) continue;
+    gchar* text = gst_structure_to_string(gst_message_get_structure(m));
+    details.push_back(text);
+    g_free(text);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  EXPECT_TRUE(any_contains(details, "rtmpingestsrc-peer-warning", "handshake\\ not\\ completed"))
+      << (details.empty() ? "no element message" : details[0]);
+  EXPECT_FALSE(any_contains(details, "rtmpingestsrc-peer-warning", "TLS\\ handshake"));
+}
+
 TEST_F(Ingest, TlsElementsWithTheSameCertificateShareAPort) {
   if (!have_program("ffmpeg") || !have_program("openssl")) GTEST_SKIP() << "ffmpeg/openssl missing";
   ASSERT_TRUE(make_certificate());
