@@ -7,6 +7,7 @@
 // thread to leave the element (bounded).
 #include "gst/gstrtmpingestsrc.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,10 @@ enum {
   PROP_IDLE_TIMEOUT,
   PROP_STATS,
   PROP_OUTPUT_MODE,
+  PROP_TLS_CERTIFICATE,
+  PROP_TLS_CERTIFICATE_FILE,
+  PROP_TLS_KEY_FILE,
+  PROP_ALLOW_TAKEOVER,
 };
 
 enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
@@ -49,6 +54,7 @@ enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
 #define DEFAULT_IDLE_TIMEOUT 30
+#define DEFAULT_ALLOW_TAKEOVER FALSE
 
 typedef enum { ON_DISCONNECT_EOS = 0, ON_DISCONNECT_WAIT = 1 } GstRtmpIngestOnDisconnect;
 typedef enum { OUTPUT_ELEMENTARY = 0, OUTPUT_FLV = 1 } GstRtmpIngestOutputMode;
@@ -113,7 +119,16 @@ struct Settings {
   guint handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
   guint idle_timeout = DEFAULT_IDLE_TIMEOUT;
   int output_mode = DEFAULT_OUTPUT_MODE;
+  std::shared_ptr<GTlsCertificate> tls_certificate;  // wins over the PEM file properties
+  std::string tls_certificate_file;
+  std::string tls_key_file;  // empty: the key is in tls_certificate_file
+  bool allow_takeover = DEFAULT_ALLOW_TAKEOVER;
 };
+
+std::shared_ptr<GTlsCertificate> adopt_certificate(GTlsCertificate* cert) {
+  if (!cert) return nullptr;
+  return std::shared_ptr<GTlsCertificate>(cert, [](GTlsCertificate* c) { g_object_unref(c); });
+}
 
 struct Track {
   GstPad* pad = nullptr;
@@ -155,6 +170,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
   guint64 total_bytes = 0;
   bool have_offset = false;
   GstClockTimeDiff ts_offset = 0;  // running time - RTMP time, per publish
+  GstClockTime max_dts = 0;        // highest DTS pushed on any pad, across publishers
   GstTagList* tags = nullptr;
   bool flow_error_posted = false;
   bool flv_mode = false;  // copied from the settings at start
@@ -177,6 +193,17 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     gst_object_unref(clock);
     GstClockTime base = gst_element_get_base_time(element());
     return now > base ? now - base : 0;
+  }
+
+  // The first message of a publish starts at the running time now, and never before what an
+  // earlier publisher pushed (a takeover follows it within milliseconds, and a real-time
+  // publisher runs a little ahead of the clock), so DTS stay monotonic on every pad.
+  void set_offset(GstClockTime now, uint64_t rtmp_ts) {
+    GstClockTime base = GST_CLOCK_TIME_IS_VALID(now) ? now : 0;
+    base = std::max(base, max_dts);
+    ts_offset =
+        static_cast<GstClockTimeDiff>(base) - static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
+    have_offset = true;
   }
 
   void post_message(GstStructure* s) {
@@ -209,6 +236,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     }
     have_offset = false;
     for (auto& [key, t] : tracks) t.discont = true;
+    flv_track.discont = true;
     GST_INFO_OBJECT(self, "publisher %s connected: app '%s' stream '%s' (%s)", info.peer.c_str(),
                     info.app.c_str(), info.stream.c_str(), info.flash_ver.c_str());
     post_message(gst_structure_new(
@@ -272,12 +300,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
       set_caps(t, gst_caps_new_empty_simple("video/x-flv"));
     }
     GstClockTime now = running_time_now();
-    if (!have_offset) {
-      GstClockTime base = GST_CLOCK_TIME_IS_VALID(now) ? now : 0;
-      ts_offset = static_cast<GstClockTimeDiff>(base) -
-                  static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
-      have_offset = true;
-    }
+    if (!have_offset) set_offset(now, rtmp_ts);
     std::vector<uint8_t> bytes;
     if (!flv_header_sent) {
       rtmp::FlvWriter::write_header(bytes, true, true);
@@ -290,6 +313,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
         [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
     GstClockTimeDiff dts = ts_offset + static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
     GST_BUFFER_DTS(buf) = dts >= 0 ? static_cast<GstClockTime>(dts) : 0;
+    max_dts = std::max(max_dts, GST_BUFFER_DTS(buf));
     if (t.discont) {
       GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
       t.discont = false;
@@ -318,12 +342,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     }
     const uint64_t rtmp_ts = media.message.timestamp;
     GstClockTime now = running_time_now();
-    if (!have_offset) {
-      GstClockTime base = GST_CLOCK_TIME_IS_VALID(now) ? now : 0;
-      ts_offset = static_cast<GstClockTimeDiff>(base) -
-                  static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
-      have_offset = true;
-    }
+    if (!have_offset) set_offset(now, rtmp_ts);
     auto* holder = new std::vector<uint8_t>(std::move(media.message.payload));
     GstBuffer* whole = gst_buffer_new_wrapped_full(
         GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
@@ -381,6 +400,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
                              static_cast<GstClockTimeDiff>(u.nano_offset);
       GST_BUFFER_DTS(buf) = dts >= 0 ? static_cast<GstClockTime>(dts) : 0;
       GST_BUFFER_PTS(buf) = pts >= 0 ? static_cast<GstClockTime>(pts) : 0;
+      max_dts = std::max(max_dts, GST_BUFFER_DTS(buf));
       if (u.video && !u.keyframe) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
       if (t.discont) {
         GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
@@ -436,19 +456,24 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     g_free(text);
   }
 
-  void on_publisher_gone(bool clean, const std::string& why) override {
+  void on_publisher_gone(bool clean, const std::string& why, bool replaced) override {
     std::string peer;
     {
       std::lock_guard<std::mutex> lock(stats_mu);
       peer = publisher.peer;
       publishing = false;
     }
-    GST_INFO_OBJECT(self, "publisher %s gone (%s): %s", peer.c_str(), clean ? "clean" : "dropped",
+    GST_INFO_OBJECT(self, "publisher %s gone (%s): %s", peer.c_str(),
+                    replaced ? "taken over"
+                    : clean  ? "clean"
+                             : "dropped",
                     why.c_str());
-    post_message(gst_structure_new("rtmpingestsrc-publisher-disconnected", "peer", G_TYPE_STRING,
-                                   peer.c_str(), "clean", G_TYPE_BOOLEAN, clean, "reason",
-                                   G_TYPE_STRING, why.c_str(), nullptr));
-    if (copy_settings().on_disconnect == ON_DISCONNECT_EOS) {
+    post_message(gst_structure_new(
+        "rtmpingestsrc-publisher-disconnected", "peer", G_TYPE_STRING, peer.c_str(), "clean",
+        G_TYPE_BOOLEAN, clean, "replaced", G_TYPE_BOOLEAN, replaced, "reason", G_TYPE_STRING,
+        replaced ? "taken over by a new publisher" : why.c_str(), nullptr));
+    // A takeover continues the pads with the next publisher (DISCONT, monotonic DTS).
+    if (!replaced && copy_settings().on_disconnect == ON_DISCONNECT_EOS) {
       ended = true;
       if (flv_track.pad && GST_OBJECT_PARENT(flv_track.pad)) {
         gst_pad_push_event(flv_track.pad, gst_event_new_eos());
@@ -516,6 +541,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     tracks.clear();
     publishing = false;
     total_bytes = 0;
+    max_dts = 0;
   }
 };
 
@@ -583,6 +609,18 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
     case PROP_OUTPUT_MODE:
       s.output_mode = g_value_get_enum(value);
       break;
+    case PROP_TLS_CERTIFICATE:
+      s.tls_certificate = adopt_certificate(G_TLS_CERTIFICATE(g_value_dup_object(value)));
+      break;
+    case PROP_TLS_CERTIFICATE_FILE:
+      s.tls_certificate_file = g_value_get_string(value) ? g_value_get_string(value) : "";
+      break;
+    case PROP_TLS_KEY_FILE:
+      s.tls_key_file = g_value_get_string(value) ? g_value_get_string(value) : "";
+      break;
+    case PROP_ALLOW_TAKEOVER:
+      s.allow_takeover = g_value_get_boolean(value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
@@ -602,8 +640,9 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
     case PROP_LOCATION: {
       std::string host =
           s.address.find(':') != std::string::npos ? "[" + s.address + "]" : s.address;
-      std::string uri = "rtmp://" + host + ":" + std::to_string(s.port) + "/" + s.application +
-                        "/" + s.stream_key;
+      bool tls = s.tls_certificate || !s.tls_certificate_file.empty();
+      std::string uri = (tls ? "rtmps://" : "rtmp://") + host + ":" + std::to_string(s.port) + "/" +
+                        s.application + "/" + s.stream_key;
       g_value_set_string(value, uri.c_str());
       break;
     }
@@ -640,10 +679,69 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
     case PROP_OUTPUT_MODE:
       g_value_set_enum(value, s.output_mode);
       break;
+    case PROP_TLS_CERTIFICATE:
+      g_value_set_object(value, s.tls_certificate.get());
+      break;
+    case PROP_TLS_CERTIFICATE_FILE:
+      g_value_set_string(value,
+                         s.tls_certificate_file.empty() ? nullptr : s.tls_certificate_file.c_str());
+      break;
+    case PROP_TLS_KEY_FILE:
+      g_value_set_string(value, s.tls_key_file.empty() ? nullptr : s.tls_key_file.c_str());
+      break;
+    case PROP_ALLOW_TAKEOVER:
+      g_value_set_boolean(value, s.allow_takeover);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
   GST_OBJECT_UNLOCK(self);
+}
+
+// The certificate the listener presents: the tls-certificate object, else the PEM files, else
+// none (plain rtmp). Posts RESOURCE/SETTINGS and returns false when the files do not load.
+static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
+                             std::shared_ptr<GTlsCertificate>* cert) {
+  if (s.tls_certificate) {
+    *cert = s.tls_certificate;
+    return true;
+  }
+  if (s.tls_certificate_file.empty()) {
+    if (!s.tls_key_file.empty()) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                        ("tls-key-file is set but tls-certificate-file is not"), (nullptr));
+      return false;
+    }
+    return true;
+  }
+  GError* err = nullptr;
+  GTlsCertificate* loaded =
+      s.tls_key_file.empty() ? g_tls_certificate_new_from_file(s.tls_certificate_file.c_str(), &err)
+                             : g_tls_certificate_new_from_files(s.tls_certificate_file.c_str(),
+                                                                s.tls_key_file.c_str(), &err);
+  if (!loaded) {
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, SETTINGS,
+        ("Could not load the TLS certificate '%s'%s%s", s.tls_certificate_file.c_str(),
+         s.tls_key_file.empty() ? "" : " with key ", s.tls_key_file.c_str()),
+        ("%s", err ? err->message : "unknown error"));
+    g_clear_error(&err);
+    return false;
+  }
+  *cert = adopt_certificate(loaded);
+  // Without its key the certificate loads, and every handshake would fail: say so now.
+  GByteArray* key = nullptr;
+  g_object_get(loaded, "private-key", &key, nullptr);
+  if (!key) {
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, SETTINGS,
+        ("The TLS certificate '%s' has no private key", s.tls_certificate_file.c_str()),
+        ("set tls-key-file, or put the key in the certificate file"));
+    cert->reset();
+    return false;
+  }
+  g_byte_array_unref(key);
+  return true;
 }
 
 static bool start(GstRtmpIngestSrc* self) {
@@ -653,13 +751,23 @@ static bool start(GstRtmpIngestSrc* self) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid port %u", s.port), (nullptr));
     return false;
   }
+  std::shared_ptr<GTlsCertificate> cert;
+  if (!load_certificate(self, s, &cert)) return false;
   gst_ertmp::ServerSettings server_settings;
   server_settings.max_connections = s.max_connections;
   server_settings.limits.handshake_timeout_ms = uint64_t{s.handshake_timeout} * 1000;
   server_settings.limits.idle_timeout_ms = uint64_t{s.idle_timeout} * 1000;
+  server_settings.certificate = cert.get();
   GError* err = nullptr;
   auto server = gst_ertmp::IngestServer::acquire(s.address, static_cast<guint16>(s.port),
                                                  server_settings, &err);
+  if (!server && g_error_matches(err, G_IO_ERROR, gst_ertmp::kListenerMismatch)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("Elements sharing %s:%u disagree about TLS", s.address.c_str(), s.port),
+                      ("%s", err->message));
+    g_clear_error(&err);
+    return false;
+  }
   if (!server) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
                       ("Could not listen on %s:%u", s.address.c_str(), s.port),
@@ -667,7 +775,7 @@ static bool start(GstRtmpIngestSrc* self) {
     g_clear_error(&err);
     return false;
   }
-  if (!server->add_route(s.application, s.stream_key, p)) {
+  if (!server->add_route(s.application, s.stream_key, p, s.allow_takeover)) {
     GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
                       ("Another rtmpingestsrc already serves application '%s' stream key '%s' "
                        "on port %u",
@@ -683,8 +791,8 @@ static bool start(GstRtmpIngestSrc* self) {
   p->bound_port = server->bound_port();
   GST_OBJECT_UNLOCK(self);
   g_object_notify(G_OBJECT(self), "bound-port");
-  GST_INFO_OBJECT(self, "serving rtmp://%s:%u/%s/%s", s.address.c_str(), p->bound_port,
-                  s.application.c_str(), s.stream_key.c_str());
+  GST_INFO_OBJECT(self, "serving %s://%s:%u/%s/%s", cert ? "rtmps" : "rtmp", s.address.c_str(),
+                  p->bound_port, s.application.c_str(), s.stream_key.c_str());
   return true;
 }
 
@@ -818,8 +926,10 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_HANDSHAKE_TIMEOUT,
       g_param_spec_uint("handshake-timeout", "Handshake timeout",
-                        "Seconds a peer has to complete the RTMP handshake (0 = none)", 0, 3600,
-                        DEFAULT_HANDSHAKE_TIMEOUT, flags));
+                        "Seconds a peer has to complete the RTMP handshake (on an rtmps "
+                        "port: the TLS and the RTMP handshake, counted from the connection; "
+                        "0 = none)",
+                        0, 3600, DEFAULT_HANDSHAKE_TIMEOUT, flags));
   g_object_class_install_property(
       gobject_class, PROP_IDLE_TIMEOUT,
       g_param_spec_uint("idle-timeout", "Idle timeout",
@@ -831,6 +941,32 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                         "elementary: a pad per track with codec caps; flv: one video/x-flv pad, "
                         "so rtmpingestsrc ! flvdemux replaces rtmp2src ! flvdemux",
                         gst_rtmp_ingest_output_mode_get_type(), DEFAULT_OUTPUT_MODE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_CERTIFICATE,
+      g_param_spec_object("tls-certificate", "TLS certificate",
+                          "Certificate with its private key: the port then speaks TLS only "
+                          "(rtmps). Takes precedence over tls-certificate-file. Elements sharing "
+                          "a port must use the same certificate (or none)",
+                          G_TYPE_TLS_CERTIFICATE, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_CERTIFICATE_FILE,
+      g_param_spec_string("tls-certificate-file", "TLS certificate file",
+                          "PEM file with the certificate (chain), and its private key unless "
+                          "tls-key-file is set: the port then speaks TLS only (rtmps)",
+                          nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_TLS_KEY_FILE,
+      g_param_spec_string("tls-key-file", "TLS key file",
+                          "PEM file with the private key of tls-certificate-file (optional when "
+                          "the key is in the certificate file)",
+                          nullptr, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ALLOW_TAKEOVER,
+      g_param_spec_boolean("allow-takeover", "Allow takeover",
+                           "A new publisher of the stream while one is live replaces it (the old "
+                           "connection is closed, the pads continue without EOS); when false the "
+                           "new one is refused with NetStream.Publish.BadName",
+                           DEFAULT_ALLOW_TAKEOVER, flags));
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",

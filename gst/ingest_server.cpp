@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -32,21 +33,55 @@ std::string address_string(GSocketAddress* addr) {
   return s;
 }
 
+bool same_certificate(GTlsCertificate* a, GTlsCertificate* b) {
+  if (!a || !b) return a == b;
+  return a == b || g_tls_certificate_is_same(a, b);
+}
+
+// The TLS handshake of one connection, run on a private main context of its thread.
+struct HandshakeWait {
+  GCancellable* cancel = nullptr;  // the handshake's own, cancelled by the timer or the connection
+  bool done = false;
+  bool ok = false;
+  bool timed_out = false;
+  GError* error = nullptr;
+};
+
+void cancel_linked(GCancellable*, gpointer other) {
+  g_cancellable_cancel(G_CANCELLABLE(other));
+}
+
+gboolean handshake_timer(gpointer data) {
+  auto* w = static_cast<HandshakeWait*>(data);
+  w->timed_out = true;
+  g_cancellable_cancel(w->cancel);
+  return G_SOURCE_REMOVE;
+}
+
+void handshake_done(GObject* source, GAsyncResult* result, gpointer data) {
+  auto* w = static_cast<HandshakeWait*>(data);
+  w->ok = g_tls_connection_handshake_finish(G_TLS_CONNECTION(source), result, &w->error);
+  w->done = true;
+}
+
 }  // namespace
 
 struct IngestServer::Connection {
   GSocket* socket = nullptr;
+  GIOStream* tls = nullptr;  // GTlsServerConnection over `socket` on an rtmps listener
   GCancellable* cancel = g_cancellable_new();
   std::string peer;
   std::thread thread;
   std::atomic<bool> done{false};
   Route* route = nullptr;  // bound route (connection thread only, plus mu_ for others)
+  bool leaving = false;    // release_route has begun, guarded by mu_
+  bool replaced = false;   // cancelled by a takeover of its route, guarded by mu_
 
   ~Connection() {
-    if (socket) {
-      g_socket_close(socket, nullptr);
-      g_object_unref(socket);
-    }
+    // The socket closes first, so that the TLS stream's close on unref cannot block.
+    if (socket) g_socket_close(socket, nullptr);
+    if (tls) g_object_unref(tls);
+    if (socket) g_object_unref(socket);
     g_object_unref(cancel);
   }
 };
@@ -63,7 +98,19 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
   if (port != 0) {
     auto it = registry().find(key);
     if (it != registry().end()) {
-      if (auto existing = it->second.lock()) return existing;
+      if (auto existing = it->second.lock()) {
+        GTlsCertificate* have = existing->settings_.certificate;
+        if (same_certificate(have, settings.certificate)) return existing;
+        g_set_error(error, G_IO_ERROR, kListenerMismatch, "%s",
+                    (!have ? key + " is a plain rtmp listener of this process, and this element "
+                                   "asks for TLS (rtmps)"
+                     : !settings.certificate
+                         ? key + " is an rtmps (TLS) listener of this process, and this element "
+                                 "has no certificate"
+                         : key + " is an rtmps listener of this process with another certificate")
+                        .c_str());
+        return nullptr;
+      }
     }
   }
   std::shared_ptr<IngestServer> server(new IngestServer(key, settings));
@@ -76,7 +123,9 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
 }
 
 IngestServer::IngestServer(std::string key, const ServerSettings& settings)
-    : registry_key_(std::move(key)), settings_(settings), cancel_(g_cancellable_new()) {}
+    : registry_key_(std::move(key)), settings_(settings), cancel_(g_cancellable_new()) {
+  if (settings_.certificate) g_object_ref(settings_.certificate);
+}
 
 bool IngestServer::start(const std::string& address, guint16 port, GError** error) {
   GInetAddress* inet = g_inet_address_new_from_string(address.c_str());
@@ -99,7 +148,7 @@ bool IngestServer::start(const std::string& address, guint16 port, GError** erro
   GSocketAddress* local = g_socket_get_local_address(listen_, nullptr);
   bound_port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
   g_object_unref(local);
-  GST_INFO("listening on %s:%u", address.c_str(), bound_port_);
+  GST_INFO("listening on %s:%u%s", address.c_str(), bound_port_, tls() ? " (TLS)" : "");
   accept_thread_ = std::thread([this] { accept_loop(); });
   return true;
 }
@@ -126,6 +175,7 @@ IngestServer::~IngestServer() {
     g_object_unref(listen_);
   }
   g_object_unref(cancel_);
+  if (settings_.certificate) g_object_unref(settings_.certificate);
 }
 
 void IngestServer::accept_loop() {
@@ -180,7 +230,7 @@ IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
   Route* best = nullptr;
   int best_score = -1;
   for (auto& r : routes_) {
-    if (!r->route) continue;
+    if (!r->route || r->closing) continue;
     bool app_ok = r->app.empty() || r->app == app;
     // Stream keys are secrets: compare without an early exit.
     bool key_ok = r->key.empty();
@@ -200,7 +250,8 @@ IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
   return best;
 }
 
-bool IngestServer::add_route(const std::string& app, const std::string& key, IngestRoute* route) {
+bool IngestServer::add_route(const std::string& app, const std::string& key, IngestRoute* route,
+                             bool allow_takeover) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& r : routes_) {
     if (r->route && r->app == app && r->key == key) return false;
@@ -209,6 +260,7 @@ bool IngestServer::add_route(const std::string& app, const std::string& key, Ing
   r->app = app;
   r->key = key;
   r->route = route;
+  r->allow_takeover = allow_takeover;
   routes_.push_back(std::move(r));
   return true;
 }
@@ -220,7 +272,9 @@ bool IngestServer::remove_route(IngestRoute* route, unsigned timeout_ms) {
     if (r->route == route) target = r.get();
   }
   if (!target) return true;
+  target->closing = true;  // no publisher binds any more; a takeover waiting gives up
   if (target->publisher) g_cancellable_cancel(target->publisher->cancel);
+  cv_.notify_all();
   bool ok = cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
                          [target] { return target->users == 0; });
   for (auto it = routes_.begin(); it != routes_.end(); ++it) {
@@ -240,11 +294,70 @@ void IngestServer::release_route(Connection* c, bool clean, const std::string& w
   Route* r = c->route;
   if (!r) return;
   c->route = nullptr;
-  if (r->route) r->route->on_publisher_gone(clean, why);
+  bool replaced;
+  {
+    // From here a takeover no longer marks this connection: it waits for it like for any end.
+    std::lock_guard<std::mutex> lock(mu_);
+    c->leaving = true;
+    replaced = c->replaced;
+  }
+  if (r->route) r->route->on_publisher_gone(clean, why, replaced);
   std::lock_guard<std::mutex> lock(mu_);
   r->publisher = nullptr;
   --r->users;
   cv_.notify_all();
+}
+
+bool IngestServer::tls_handshake(Connection* c, std::string* why) {
+  GSocketConnection* base = g_socket_connection_factory_create_connection(c->socket);
+  GError* err = nullptr;
+  GIOStream* tls = g_tls_server_connection_new(G_IO_STREAM(base), settings_.certificate, &err);
+  g_object_unref(base);
+  if (!tls) {
+    *why = err ? err->message : "no TLS backend";
+    g_clear_error(&err);
+    return false;
+  }
+  c->tls = tls;
+  // A publisher killed mid-stream sends no close_notify: a dropped connection, not a TLS fault.
+  g_tls_connection_set_require_close_notify(G_TLS_CONNECTION(tls), FALSE);
+
+  // Asynchronous on a context of this thread, so that one timer bounds the whole handshake (a
+  // per-read socket timeout would let a peer that dribbles bytes stretch it without end) and the
+  // connection's cancellable interrupts it.
+  GMainContext* ctx = g_main_context_new();
+  g_main_context_push_thread_default(ctx);
+  HandshakeWait w;
+  w.cancel = g_cancellable_new();
+  gulong link = g_cancellable_connect(c->cancel, G_CALLBACK(cancel_linked), w.cancel, nullptr);
+  GSource* timer = nullptr;
+  if (settings_.limits.handshake_timeout_ms > 0) {
+    timer = g_timeout_source_new(
+        static_cast<guint>(std::min<uint64_t>(settings_.limits.handshake_timeout_ms, G_MAXUINT)));
+    g_source_set_callback(timer, handshake_timer, &w, nullptr);
+    g_source_attach(timer, ctx);
+  }
+  g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, w.cancel,
+                                   handshake_done, &w);
+  while (!w.done) g_main_context_iteration(ctx, TRUE);
+  if (timer) {
+    g_source_destroy(timer);
+    g_source_unref(timer);
+  }
+  g_cancellable_disconnect(c->cancel, link);  // waits for a handler running on another thread
+  g_object_unref(w.cancel);
+  g_main_context_pop_thread_default(ctx);
+  g_main_context_unref(ctx);
+  if (!w.ok) {
+    if (w.timed_out) {
+      *why = "no TLS handshake within " + std::to_string(settings_.limits.handshake_timeout_ms) +
+             " ms";
+    } else {
+      *why = w.error ? w.error->message : "TLS handshake failed";
+    }
+  }
+  g_clear_error(&w.error);
+  return w.ok;
 }
 
 void IngestServer::serve(Connection* c) {
@@ -254,13 +367,18 @@ void IngestServer::serve(Connection* c) {
   std::vector<uint8_t> buf(64 * 1024);
   std::string end_reason = "connection closed by peer";
   GST_DEBUG("connection from %s", c->peer.c_str());
+  // Set once the TLS handshake is done (rtmps listener); null for plain rtmp, which reads and
+  // writes the GSocket directly.
+  GPollableInputStream* tls_in = nullptr;
+  GOutputStream* tls_out = nullptr;
 
   auto flush = [&]() -> bool {
     while (!session.pending_output().empty()) {
       rtmp::Bytes out = session.pending_output();
       GError* err = nullptr;
-      gssize n = g_socket_send(c->socket, reinterpret_cast<const gchar*>(out.data()), out.size(),
-                               c->cancel, &err);
+      gssize n = tls_out ? g_output_stream_write(tls_out, out.data(), out.size(), c->cancel, &err)
+                         : g_socket_send(c->socket, reinterpret_cast<const gchar*>(out.data()),
+                                         out.size(), c->cancel, &err);
       if (n <= 0) {
         if (err) {
           end_reason = std::string("send failed: ") + err->message;
@@ -293,16 +411,44 @@ void IngestServer::serve(Connection* c) {
     Route* r = nullptr;
     std::string reason;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       r = find_route_locked(p.app, p.stream_name);
-      if (!r) {
+      if (c->route) {
+        // One publish per connection: a second would unbind (or, with takeover, cancel) itself.
+        reason = "this connection is already publishing";
+        r = nullptr;
+      } else if (!r) {
         reason = "no stream '" + p.app + "/" + p.stream_name + "' here";
-      } else if (r->publisher) {
+      } else if (r->publisher && !r->allow_takeover) {
         reason = "stream '" + p.app + "/" + p.stream_name + "' is already being published";
         r = nullptr;
       } else {
-        r->publisher = c;
-        ++r->users;
+        ++r->users;  // keeps the route alive while the previous publisher leaves
+        // Takeover. A loop: when several publishers take over at once, the latest wins.
+        // Bounded: the old thread may be stuck in a downstream push.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (r->publisher && !r->closing) {
+          Connection* old = r->publisher;
+          GST_INFO("%s takes %s/%s over from %s", c->peer.c_str(), p.app.c_str(),
+                   p.stream_name.c_str(), old->peer.c_str());
+          if (!old->leaving) {
+            old->replaced = true;
+            g_cancellable_cancel(old->cancel);
+          }
+          if (!cv_.wait_until(lock, deadline,
+                              [r, old] { return r->publisher != old || r->closing; })) {
+            reason = "the previous publisher did not leave in time";
+            break;
+          }
+        }
+        if (r->publisher || r->closing) {
+          if (r->closing) reason = "stream is closing";
+          --r->users;
+          cv_.notify_all();
+          r = nullptr;
+        } else {
+          r->publisher = c;
+        }
       }
     }
     if (r) {
@@ -322,8 +468,9 @@ void IngestServer::serve(Connection* c) {
     (void)session.reject_publish(p.stream_id, rtmp::PublishRejection::kBadName, reason);
   };
 
-  while (!g_cancellable_is_cancelled(c->cancel)) {
-    if (!flush() || session.closed()) break;
+  // Waits for the socket to be readable until the session's next timeout (which it then
+  // handles): 1 readable, 0 timed out, -1 cancelled or failed.
+  auto wait_readable = [&]() -> int {
     auto next = session.next_timeout();
     gint64 wait_us = -1;
     if (next) {
@@ -331,25 +478,65 @@ void IngestServer::serve(Connection* c) {
       wait_us = *next > now ? static_cast<gint64>(*next - now) * 1000 : 0;
     }
     GError* err = nullptr;
-    if (!g_socket_condition_timed_wait(c->socket, G_IO_IN, wait_us, c->cancel, &err)) {
-      bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-      g_error_free(err);
-      if (!timed_out) {
-        end_reason = "connection closed by the element";
-        break;
-      }
-      session.handle_timeout(now_ms());
-    } else {
-      gssize n = g_socket_receive(c->socket, reinterpret_cast<gchar*>(buf.data()), buf.size(),
-                                  c->cancel, &err);
-      if (n <= 0) {
+    if (g_socket_condition_timed_wait(c->socket, G_IO_IN, wait_us, c->cancel, &err)) return 1;
+    bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+    g_error_free(err);
+    if (!timed_out) {
+      end_reason = "connection closed by the element";
+      return -1;
+    }
+    session.handle_timeout(now_ms());
+    return 0;
+  };
+
+  if (settings_.certificate) {
+    std::string why;
+    if (!tls_handshake(c, &why)) {
+      // A plain rtmp client on the rtmps port ends here: a bad peer, not an element fault.
+      if (!g_cancellable_is_cancelled(c->cancel)) warn("TLS handshake failed: " + why);
+      GST_DEBUG("connection from %s ended: TLS handshake failed: %s", c->peer.c_str(), why.c_str());
+      g_socket_shutdown(c->socket, TRUE, TRUE, nullptr);
+      return;
+    }
+    tls_in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(c->tls));
+    tls_out = g_io_stream_get_output_stream(c->tls);
+  }
+
+  while (!g_cancellable_is_cancelled(c->cancel)) {
+    if (!flush() || session.closed()) break;
+    GError* err = nullptr;
+    if (tls_in) {
+      // Decrypted bytes may wait inside the TLS layer where the socket cannot show them: read
+      // first, and wait on the socket only when TLS would block (it then needs socket bytes).
+      gssize n =
+          g_pollable_input_stream_read_nonblocking(tls_in, buf.data(), buf.size(), c->cancel, &err);
+      if (n > 0) {
+        (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
+      } else if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        g_clear_error(&err);
+        if (wait_readable() < 0) break;
+      } else {
         if (err) {
           end_reason = std::string("receive failed: ") + err->message;
           g_error_free(err);
         }
         break;
       }
-      (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
+    } else {
+      int ready = wait_readable();
+      if (ready < 0) break;
+      if (ready > 0) {
+        gssize n = g_socket_receive(c->socket, reinterpret_cast<gchar*>(buf.data()), buf.size(),
+                                    c->cancel, &err);
+        if (n <= 0) {
+          if (err) {
+            end_reason = std::string("receive failed: ") + err->message;
+            g_error_free(err);
+          }
+          break;
+        }
+        (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
+      }
     }
     while (auto ev = session.next_event()) {
       if (auto p = std::get_if<rtmp::PublishRequested>(&*ev)) {
@@ -373,6 +560,11 @@ void IngestServer::serve(Connection* c) {
   flush();
   release_route(c, false, end_reason);
   GST_DEBUG("connection from %s ended: %s", c->peer.c_str(), end_reason.c_str());
+  if (c->tls && !g_cancellable_is_cancelled(c->cancel)) {
+    // close_notify, bounded: a peer that stopped reading cannot hold this thread.
+    g_socket_set_timeout(c->socket, 1);
+    g_io_stream_close(c->tls, nullptr, nullptr);
+  }
   g_socket_shutdown(c->socket, TRUE, TRUE, nullptr);
 }
 
