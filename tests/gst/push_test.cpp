@@ -558,6 +558,47 @@ TEST_F(Push, PublishesOverIpv6Loopback) {
   EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
 }
 
+// A self-signed certificate (and its key) for localhost in `dir`.
+bool make_certificate(const std::filesystem::path& dir) {
+  std::string cmd = "cd '" + dir.string() +
+                    "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+                    "-keyout key.pem -out cert.pem >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+TEST_F(Push, RtmpsIntoOurTlsIngestPacketForPacket) {
+  if (!have_elements({"x264enc", "avenc_aac"}) || !have_program("openssl"))
+    GTEST_SKIP() << "x264enc/avenc_aac/openssl missing";
+  ASSERT_TRUE(make_certificate(dir_));
+  start_ingest("tls-certificate-file=" + (dir_ / "cert.pem").string() +
+               " tls-key-file=" + (dir_ / "key.pem").string());
+  // Self-signed: accept an unknown issuer, still check everything else (host name, dates).
+  start_push("videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! x264enc ! "
+             "rtmppushsink name=push sync=false tls-validation-flags=bad-identity+expired "
+             "location=rtmps://localhost:" +
+             std::to_string(port_) + "/live/k audiotestsrc num-buffers=40 ! avenc_aac ! push.");
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(sent_.md5s["video_0"].size(), 30u);
+  EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
+  EXPECT_EQ(got_.md5s["audio_0"], sent_.md5s["audio_0"]);
+}
+
+TEST_F(Push, RtmpsRefusesAnUntrustedCertificateByDefault) {
+  if (!have_elements({"x264enc"}) || !have_program("openssl")) GTEST_SKIP() << "missing tools";
+  ASSERT_TRUE(make_certificate(dir_));
+  start_ingest("tls-certificate-file=" + (dir_ / "cert.pem").string() +
+               " tls-key-file=" + (dir_ / "key.pem").string());
+  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+             "location=rtmps://localhost:" +
+             std::to_string(port_) + "/live/k");
+  std::string error;
+  EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND, nullptr, &error), GST_MESSAGE_ERROR);
+  EXPECT_NE(error.find("TLS handshake"), std::string::npos) << error;
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_TRUE(got_.md5s.empty());
+}
+
 TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
   if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
   start_ingest();
