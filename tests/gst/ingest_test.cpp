@@ -6,8 +6,6 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
-#include <dirent.h>
-
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -17,6 +15,7 @@
 #include "protocol/client_session.h"
 #include "protocol/crypto.h"
 #include "protocol/flv_file.h"
+#include "tests/gst/pipeline_util.h"
 #include "tests/interop/rtmp_peers.h"
 
 namespace {
@@ -24,136 +23,14 @@ namespace {
 using ertmp_test::have_program;
 using ertmp_test::run_capture;
 
-struct Collected {
-  std::mutex mu;
-  std::map<std::string, std::vector<std::string>> md5s;  // pad name -> buffer MD5s
-  std::map<std::string, std::string> caps;
-  std::map<std::string, std::vector<GstClockTime>> dts;
-  std::map<std::string, int> delta_units;
-  std::map<std::string, int> disconts;
-  // Every caps change seen by a sink: (buffers before it, caps).
-  std::map<std::string, std::vector<std::pair<size_t, std::string>>> caps_changes;
-  std::map<std::string, int> eos_events;
-  std::map<std::string, size_t> buffers_before_eos;
-};
+using ertmp_test::Collected;
+using ertmp_test::count_fds;
+using ertmp_test::on_pad_added;
+using ertmp_test::on_sample;
+using ertmp_test::wait_bus;
 
-GstFlowReturn on_sample(GstAppSink* sink, gpointer data) {
-  auto* c = static_cast<Collected*>(data);
-  GstSample* sample = gst_app_sink_pull_sample(sink);
-  if (!sample) return GST_FLOW_ERROR;
-  GstBuffer* buf = gst_sample_get_buffer(sample);
-  GstMapInfo map;
-  gst_buffer_map(buf, &map, GST_MAP_READ);
-  std::string md5 = rtmp::to_hex(rtmp::md5(rtmp::Bytes(map.data, map.size)));
-  gst_buffer_unmap(buf, &map);
-  std::string name = GST_OBJECT_NAME(sink);
-  std::lock_guard<std::mutex> lock(c->mu);
-  c->md5s[name].push_back(md5);
-  c->dts[name].push_back(GST_BUFFER_DTS(buf));
-  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) c->delta_units[name]++;
-  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DISCONT)) c->disconts[name]++;
-  gchar* caps = gst_caps_to_string(gst_sample_get_caps(sample));
-  if (c->caps[name].empty()) c->caps[name] = caps;
-  auto& changes = c->caps_changes[name];
-  if (changes.empty() || changes.back().second != caps) {
-    changes.emplace_back(c->md5s[name].size() - 1, caps);
-  }
-  g_free(caps);
-  gst_sample_unref(sample);
-  return GST_FLOW_OK;
-}
-
-// Links every new pad to an appsink named after the pad.
-void on_pad_added(GstElement* src, GstPad* pad, gpointer data) {
-  GstElement* pipeline = GST_ELEMENT(gst_element_get_parent(src));
-  GstElement* sink = gst_element_factory_make("appsink", GST_PAD_NAME(pad));
-  g_object_set(sink, "emit-signals", TRUE, "sync", FALSE, nullptr);
-  g_signal_connect(sink, "new-sample", G_CALLBACK(on_sample), data);
-  gst_bin_add(GST_BIN(pipeline), sink);
-  gst_element_sync_state_with_parent(sink);
-  GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
-  EXPECT_EQ(gst_pad_link(pad, sinkpad), GST_PAD_LINK_OK);
-  // Counts EOS events, and the buffers the sink had rendered when one came.
-  gst_pad_add_probe(
-      sinkpad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-      +[](GstPad* p, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-        if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) {
-          auto* c = static_cast<Collected*>(d);
-          GstObject* owner = gst_pad_get_parent(p);
-          std::string name = GST_OBJECT_NAME(owner);
-          gst_object_unref(owner);
-          std::lock_guard<std::mutex> lock(c->mu);
-          c->eos_events[name]++;
-          c->buffers_before_eos[name] = c->md5s[name].size();
-        }
-        return GST_PAD_PROBE_OK;
-      },
-      data, nullptr);
-  gst_object_unref(sinkpad);
-  gst_object_unref(pipeline);
-}
-
-// ffmpeg's per-packet MD5s of one stream type ("v"/"a") of a file.
 std::vector<std::string> source_md5s(const std::filesystem::path& file, int stream_index) {
-  std::string out =
-      run_capture("ffmpeg -hide_banner -loglevel error -i '" + file.string() +
-                  "' -map 0 -c copy -f framemd5 - | grep -v '^#' | awk -F', *' '$1==" +
-                  std::to_string(stream_index) + " {print $6}'");
-  std::vector<std::string> v;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t nl = out.find('\n', start);
-    if (nl == std::string::npos) nl = out.size();
-    if (nl > start) v.push_back(out.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return v;
-}
-
-// Waits (bounded) for EOS or error on the bus; returns the message type seen.
-// `element_messages` gets their names, `details` their whole structures as text.
-GstMessageType wait_bus(GstElement* pipeline, GstClockTime timeout,
-                        std::vector<std::string>* element_messages = nullptr,
-                        std::vector<std::string>* details = nullptr) {
-  GstBus* bus = gst_element_get_bus(pipeline);
-  GstMessageType seen = GST_MESSAGE_UNKNOWN;
-  GstClockTime deadline = gst_util_get_timestamp() + timeout;
-  while (gst_util_get_timestamp() < deadline) {
-    GstMessage* msg = gst_bus_timed_pop_filtered(
-        bus, 100 * GST_MSECOND,
-        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
-    if (!msg) continue;
-    GstMessageType t = GST_MESSAGE_TYPE(msg);
-    if (t == GST_MESSAGE_ELEMENT && element_messages) {
-      element_messages->push_back(gst_structure_get_name(gst_message_get_structure(msg)));
-    }
-    if (t == GST_MESSAGE_ELEMENT && details) {
-      gchar* text = gst_structure_to_string(gst_message_get_structure(msg));
-      details->push_back(text);
-      g_free(text);
-    }
-    if (t == GST_MESSAGE_ERROR) {
-      GError* err = nullptr;
-      gst_message_parse_error(msg, &err, nullptr);
-      ADD_FAILURE() << "bus error: " << err->message;
-      g_error_free(err);
-    }
-    gst_message_unref(msg);
-    if (t == GST_MESSAGE_EOS || t == GST_MESSAGE_ERROR) {
-      seen = t;
-      break;
-    }
-  }
-  gst_object_unref(bus);
-  return seen;
-}
-
-int count_fds() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  while (d && readdir(d)) ++n;
-  if (d) closedir(d);
-  return n;
+  return ertmp_test::framemd5s(file, stream_index);
 }
 
 class Ingest : public ::testing::Test {

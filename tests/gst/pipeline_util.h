@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "protocol/crypto.h"
+#include "tests/interop/rtmp_peers.h"
 
 namespace ertmp_test {
 
@@ -21,10 +22,14 @@ struct Collected {
   std::mutex mu;
   std::map<std::string, std::vector<std::string>> md5s;  // pad/sink name -> buffer MD5s
   std::map<std::string, std::string> caps;               // first caps seen
-  std::map<std::string, std::vector<std::string>> all_caps;
   std::map<std::string, std::vector<GstClockTime>> dts;
   std::map<std::string, std::vector<bool>> keyframes;  // !DELTA_UNIT per buffer
   std::map<std::string, int> delta_units;
+  std::map<std::string, int> disconts;
+  // Every caps change seen by a sink: (buffers before it, caps).
+  std::map<std::string, std::vector<std::pair<size_t, std::string>>> caps_changes;
+  std::map<std::string, int> eos_events;  // appsinks made by link_to_appsink only
+  std::map<std::string, size_t> buffers_before_eos;
 
   size_t count(const std::string& name) {
     std::lock_guard<std::mutex> lock(mu);
@@ -48,10 +53,14 @@ inline void record_buffer(Collected* c, const std::string& name, GstBuffer* buf,
   bool delta = GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
   c->keyframes[name].push_back(!delta);
   if (delta) c->delta_units[name]++;
+  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DISCONT)) c->disconts[name]++;
   if (caps) {
     gchar* s = gst_caps_to_string(caps);
     if (c->caps[name].empty()) c->caps[name] = s;
-    if (c->all_caps[name].empty() || c->all_caps[name].back() != s) c->all_caps[name].push_back(s);
+    auto& changes = c->caps_changes[name];
+    if (changes.empty() || changes.back().second != s) {
+      changes.emplace_back(c->md5s[name].size() - 1, s);
+    }
     g_free(s);
   }
 }
@@ -76,6 +85,22 @@ inline void link_to_appsink(GstElement* src, GstPad* pad, Collected* c, const st
   gst_element_sync_state_with_parent(sink);
   GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
   EXPECT_EQ(gst_pad_link(pad, sinkpad), GST_PAD_LINK_OK);
+  // Counts EOS events, and the buffers the sink had rendered when one came.
+  gst_pad_add_probe(
+      sinkpad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      +[](GstPad* p, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+        if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) {
+          auto* col = static_cast<Collected*>(d);
+          GstObject* owner = gst_pad_get_parent(p);
+          std::string sink_name = GST_OBJECT_NAME(owner);
+          gst_object_unref(owner);
+          std::lock_guard<std::mutex> lock(col->mu);
+          col->eos_events[sink_name]++;
+          col->buffers_before_eos[sink_name] = col->md5s[sink_name].size();
+        }
+        return GST_PAD_PROBE_OK;
+      },
+      c, nullptr);
   gst_object_unref(sinkpad);
   gst_object_unref(pipeline);
 }
@@ -112,12 +137,29 @@ inline void tap_pad(GstPad* pad, Collected* c, const std::string& name) {
       new Ctx{c, name}, [](gpointer d) { delete static_cast<Ctx*>(d); });
 }
 
+// ffmpeg's per-packet MD5s (framemd5) of one stream of a file.
+inline std::vector<std::string> framemd5s(const std::filesystem::path& file, int stream_index) {
+  std::string out =
+      run_capture("ffmpeg -hide_banner -loglevel error -i '" + file.string() +
+                  "' -map 0 -c copy -f framemd5 - | grep -v '^#' | awk -F', *' '$1==" +
+                  std::to_string(stream_index) + " {print $6}'");
+  std::vector<std::string> v;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t nl = out.find('\n', start);
+    if (nl == std::string::npos) nl = out.size();
+    if (nl > start) v.push_back(out.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return v;
+}
+
 // Waits (bounded) for EOS or an error on the bus; returns the type seen (UNKNOWN on timeout).
-// Element-message names go to `element_messages`; the error text to `error_text` (an error
-// is a test failure unless `error_text` is given).
-inline GstMessageType wait_bus(GstElement* pipeline, GstClockTime timeout,
-                               std::vector<std::string>* element_messages = nullptr,
-                               std::string* error_text = nullptr) {
+// Element messages: their names go to `names`, their whole structures as text to `details`.
+// An error is a test failure unless `error_text` is given, which then gets its text.
+inline GstMessageType wait_bus_full(GstElement* pipeline, GstClockTime timeout,
+                                    std::vector<std::string>* names,
+                                    std::vector<std::string>* details, std::string* error_text) {
   GstBus* bus = gst_element_get_bus(pipeline);
   GstMessageType seen = GST_MESSAGE_UNKNOWN;
   GstClockTime deadline = gst_util_get_timestamp() + timeout;
@@ -127,8 +169,13 @@ inline GstMessageType wait_bus(GstElement* pipeline, GstClockTime timeout,
         static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
     if (!msg) continue;
     GstMessageType t = GST_MESSAGE_TYPE(msg);
-    if (t == GST_MESSAGE_ELEMENT && element_messages) {
-      element_messages->push_back(gst_structure_get_name(gst_message_get_structure(msg)));
+    if (t == GST_MESSAGE_ELEMENT && names) {
+      names->push_back(gst_structure_get_name(gst_message_get_structure(msg)));
+    }
+    if (t == GST_MESSAGE_ELEMENT && details) {
+      gchar* text = gst_structure_to_string(gst_message_get_structure(msg));
+      details->push_back(text);
+      g_free(text);
     }
     if (t == GST_MESSAGE_ERROR) {
       GError* err = nullptr;
@@ -150,6 +197,16 @@ inline GstMessageType wait_bus(GstElement* pipeline, GstClockTime timeout,
   }
   gst_object_unref(bus);
   return seen;
+}
+
+inline GstMessageType wait_bus(GstElement* pipeline, GstClockTime timeout,
+                               std::vector<std::string>* names = nullptr,
+                               std::vector<std::string>* details = nullptr) {
+  return wait_bus_full(pipeline, timeout, names, details, nullptr);
+}
+inline GstMessageType wait_bus(GstElement* pipeline, GstClockTime timeout,
+                               std::vector<std::string>* names, std::string* error_text) {
+  return wait_bus_full(pipeline, timeout, names, nullptr, error_text);
 }
 
 inline int count_dir_entries(const char* path) {

@@ -40,21 +40,8 @@ bool have_elements(const std::vector<const char*>& names) {
   return true;
 }
 
-// ffmpeg's per-packet MD5s of one stream of a file.
 std::vector<std::string> file_md5s(const std::filesystem::path& file, int stream_index) {
-  std::string out =
-      run_capture("ffmpeg -hide_banner -loglevel error -i '" + file.string() +
-                  "' -map 0 -c copy -f framemd5 - | grep -v '^#' | awk -F', *' '$1==" +
-                  std::to_string(stream_index) + " {print $6}'");
-  std::vector<std::string> v;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t nl = out.find('\n', start);
-    if (nl == std::string::npos) nl = out.size();
-    if (nl > start) v.push_back(out.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return v;
+  return ertmp_test::framemd5s(file, stream_index);
 }
 
 // AV1 temporal units without their temporal delimiter OBUs (what E-RTMP carries), written
