@@ -150,6 +150,7 @@ struct SinkPad {
   guint track = 0;
   GstSegment segment;
   std::shared_ptr<gst_ertmp::PushFormat> format;  // latest caps (streaming thread, mu)
+  guint bitrate = 0;  // bit/s from the pad's bitrate tags, for onMetaData (mu)
   std::deque<Item> queue;
   bool eos = false;
   bool got_data = false;
@@ -231,6 +232,7 @@ struct GstRtmpPushSinkPrivate {
   bool have_base = false;
   gint64 base = 0;  // running time of RTMP timestamp 0
   bool want_keyframe = false;  // after a reconnect: video resumes at a keyframe
+  bool metadata_sent = false;  // on this connection, for the current formats
   std::optional<std::string> reconnect_to;
 
   GstElement* element() { return GST_ELEMENT(self); }
@@ -433,6 +435,11 @@ struct GstRtmpPushSinkPrivate {
         GstTagList* list;
         gst_event_parse_tag(ev, &list);
         std::lock_guard<std::mutex> lock(priv->mu);
+        guint rate = 0;
+        if (gst_tag_list_get_uint(list, GST_TAG_BITRATE, &rate) ||
+            gst_tag_list_get_uint(list, GST_TAG_NOMINAL_BITRATE, &rate)) {
+          p->bitrate = rate;
+        }
         if (gst_tag_list_get_scope(list) == GST_TAG_SCOPE_GLOBAL || !priv->tags) {
           GstTagList* merged = gst_tag_list_merge(priv->tags, list, GST_TAG_MERGE_REPLACE);
           if (priv->tags) gst_tag_list_unref(priv->tags);
@@ -567,7 +574,7 @@ struct GstRtmpPushSinkPrivate {
   }
 
   rtmp::amf::Value metadata() {
-    std::shared_ptr<gst_ertmp::PushFormat> v, a;
+    std::optional<gst_ertmp::PushFormat> v, a;  // copies: bitrate filled in from the tags
     bool v_enh = false, a_enh = false;
     GstTagList* t = nullptr;
     {
@@ -575,18 +582,16 @@ struct GstRtmpPushSinkPrivate {
       for (auto& p : pads) {
         auto f = p->send_format ? p->send_format : p->format;
         if (p->flv || !f || p->track != 0) continue;
-        if (p->video && !v) {
-          v = f;
-          v_enh = enhanced_for(*p, *f);
-        }
-        if (!p->video && !a) {
-          a = f;
-          a_enh = enhanced_for(*p, *f);
-        }
+        auto& slot = p->video ? v : a;
+        if (slot) continue;
+        slot = *f;
+        slot->bitrate = static_cast<int>(std::min<guint>(p->bitrate, G_MAXINT));
+        (p->video ? v_enh : a_enh) = enhanced_for(*p, *f);
       }
       if (tags) t = gst_tag_list_ref(tags);
     }
-    rtmp::amf::Value m = gst_ertmp::build_metadata(v.get(), v_enh, a.get(), a_enh, t);
+    rtmp::amf::Value m =
+        gst_ertmp::build_metadata(v ? &*v : nullptr, v_enh, a ? &*a : nullptr, a_enh, t);
     if (t) gst_tag_list_unref(t);
     return m;
   }
@@ -650,15 +655,12 @@ struct GstRtmpPushSinkPrivate {
         }
       }
     }
+    metadata_sent = false;
     if (flv_mode) {
       for (const auto& h : flv_headers) headers.push_back(h);
       for (auto& h : headers) h.dts_ms = ts;
-    } else {
-      auto st = conn->session().send_metadata(metadata(), ts);
-      if (!st.ok()) {
-        *why = st.error().to_string();
-        return false;
-      }
+    } else if (!backlog.empty() && !send_metadata(ts, why)) {
+      return false;
     }
     for (auto& h : headers) {
       if (!deliver(std::move(h), why)) return false;
@@ -674,6 +676,19 @@ struct GstRtmpPushSinkPrivate {
         return false;
       }
     }
+    return true;
+  }
+
+  // onMetaData, once per connection and again after a caps change, before the media it
+  // describes (not at connect: the pads' caps may not all be known then).
+  bool send_metadata(guint64 ts, std::string* why) {
+    if (!conn || metadata_sent) return true;
+    auto st = conn->session().send_metadata(metadata(), ts);
+    if (!st.ok()) {
+      *why = st.error().to_string();
+      return false;
+    }
+    metadata_sent = true;
     return true;
   }
 
@@ -732,6 +747,7 @@ struct GstRtmpPushSinkPrivate {
     if (item.format != p->send_format) {
       p->send_format = item.format;
       ++p->seq_version;
+      if (p->track == 0) metadata_sent = false;  // describe the new format
     }
     gst_ertmp::PushFormat& f = *p->send_format;
     pk.video = p->video;
@@ -745,7 +761,13 @@ struct GstRtmpPushSinkPrivate {
     bool ok = gst_ertmp::frame_payload(f, rtmp::Bytes(map.data, map.size), converted, &as_is,
                                        &error);
     if (ok && was_pending && !f.sequence_header_pending) ++p->seq_version;
-    if (ok) {
+    if (ok && f.sequence_header_pending) {
+      // VP8/VP9 without a profile in caps: nothing is decodable before the key frame that
+      // gives the sequence header.
+      GST_DEBUG_OBJECT(self, "dropping a frame on %s before its sequence header",
+                       GST_PAD_NAME(p->pad));
+      ok = false;
+    } else if (ok) {
       rtmp::Bytes payload = as_is ? rtmp::Bytes(map.data, map.size) : rtmp::Bytes(converted);
       // CT from the rounded PTS and DTS, not rounded on its own (OBS 31.1's off-by-one fix).
       gint64 ct_ms = item.pts / static_cast<gint64>(GST_MSECOND) -
@@ -976,7 +998,11 @@ struct GstRtmpPushSinkPrivate {
         if (item.buffer) gst_buffer_unref(item.buffer);
         break;
       }
-      for (Packet& pk : package(p, std::move(item))) {
+      std::vector<Packet> packets = package(p, std::move(item));
+      if (!p->flv && !packets.empty() && !send_metadata(packets.front().dts_ms, &why)) {
+        drop_connection(why);
+      }
+      for (Packet& pk : packets) {
         // E-RTMP reconnect request: switch servers at a keyframe (or at once without video).
         if (reconnect_to && conn && !pk.header && (pk.keyframe || !pk.video)) {
           auto next = rtmp::resolve_reconnect_url(run.url, *reconnect_to);

@@ -128,9 +128,12 @@ class Push : public ::testing::Test {
 
   // The push pipeline ends (EOS after the clean unpublish), then the ingest sees the publisher
   // leave (EOS on its pads).
-  void finish_both() {
+  // Returns the ingest's element messages as text.
+  std::vector<std::string> finish_both() {
+    std::vector<std::string> details;
     EXPECT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
-    EXPECT_EQ(wait_bus(ingest_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+    EXPECT_EQ(wait_bus(ingest_, 20 * GST_SECOND, nullptr, &details), GST_MESSAGE_EOS);
+    return details;
   }
 
   std::filesystem::path make_flv_source(int seconds = 2) {
@@ -157,9 +160,19 @@ TEST_F(Push, H264AndAacArrivePacketForPacketWithCompositionOffsets) {
   start_ingest();
   start_push(
       "videotestsrc num-buffers=60 ! video/x-raw,width=320,height=240,framerate=30/1 ! "
-      "x264enc bframes=2 key-int-max=30 ! rtmppushsink name=push sync=false location=" +
+      "x264enc bframes=2 key-int-max=30 bitrate=800 ! rtmppushsink name=push sync=false "
+      "location=" +
       ingest_url() + " audiotestsrc num-buffers=80 ! avenc_aac ! push.");
-  finish_both();
+  auto details = finish_both();
+  // onMetaData built from the caps and tags reached the server.
+  auto md = std::find_if(details.begin(), details.end(), [](const std::string& d) {
+    return d.rfind("rtmpingestsrc-metadata", 0) == 0;
+  });
+  ASSERT_NE(md, details.end());
+  for (const char* field : {"width", "height", "framerate", "videocodecid", "audiocodecid",
+                            "audiosamplerate", "videodatarate"}) {
+    EXPECT_NE(md->find(field), std::string::npos) << field << " missing in " << *md;
+  }
   GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
   GstStructure* stats = nullptr;
   g_object_get(sink, "stats", &stats, nullptr);
