@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "gst/location_uri.h"
 #include "gst/push_connection.h"
 #include "gst/push_format.h"
 #include "protocol/command.h"
@@ -1427,25 +1428,8 @@ static const gchar* const* uri_get_protocols(GType) {
   static const gchar* protocols[] = {"rtmp", "rtmps", nullptr};
   return protocols;
 }
-static gchar* uri_get_uri(GstURIHandler* handler) {
-  gchar* uri = nullptr;
-  g_object_get(handler, "location", &uri, nullptr);
-  return uri;
-}
-static gboolean uri_set_uri(GstURIHandler* handler, const gchar* uri, GError** error) {
-  auto* self = GST_RTMP_PUSH_SINK(handler);
-  GST_OBJECT_LOCK(self);
-  bool ok = apply_location(self, uri);
-  GST_OBJECT_UNLOCK(self);
-  if (!ok) g_set_error(error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI, "Invalid RTMP URI '%s'", uri);
-  return ok;
-}
 static void uri_handler_init(gpointer g_iface, gpointer) {
-  auto* iface = static_cast<GstURIHandlerInterface*>(g_iface);
-  iface->get_type = uri_get_type;
-  iface->get_protocols = uri_get_protocols;
-  iface->get_uri = uri_get_uri;
-  iface->set_uri = uri_set_uri;
+  gst_ertmp::init_location_uri_handler(g_iface, uri_get_type, uri_get_protocols);
 }
 
 static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
