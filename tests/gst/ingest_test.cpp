@@ -694,51 +694,18 @@ TEST_F(Ingest, MidStreamSequenceHeaderChangeRenegotiatesCaps) {
   uint16_t p = static_cast<uint16_t>(port());
   rtmp::ClientConfig cc;
   cc.url = *rtmp::parse_url("rtmp://127.0.0.1:" + std::to_string(p) + "/live/k");
-  rtmp::ClientSession c(cc, 0);
-  int fd = ertmp_test::connect_loopback(p, 5000);
-  ASSERT_GE(fd, 0);
-  auto flush = [&]() -> bool {
-    while (!c.pending_output().empty()) {
-      rtmp::Bytes b = c.pending_output();
-      ssize_t n = send(fd, b.data(), b.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      c.consume_output(static_cast<size_t>(n));
-    }
-    return true;
-  };
-  auto pump = [&](int timeout_ms) -> bool {
-    pollfd pfd{fd, POLLIN, 0};
-    if (poll(&pfd, 1, timeout_ms) <= 0) return false;
-    uint8_t buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return false;
-    return c.receive(rtmp::Bytes(buf, static_cast<size_t>(n)), 0).ok();
-  };
-  for (int i = 0; i < 100 && !c.publishing() && !c.closed(); ++i) {
-    ASSERT_TRUE(flush());
-    pump(100);
-    while (c.next_event()) {
-    }
-  }
-  ASSERT_TRUE(c.publishing());
+  ertmp_test::SocketPublisher pub(cc);
+  auto started = pub.start(p);
+  ASSERT_TRUE(started.ok()) << started.error().to_string();
   // The second encode continues the timeline after the first.
   uint64_t offset = static_cast<uint64_t>(big_tags.back().timestamp) + 33;
   for (const auto& t : big_tags) {
-    ASSERT_TRUE(c.send_video(t.body, static_cast<uint64_t>(t.timestamp)).ok());
-    ASSERT_TRUE(flush());
+    ASSERT_TRUE(pub.send(9, t.body, static_cast<uint64_t>(t.timestamp)).ok());
   }
   for (const auto& t : small_tags) {
-    ASSERT_TRUE(c.send_video(t.body, offset + static_cast<uint64_t>(t.timestamp)).ok());
-    ASSERT_TRUE(flush());
-    while (pump(0)) {
-    }
+    ASSERT_TRUE(pub.send(9, t.body, offset + static_cast<uint64_t>(t.timestamp)).ok());
   }
-  c.stop();
-  flush();
-  shutdown(fd, SHUT_WR);
-  while (pump(2000)) {
-  }
-  close(fd);
+  pub.stop();
   EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
   std::lock_guard<std::mutex> lock(got_.mu);
   EXPECT_EQ(got_.md5s["video_0"], want);

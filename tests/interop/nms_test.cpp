@@ -333,56 +333,12 @@ Status publish(uint16_t port, const std::string& key, const std::vector<Message>
   ClientConfig cc;
   cc.url = *parse_url("rtmp://127.0.0.1:" + std::to_string(port) + "/live/" + key);
   cc.capabilities = client_capabilities({"hvc1", "av01", "vp09"}, {"Opus"}, kCapsExMultitrack);
-  ClientSession c(cc, 0);
-  int fd = ertmp_test::connect_loopback(port, 5000);
-  if (fd < 0) return make_error(Errc::kInternal, "connect failed");
-  auto flush = [&]() -> bool {
-    while (!c.pending_output().empty()) {
-      Bytes b = c.pending_output();
-      ssize_t n = send(fd, b.data(), b.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      c.consume_output(static_cast<size_t>(n));
-    }
-    return true;
-  };
-  auto pump = [&](int timeout_ms) -> bool {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return false;
-    uint8_t buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return false;
-    return c.receive(Bytes(buf, static_cast<size_t>(n)), 0).ok();
-  };
-  std::optional<Error> failure;
-  for (int i = 0; i < 100 && !c.publishing() && !c.closed(); ++i) {
-    if (!flush()) break;
-    pump(100);
-    while (auto ev = c.next_event()) {
-      if (auto cl = std::get_if<ClientClosed>(&*ev); cl && cl->error) failure = cl->error;
-    }
-  }
-  if (!c.publishing()) {
-    close(fd);
-    return failure ? *failure : make_error(Errc::kTimeout, "publish did not start");
-  }
-  for (const auto& m : messages) {
-    Status st = m.type == 9 ? c.send_video(m.body, m.timestamp) : c.send_audio(m.body, m.timestamp);
-    if (!st.ok()) {
-      close(fd);
-      return st;
-    }
-    if (!flush()) break;
-    while (pump(0)) {
-    }
-  }
-  c.stop();
-  flush();
+  ertmp_test::SocketPublisher pub(cc);
+  RTMP_CHECK(pub.start(port));
+  for (const auto& m : messages) RTMP_CHECK(pub.send(m.type, m.body, m.timestamp));
   // NMS ends its side when ours ends (Node's allowHalfOpen=false): its EOF means it has
   // processed every byte we sent.
-  shutdown(fd, SHUT_WR);
-  while (pump(5000)) {
-  }
-  close(fd);
+  pub.stop(5000);
   return Ok{};
 }
 

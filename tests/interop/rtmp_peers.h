@@ -25,6 +25,9 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/client_session.h"
+#include "protocol/url.h"
+
 namespace ertmp_test {
 
 inline bool have_program(const std::string& name) {
@@ -295,6 +298,85 @@ class RecordingProxy {
   std::atomic<bool> finished_{false};
   mutable std::mutex mu_;
   std::vector<uint8_t> c2s_, s2c_;
+};
+
+// Our rtmp::ClientSession publishing over a blocking POSIX socket: the exchange up to
+// NetStream.Publish.Start, then media, then a clean stop that waits (bounded) for the server
+// to hang up, so it has processed every byte.
+class SocketPublisher {
+ public:
+  explicit SocketPublisher(rtmp::ClientConfig config) : session_(std::move(config), 0) {}
+  ~SocketPublisher() {
+    if (fd_ >= 0) close(fd_);
+  }
+  SocketPublisher(const SocketPublisher&) = delete;
+  SocketPublisher& operator=(const SocketPublisher&) = delete;
+
+  rtmp::ClientSession& session() { return session_; }
+
+  // Connects to 127.0.0.1:port and publishes; the server's refusal or a timeout is an error.
+  rtmp::Status start(uint16_t port, int attempts = 100) {
+    fd_ = connect_loopback(port, 5000);
+    if (fd_ < 0) return rtmp::make_error(rtmp::Errc::kInternal, "connect failed");
+    std::optional<rtmp::Error> failure;
+    for (int i = 0; i < attempts && !session_.publishing() && !session_.closed(); ++i) {
+      if (!flush()) break;
+      pump(100);
+      while (auto ev = session_.next_event()) {
+        if (auto cl = std::get_if<rtmp::ClientClosed>(&*ev); cl && cl->error) failure = cl->error;
+      }
+    }
+    if (session_.publishing()) return rtmp::Ok{};
+    return failure ? *failure : rtmp::make_error(rtmp::Errc::kTimeout, "publish did not start");
+  }
+
+  // Writes what the session queued; false when the socket failed.
+  bool flush() {
+    while (!session_.pending_output().empty()) {
+      rtmp::Bytes b = session_.pending_output();
+      ssize_t n = ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      session_.consume_output(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Reads once (waiting up to timeout_ms) into the session; false on timeout, EOF or error.
+  bool pump(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return false;
+    uint8_t buf[65536];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    return session_.receive(rtmp::Bytes(buf, static_cast<size_t>(n)), 0).ok();
+  }
+
+  // Sends one message (8 audio, 9 video, 18 data) and answers what the server sent meanwhile.
+  rtmp::Status send(uint8_t type, rtmp::Bytes body, uint64_t ts) {
+    rtmp::Status st = type == 9   ? session_.send_video(body, ts)
+                      : type == 8 ? session_.send_audio(body, ts)
+                                  : session_.send_message(rtmp::MessageType::kDataAmf0, body, ts);
+    if (!st.ok()) return st;
+    if (!flush()) return rtmp::make_error(rtmp::Errc::kInternal, "send failed");
+    while (pump(0)) {
+    }
+    return rtmp::Ok{};
+  }
+
+  // FCUnpublish + deleteStream, half-close, then waits for the server's EOF.
+  void stop(int linger_ms = 2000) {
+    session_.stop();
+    flush();
+    shutdown(fd_, SHUT_WR);
+    while (pump(linger_ms)) {
+    }
+    close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  rtmp::ClientSession session_;
+  int fd_ = -1;
 };
 
 }  // namespace ertmp_test

@@ -212,57 +212,15 @@ Status publish_file(uint16_t port, const std::string& key, const std::filesystem
   ClientConfig cc;
   cc.url = *parse_url("rtmp://127.0.0.1:" + std::to_string(port) + "/live/" + key);
   cc.digest_handshake = digest;
-  ClientSession c(cc, 0);
-  int fd = ertmp_test::connect_loopback(port, 5000);
-  if (fd < 0) return make_error(Errc::kInternal, "connect failed");
-  auto flush = [&]() -> bool {
-    while (!c.pending_output().empty()) {
-      Bytes b = c.pending_output();
-      ssize_t n = send(fd, b.data(), b.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      c.consume_output(static_cast<size_t>(n));
-    }
-    return true;
-  };
-  auto pump = [&](int timeout_ms) -> bool {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return false;
-    uint8_t buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return false;
-    return c.receive(Bytes(buf, static_cast<size_t>(n)), 0).ok();
-  };
-  std::optional<Error> failure;
-  for (int i = 0; i < 200 && !c.publishing() && !c.closed(); ++i) {
-    if (!flush()) break;
-    pump(100);
-    while (auto ev = c.next_event()) {
-      if (auto cl = std::get_if<ClientClosed>(&*ev); cl && cl->error) failure = cl->error;
-    }
-  }
-  if (!c.publishing()) {
-    close(fd);
-    return failure ? *failure : make_error(Errc::kTimeout, "publish did not start");
-  }
+  ertmp_test::SocketPublisher pub(cc);
+  RTMP_CHECK(pub.start(port, 200));
   FlvReader reader;
   (void)reader.receive(read_file(file));
   while (auto t = reader.next_tag()) {
-    auto ts = static_cast<uint64_t>(t->timestamp);
-    if (t->type == 18) {
-      (void)c.send_message(MessageType::kDataAmf0, t->body, ts);
-    } else if (t->type == 8 || t->type == 9) {
-      (void)(t->type == 9 ? c.send_video(t->body, ts) : c.send_audio(t->body, ts));
-    }
-    if (!flush()) break;
-    while (pump(0)) {
-    }
+    if (t->type != 8 && t->type != 9 && t->type != 18) continue;
+    RTMP_CHECK(pub.send(t->type, t->body, static_cast<uint64_t>(t->timestamp)));
   }
-  c.stop();
-  flush();
-  shutdown(fd, SHUT_WR);
-  while (pump(2000)) {
-  }
-  close(fd);
+  pub.stop();
   return Ok{};
 }
 
