@@ -110,8 +110,8 @@ class Push : public ::testing::Test {
   }
 
   // Parses `desc` (containing "rtmppushsink name=push ..."), taps every sink pad of the sink
-  // into sent_ (under the pad's name) and plays it.
-  void start_push(const std::string& desc) {
+  // into sent_ (under the pad's name) and plays it (unless `play` is false: then play()).
+  void start_push(const std::string& desc, bool play_now = true) {
     GError* err = nullptr;
     push_ = gst_parse_launch(desc.c_str(), &err);
     ASSERT_TRUE(push_) << (err ? err->message : "");
@@ -123,6 +123,9 @@ class Push : public ::testing::Test {
       ertmp_test::tap_pad(pad, &sent_, GST_PAD_NAME(pad));
     }
     gst_object_unref(sink);
+    if (play_now) play();
+  }
+  void play() {
     ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
   }
 
@@ -134,6 +137,23 @@ class Push : public ::testing::Test {
     EXPECT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
     EXPECT_EQ(wait_bus(ingest_, 20 * GST_SECOND, nullptr, &details), GST_MESSAGE_EOS);
     return details;
+  }
+
+  // Records, for the sink's pad `pad_name`, the MD5 of each AV1 buffer without its temporal
+  // delimiters (what the sink must send).
+  void tap_av1(const char* pad_name, std::vector<std::string>* md5s) {
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+    GstPad* pad = gst_element_get_static_pad(sink, pad_name);
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+          static_cast<std::vector<std::string>*>(d)->push_back(
+              av1_md5_without_td(GST_PAD_PROBE_INFO_BUFFER(info)));
+          return GST_PAD_PROBE_OK;
+        },
+        md5s, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(sink);
   }
 
   std::filesystem::path make_flv_source(int seconds = 2) {
@@ -211,21 +231,9 @@ TEST_P(PushCodec, ReachesOurIngestPacketForPacket) {
   start_ingest();
   // AV1: the sink removes temporal delimiters; compute the expected bytes independently.
   std::vector<std::string> av1_expected;
-  start_push(c.branch + " ! rtmppushsink name=push sync=false location=" + ingest_url());
-  if (c.av1) {
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
-    GstPad* pad = gst_element_get_static_pad(sink, c.pad);
-    gst_pad_add_probe(
-        pad, GST_PAD_PROBE_TYPE_BUFFER,
-        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-          static_cast<std::vector<std::string>*>(d)->push_back(
-              av1_md5_without_td(GST_PAD_PROBE_INFO_BUFFER(info)));
-          return GST_PAD_PROBE_OK;
-        },
-        &av1_expected, nullptr);
-    gst_object_unref(pad);
-    gst_object_unref(sink);
-  }
+  start_push(c.branch + " ! rtmppushsink name=push sync=false location=" + ingest_url(), false);
+  if (c.av1) tap_av1(c.pad, &av1_expected);
+  play();
   finish_both();
   std::lock_guard<std::mutex> lock(got_.mu);
   const auto& sent = sent_.md5s[c.pad];
@@ -381,21 +389,10 @@ TEST_F(Push, NodeMediaServerRecordsHevcAv1VpxOpusAndTracksAsSent) {
              "videotestsrc num-buffers=8 ! video/x-raw,width=160,height=120 ! av1enc cpu-used=8 "
              "lag-in-frames=0 ! av1parse ! push.video_1 " +
              kVideo + "vp9enc deadline=1 cpu-used=8 ! push.video_2 " + kAudio +
-             "opusenc ! push.audio_0");
-  {
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
-    GstPad* pad = gst_element_get_static_pad(sink, "video_1");
-    gst_pad_add_probe(
-        pad, GST_PAD_PROBE_TYPE_BUFFER,
-        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-          static_cast<std::vector<std::string>*>(d)->push_back(
-              av1_md5_without_td(GST_PAD_PROBE_INFO_BUFFER(info)));
-          return GST_PAD_PROBE_OK;
-        },
-        &av1_expected, nullptr);
-    gst_object_unref(pad);
-    gst_object_unref(sink);
-  }
+             "opusenc ! push.audio_0",
+             false);
+  tap_av1("video_1", &av1_expected);
+  play();
   ASSERT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
   gst_element_set_state(push_, GST_STATE_NULL);
   nms.stop();
