@@ -11,19 +11,8 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 secs=${2:-60}
 kbps=${3:-6000}
-build=${BUILD:-build}
-case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
-export GST_PLUGIN_PATH="$build/gst"
-work=$(mktemp -d)
-trap 'rm -rf "$work"; pkill -f "nginx -p $work" 2>/dev/null || true' EXIT
-
-src="$work/src.flv"
-echo "making ${secs}s of H.264 ${kbps} kbit/s + AAC..."
-ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
-  -f lavfi -i "sine=sample_rate=48000" -t "$secs" -c:v libx264 -preset ultrafast -b:v "${kbps}k" \
-  -maxrate "${kbps}k" -bufsize "$((kbps * 2))k" -g 60 -c:a aac -b:a 128k "$src"
-bytes=$(stat -c %s "$src")
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/common.sh
+make_source "$secs" "$kbps"
 cpu_of() { awk '{printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"'}' "/proc/$1/stat"; }
 
 # Runs a receiver command in the background, publishes, lets the receiver drain (it exits at
@@ -34,7 +23,7 @@ measure() {
   shift 3
   "$@" > "$work/recv.log" 2>&1 &
   local recv=$!
-  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+  wait_port "$port" || true
   sleep 0.3  # let a player (rtmp2src) subscribe before the publish starts
   local cpu0 extra0=0
   cpu0=$(cpu_of "$recv")
@@ -66,18 +55,7 @@ for r in $(seq "$rounds"); do
     gst-launch-1.0 -q rtmpingestsrc address=127.0.0.1 port="$p" on-disconnect=wait name=s s.video_0 ! queue ! fakesink sync=false s.audio_0 ! queue ! fakesink sync=false)")
 
   p=$(free_port)
-  mkdir -p "$work/ngx"
-  cat > "$work/ngx/nginx.conf" <<NGX
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off; master_process off; worker_processes 1;
-error_log $work/ngx/error.log error; pid $work/ngx/nginx.pid;
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 64; }
-rtmp { server { listen 127.0.0.1:$p; chunk_size 4096; application live { live on; } } }
-NGX
-  nginx -p "$work" -c "$work/ngx/nginx.conf" &
-  ngx=$!
-  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$p") 2>/dev/null && break; sleep 0.05; done
+  start_nginx "$p"
   # rtmp2src must be playing before the publish starts: start it, then publish.
   chain+=("$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "$ngx" \
     gst-launch-1.0 -q rtmp2src location="rtmp://127.0.0.1:$p/live/k" ! flvdemux name=d d.video ! queue ! fakesink sync=false d.audio ! queue ! fakesink sync=false)")

@@ -12,32 +12,10 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 secs=${2:-60}
 kbps=${3:-6000}
-build=${BUILD:-build}
-case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
-export GST_PLUGIN_PATH="$build/gst"
-work=$(mktemp -d)
-trap 'rm -rf "$work"; [ -n "${ngx:-}" ] && kill "$ngx" 2>/dev/null || true' EXIT
-
-src="$work/src.flv"
-echo "making ${secs}s of H.264 ${kbps} kbit/s + AAC..."
-ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30" \
-  -f lavfi -i "sine=sample_rate=48000" -t "$secs" -c:v libx264 -preset ultrafast -b:v "${kbps}k" \
-  -maxrate "${kbps}k" -bufsize "$((kbps * 2))k" -g 60 -c:a aac -b:a 128k "$src"
-bytes=$(stat -c %s "$src")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
-mkdir -p "$work/ngx"
-cat > "$work/ngx/nginx.conf" <<NGX
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off; master_process off; worker_processes 1;
-error_log $work/ngx/error.log error; pid $work/ngx/nginx.pid;
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 64; }
-rtmp { server { listen 127.0.0.1:$port; chunk_size 4096; application live { live on; } } }
-NGX
-nginx -p "$work" -c "$work/ngx/nginx.conf" &
-ngx=$!
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
+source bench/common.sh
+make_source "$secs" "$kbps"
+port=$(free_port)
+start_nginx "$port"
 
 # Runs one publish; prints "cpu_seconds wall_seconds max_rss_kib" of the publishing process.
 run() {
