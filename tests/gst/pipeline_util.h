@@ -23,6 +23,7 @@ struct Collected {
   std::map<std::string, std::vector<std::string>> md5s;  // pad/sink name -> buffer MD5s
   std::map<std::string, std::string> caps;               // first caps seen
   std::map<std::string, std::vector<GstClockTime>> dts;
+  std::map<std::string, std::vector<GstClockTime>> pts;
   std::map<std::string, std::vector<bool>> keyframes;  // !DELTA_UNIT per buffer
   std::map<std::string, int> delta_units;
   std::map<std::string, int> disconts;
@@ -50,6 +51,7 @@ inline void record_buffer(Collected* c, const std::string& name, GstBuffer* buf,
   std::lock_guard<std::mutex> lock(c->mu);
   c->md5s[name].push_back(md5);
   c->dts[name].push_back(GST_BUFFER_DTS(buf));
+  c->pts[name].push_back(GST_BUFFER_PTS(buf));
   bool delta = GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
   c->keyframes[name].push_back(!delta);
   if (delta) c->delta_units[name]++;

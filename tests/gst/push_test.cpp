@@ -184,11 +184,12 @@ TEST_F(Push, H264AndAacArrivePacketForPacketWithCompositionOffsets) {
       "location=" +
       ingest_url() + " audiotestsrc num-buffers=80 ! avenc_aac ! push.");
   auto details = finish_both();
-  // onMetaData built from the caps and tags reached the server.
-  auto md = std::find_if(details.begin(), details.end(), [](const std::string& d) {
+  // onMetaData built from the caps and tags reached the server (the latest one: a pad whose
+  // first buffer comes after interleave-timeout gets its format described again).
+  auto md = std::find_if(details.rbegin(), details.rend(), [](const std::string& d) {
     return d.rfind("rtmpingestsrc-metadata", 0) == 0;
   });
-  ASSERT_NE(md, details.end());
+  ASSERT_NE(md, details.rend());
   for (const char* field : {"width", "height", "framerate", "videocodecid", "audiocodecid",
                             "audiosamplerate", "videodatarate"}) {
     EXPECT_NE(md->find(field), std::string::npos) << field << " missing in " << *md;
@@ -208,6 +209,16 @@ TEST_F(Push, H264AndAacArrivePacketForPacketWithCompositionOffsets) {
   ASSERT_EQ(sent_.md5s["video_0"].size(), 60u);
   EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
   EXPECT_EQ(got_.keyframes["video_0"], sent_.keyframes["video_0"]);
+  // B-frames: the composition offset (PTS - DTS) survives the trip, to the millisecond.
+  int reordered = 0;
+  for (size_t i = 0; i < got_.pts["video_0"].size(); ++i) {
+    auto ms = [](GstClockTime t) { return static_cast<int64_t>(t / GST_MSECOND); };
+    int64_t want = ms(sent_.pts["video_0"][i]) - ms(sent_.dts["video_0"][i]);
+    int64_t have = ms(got_.pts["video_0"][i]) - ms(got_.dts["video_0"][i]);
+    EXPECT_LE(std::abs(have - want), 1) << "frame " << i;
+    if (want > 0) ++reordered;
+  }
+  EXPECT_GT(reordered, 10);
   EXPECT_GT(sent_.md5s["audio_0"].size(), 70u);
   EXPECT_EQ(got_.md5s["audio_0"], sent_.md5s["audio_0"]);
   EXPECT_NE(got_.caps["video_0"].find("video/x-h264"), std::string::npos);
@@ -596,6 +607,120 @@ TEST_F(Push, RtmpsRefusesAnUntrustedCertificateByDefault) {
   EXPECT_TRUE(got_.md5s.empty());
 }
 
+// The byte stream of an ingest in output-mode=flv: the RTMP timestamps as the server saw them.
+struct FlvCapture {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<uint8_t> bytes;
+
+  // Video tags parsed so far (sequence headers included).
+  std::vector<rtmp::FlvFileTag> video_tags() {
+    std::vector<uint8_t> copy;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      copy = bytes;
+    }
+    rtmp::FlvReader r;
+    (void)r.receive(copy);
+    std::vector<rtmp::FlvFileTag> v;
+    while (auto t = r.next_tag())
+      if (t->type == 9) v.push_back(std::move(*t));
+    return v;
+  }
+  bool wait_video_tags(size_t n, int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (video_tags().size() < n) {
+      std::unique_lock<std::mutex> lock(mu);
+      if (cv.wait_until(lock, deadline) == std::cv_status::timeout) return false;
+    }
+    return true;
+  }
+};
+
+GstElement* flv_ingest(guint port, FlvCapture* cap) {
+  GstElement* pipeline = gst_parse_launch(
+      ("rtmpingestsrc address=127.0.0.1 output-mode=flv application=live stream-key=k port=" +
+       std::to_string(port) + " ! appsink name=out emit-signals=true sync=false")
+          .c_str(),
+      nullptr);
+  GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
+  g_signal_connect(out, "new-sample",
+                   G_CALLBACK(+[](GstAppSink* sink, gpointer d) -> GstFlowReturn {
+                     auto* c = static_cast<FlvCapture*>(d);
+                     GstSample* s = gst_app_sink_pull_sample(sink);
+                     GstMapInfo map;
+                     gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
+                     {
+                       std::lock_guard<std::mutex> lock(c->mu);
+                       c->bytes.insert(c->bytes.end(), map.data, map.data + map.size);
+                     }
+                     c->cv.notify_all();
+                     gst_buffer_unmap(gst_sample_get_buffer(s), &map);
+                     gst_sample_unref(s);
+                     return GST_FLOW_OK;
+                   }),
+                   cap);
+  gst_object_unref(out);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  return pipeline;
+}
+
+bool is_sequence_header(const rtmp::FlvFileTag& t) {
+  auto tag = rtmp::parse_flv_tag(rtmp::TagType::kVideo, t.body);
+  return tag.ok() && !tag->units.empty() &&
+         tag->units[0].packet == rtmp::PacketKind::kSequenceStart;
+}
+
+TEST_F(Push, ReconnectAttemptsExhaustedIsAnError) {
+  if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
+  uint16_t port = ertmp_test::free_port();
+  FlvCapture first;
+  GstElement* server = flv_ingest(port, &first);
+  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+             "reconnect-attempts=2 reconnect-delay=100 location=rtmp://127.0.0.1:" +
+             std::to_string(port) + "/live/k");
+  ASSERT_TRUE(first.wait_video_tags(5, 20'000));
+  gst_element_set_state(server, GST_STATE_NULL);  // gone for good
+  gst_object_unref(server);
+  std::vector<std::string> messages;
+  std::string error;
+  EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND, &messages, &error), GST_MESSAGE_ERROR);
+  EXPECT_NE(error.find("2 reconnect attempts failed"), std::string::npos) << error;
+  EXPECT_EQ(std::count(messages.begin(), messages.end(), "rtmppushsink-reconnecting"), 3)
+      << "the immediate retry and the two counted attempts";
+}
+
+TEST_F(Push, MessagesLeaveInDtsOrderAcrossTracks) {
+  if (!have_elements({"x264enc", "avenc_aac"})) GTEST_SKIP() << "encoders missing";
+  uint16_t port = ertmp_test::free_port();
+  FlvCapture cap;
+  GstElement* server = flv_ingest(port, &cap);
+  // Audio and video from independent sources at different rates; the sink interleaves.
+  start_push("rtmppushsink name=push sync=false location=rtmp://127.0.0.1:" +
+             std::to_string(port) + "/live/k " + kVideo + "x264enc bframes=2 ! push.video_0 " +
+             "audiotestsrc num-buffers=40 samplesperbuffer=512 ! avenc_aac ! push.audio_0");
+  EXPECT_EQ(wait_bus(push_, 30 * GST_SECOND), GST_MESSAGE_EOS);
+  gst_element_set_state(server, GST_STATE_NULL);
+  gst_object_unref(server);
+  std::vector<uint8_t> bytes;
+  {
+    std::lock_guard<std::mutex> lock(cap.mu);
+    bytes = cap.bytes;
+  }
+  rtmp::FlvReader r;
+  ASSERT_TRUE(r.receive(bytes).ok());
+  int64_t last = -1;
+  int audio = 0, video = 0;
+  while (auto t = r.next_tag()) {
+    if (t->type != 8 && t->type != 9) continue;
+    (t->type == 8 ? audio : video)++;
+    EXPECT_GE(t->timestamp, last) << "tag " << audio + video;
+    last = t->timestamp;
+  }
+  EXPECT_GE(video, 20);
+  EXPECT_GE(audio, 20);
+}
+
 TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
   if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
   start_ingest();
@@ -659,70 +784,6 @@ TEST_F(Push, StateChangesRepeatWithoutLeakingSocketsOrThreads) {
   EXPECT_LE(ertmp_test::count_fds(), fds + 1);
   // x264enc/videotestsrc threads come and go with the state too; ours must not accumulate.
   EXPECT_LE(ertmp_test::count_threads(), threads + 2);
-}
-
-// The byte stream of an ingest in output-mode=flv: the RTMP timestamps as the server saw them.
-struct FlvCapture {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<uint8_t> bytes;
-
-  // Video tags parsed so far (sequence headers included).
-  std::vector<rtmp::FlvFileTag> video_tags() {
-    std::vector<uint8_t> copy;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      copy = bytes;
-    }
-    rtmp::FlvReader r;
-    (void)r.receive(copy);
-    std::vector<rtmp::FlvFileTag> v;
-    while (auto t = r.next_tag())
-      if (t->type == 9) v.push_back(std::move(*t));
-    return v;
-  }
-  bool wait_video_tags(size_t n, int timeout_ms) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (video_tags().size() < n) {
-      std::unique_lock<std::mutex> lock(mu);
-      if (cv.wait_until(lock, deadline) == std::cv_status::timeout) return false;
-    }
-    return true;
-  }
-};
-
-GstElement* flv_ingest(guint port, FlvCapture* cap) {
-  GstElement* pipeline = gst_parse_launch(
-      ("rtmpingestsrc address=127.0.0.1 output-mode=flv application=live stream-key=k port=" +
-       std::to_string(port) + " ! appsink name=out emit-signals=true sync=false")
-          .c_str(),
-      nullptr);
-  GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline), "out");
-  g_signal_connect(out, "new-sample",
-                   G_CALLBACK(+[](GstAppSink* sink, gpointer d) -> GstFlowReturn {
-                     auto* c = static_cast<FlvCapture*>(d);
-                     GstSample* s = gst_app_sink_pull_sample(sink);
-                     GstMapInfo map;
-                     gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
-                     {
-                       std::lock_guard<std::mutex> lock(c->mu);
-                       c->bytes.insert(c->bytes.end(), map.data, map.data + map.size);
-                     }
-                     c->cv.notify_all();
-                     gst_buffer_unmap(gst_sample_get_buffer(s), &map);
-                     gst_sample_unref(s);
-                     return GST_FLOW_OK;
-                   }),
-                   cap);
-  gst_object_unref(out);
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  return pipeline;
-}
-
-bool is_sequence_header(const rtmp::FlvFileTag& t) {
-  auto tag = rtmp::parse_flv_tag(rtmp::TagType::kVideo, t.body);
-  return tag.ok() && !tag->units.empty() &&
-         tag->units[0].packet == rtmp::PacketKind::kSequenceStart;
 }
 
 TEST_F(Push, ServerGoneMidStreamReconnectsAndResumesAtAKeyframeWithContinuousTimestamps) {
