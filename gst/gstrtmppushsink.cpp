@@ -979,7 +979,9 @@ struct GstRtmpPushSinkPrivate {
           p->queue.pop_front();
           cv.notify_all();  // room for the chain function
         }
-        done = !p && all_done_locked();
+        // Everything is in: done once it is delivered (a backlog waits for the reconnect,
+        // which either delivers it or gives up with an error).
+        done = !p && all_done_locked() && (conn || backlog.empty());
       }
       if (done) {
         finish();
