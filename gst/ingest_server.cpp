@@ -142,6 +142,9 @@ bool IngestServer::start(const std::string& address, guint16 port, GError** erro
     g_object_unref(sa);
     return false;
   }
+  // GLib's default backlog is 10: a burst of publishers (a restarting encoder farm, a flood)
+  // would wait for SYN retransmits. The kernel caps it at net.core.somaxconn.
+  g_socket_set_listen_backlog(listen_, 1024);
   bool ok = g_socket_bind(listen_, sa, TRUE, error) && g_socket_listen(listen_, error);
   g_object_unref(sa);
   if (!ok) return false;
@@ -201,13 +204,28 @@ void IngestServer::accept_loop() {
     }
     for (auto& c : finished) c->thread.join();
     if (active_.load() >= settings_.max_connections) {
-      GST_WARNING("connection limit %u reached: closing a new connection",
-                  settings_.max_connections);
+      GSocketAddress* remote = g_socket_get_remote_address(s, nullptr);
+      std::string peer = address_string(remote);
+      if (remote) g_object_unref(remote);
       g_socket_close(s, nullptr);
       g_object_unref(s);
+      ++refused_since_warning_;
+      gint64 now = g_get_monotonic_time();
+      if (now - last_limit_warning_us_ >= G_USEC_PER_SEC) {
+        warn_peer(nullptr, peer,
+                  "connection refused: max-connections (" +
+                      std::to_string(settings_.max_connections) + ") reached (" +
+                      std::to_string(refused_since_warning_) + " refused since the last warning)");
+        last_limit_warning_us_ = now;
+        refused_since_warning_ = 0;
+      }
       continue;
     }
     g_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
+    // Bounds a blocking send to a peer that stopped reading (its window full): the connection
+    // then fails instead of pinning its thread. Waits for input are bounded separately.
+    const uint64_t idle_ms = settings_.limits.idle_timeout_ms;
+    g_socket_set_timeout(s, idle_ms ? static_cast<guint>(std::max<uint64_t>(idle_ms / 1000, 1)) : 30);
     auto c = std::make_unique<Connection>();
     c->socket = s;
     GSocketAddress* remote = g_socket_get_remote_address(s, nullptr);
@@ -219,6 +237,8 @@ void IngestServer::accept_loop() {
     connections_.push_back(std::move(c));
     raw->thread = std::thread([this, raw] {
       serve(raw);
+      // Let go of the socket now; the thread and the rest are reaped at the next accept.
+      g_socket_close(raw->socket, nullptr);
       --active_;
       raw->done = true;
     });
@@ -288,6 +308,21 @@ bool IngestServer::remove_route(IngestRoute* route, unsigned timeout_ms) {
     }
   }
   return ok;
+}
+
+void IngestServer::warn_peer(Connection* c, const std::string& peer, const std::string& what) {
+  GST_WARNING("%s: %s", peer.c_str(), what.c_str());
+  std::lock_guard<std::mutex> lock(mu_);
+  IngestRoute* target = c && c->route ? c->route->route : nullptr;
+  if (!target) {
+    for (auto& r : routes_) {
+      if (r->route) {
+        target = r->route;
+        break;
+      }
+    }
+  }
+  if (target) target->on_peer_warning(peer, what);
 }
 
 void IngestServer::release_route(Connection* c, bool clean, const std::string& why) {
@@ -391,21 +426,11 @@ void IngestServer::serve(Connection* c) {
     return true;
   };
 
-  auto warn = [&](const std::string& what) {
-    GST_WARNING("%s: %s", c->peer.c_str(), what.c_str());
-    std::lock_guard<std::mutex> lock(mu_);
-    // Tell every route's element: a bad peer is worth a bus warning wherever it was headed.
-    IngestRoute* target = c->route ? c->route->route : nullptr;
-    if (!target) {
-      for (auto& r : routes_) {
-        if (r->route) {
-          target = r->route;
-          break;
-        }
-      }
-    }
-    if (target) target->on_peer_warning(c->peer, what);
-  };
+  auto warn = [&](const std::string& what) { warn_peer(c, c->peer, what); };
+  // Session warnings (unknown commands, skipped messages, ...) reach the bus too, the first
+  // few per connection: a peer repeating one cannot flood the application.
+  constexpr int kMaxSessionWarnings = 5;
+  int session_warnings = 0;
 
   auto handle_publish = [&](const rtmp::PublishRequested& p) {
     Route* r = nullptr;
@@ -549,6 +574,10 @@ void IngestServer::serve(Connection* c) {
         release_route(c, true, e->reason);
       } else if (auto w = std::get_if<rtmp::SessionWarning>(&*ev)) {
         GST_DEBUG("%s: %s", c->peer.c_str(), w->error.to_string().c_str());
+        if (++session_warnings <= kMaxSessionWarnings) {
+          warn(w->error.to_string() +
+               (session_warnings == kMaxSessionWarnings ? " (further warnings not posted)" : ""));
+        }
       } else if (auto cl = std::get_if<rtmp::SessionClosed>(&*ev)) {
         if (cl->error) {
           end_reason = cl->error->to_string();
@@ -558,6 +587,12 @@ void IngestServer::serve(Connection* c) {
     }
   }
   flush();
+  if (!session.handshake_done() && !g_cancellable_is_cancelled(c->cancel) && !session.closed()) {
+    // Gone before finishing the handshake (a port scanner, a truncated C1, a wrong protocol
+    // that gave up): a bad peer.
+    warn("closed during the RTMP handshake after " + std::to_string(session.bytes_received()) +
+         " bytes: " + end_reason);
+  }
   release_route(c, false, end_reason);
   GST_DEBUG("connection from %s ended: %s", c->peer.c_str(), end_reason.c_str());
   if (c->tls && !g_cancellable_is_cancelled(c->cancel)) {

@@ -108,6 +108,9 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   bool tls_handshake(Connection* c, std::string* why);
   Route* find_route_locked(const std::string& app, const std::string& key);
   void release_route(Connection* c, bool clean, const std::string& why);
+  // A bad peer's warning to the element it was publishing to, or else to the first route's
+  // (a bad peer is worth a bus warning wherever it was headed).
+  void warn_peer(Connection* c, const std::string& peer, const std::string& what);
 
   std::string registry_key_;
   ServerSettings settings_;
@@ -116,6 +119,8 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   guint16 bound_port_ = 0;
   std::thread accept_thread_;
   std::atomic<unsigned> active_{0};
+  gint64 last_limit_warning_us_ = 0;  // accept thread: refusals are reported at most 1/s
+  unsigned refused_since_warning_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
