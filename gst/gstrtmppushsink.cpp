@@ -1021,7 +1021,9 @@ struct GstRtmpPushSinkPrivate {
           }
         }
         if (conn && want_keyframe && pk.video && !pk.keyframe && !pk.header) {
-          continue;  // a new connection resumes video at a keyframe
+          std::lock_guard<std::mutex> lock(mu);
+          ++dropped;  // a new connection resumes video at a keyframe
+          continue;
         }
         if (conn && pk.video && !pk.header) want_keyframe = false;
         if (!deliver(std::move(pk), &why)) {
