@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cinttypes>
 #include <cmath>
@@ -78,7 +80,7 @@ void sleep_ms(int ms) {
 }
 
 // utime + stime of a process ("self" or a pid), in seconds.
-[[maybe_unused]] double cpu_seconds(const std::string& pid) {
+double cpu_seconds(const std::string& pid) {
   std::ifstream in("/proc/" + pid + "/stat");
   std::string line;
   if (!std::getline(in, line)) return 0;
@@ -96,7 +98,7 @@ void sleep_ms(int ms) {
 }
 
 // A "Key:   value kB" field of /proc/self/status (VmRSS, Threads).
-[[maybe_unused]] long status_field(const char* key) {
+long status_field(const char* key) {
   std::ifstream in("/proc/self/status");
   std::string line;
   size_t n = std::strlen(key);
@@ -347,7 +349,7 @@ struct StreamProfile {
 };
 
 // A total bitrate (video + 128 kbit/s audio) as message sizes.
-[[maybe_unused]] StreamProfile profile_for_kbps(unsigned kbps) {
+StreamProfile profile_for_kbps(unsigned kbps) {
   StreamProfile p;
   double video_kbps = std::max(64.0, static_cast<double>(kbps) - 128.0);
   p.video_bytes = static_cast<size_t>(video_kbps * 1000.0 / 8.0 / static_cast<double>(kFps));
@@ -806,35 +808,470 @@ std::string latency_json(const LatencyResult& res) {
   return o.str();
 }
 
+// --- part 2: concurrency ------------------------------------------------------------------------
+
+// The --publishers process: N real-time publishers on one thread, keys k0..k<N-1>. Reports on
+// stdout, one line each: "streaming" once every publish has started (or "error I WHY"), then
+// "done SENT DROPPED DEAD MAX_LAG_US", one "s I VIDEO_SENT AUDIO_SENT VIDEO_DROPPED
+// AUDIO_DROPPED" per stream, "end", and "closed" after the clean goodbyes.
+int publishers_main(uint16_t port, unsigned n, unsigned kbps, double seconds) {
+  raise_nofile();
+  StreamProfile prof = profile_for_kbps(kbps);
+  std::vector<Publisher> pubs(n);
+  for (unsigned i = 0; i < n; ++i) {
+    pubs[i].index = i;
+    pubs[i].conn = std::make_unique<Conn>();
+    std::string why;
+    if (!pubs[i].conn->open(port, "k" + std::to_string(i), 5000, &why)) {
+      std::printf("error %u %s\n", i, why.c_str());
+      std::fflush(stdout);
+      return 1;
+    }
+  }
+  send_sequence_headers(pubs);
+  std::printf("streaming\n");
+  std::fflush(stdout);
+  int64_t start = now_ns() + 20'000'000;
+  PublishTotals tot =
+      run_schedule(pubs, prof, start, start + static_cast<int64_t>(seconds * 1e9), nullptr);
+  std::printf("done %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 "\n", tot.sent, tot.dropped,
+              tot.dead, tot.max_lag_ns / 1000);
+  for (auto& p : pubs) {
+    std::printf("s %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", p.index,
+                p.video_k - p.video_dropped, p.audio_k - p.audio_dropped, p.video_dropped,
+                p.audio_dropped);
+  }
+  std::printf("end\n");
+  std::fflush(stdout);
+  for (auto& p : pubs) p.conn->close_clean(200);
+  std::printf("closed\n");
+  std::fflush(stdout);
+  return 0;
+}
+
+// The publisher process as seen from the receiver: its pid and its stdout, line by line.
+class PublisherProcess {
+ public:
+  PublisherProcess(uint16_t port, unsigned n, unsigned kbps, double seconds) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return;
+    self[len] = '\0';
+    std::vector<std::string> args = {
+        self,        "--publishers",         "--port", std::to_string(port),
+        "--n",       std::to_string(n),      "--kbps", std::to_string(kbps),
+        "--seconds", std::to_string(seconds)};
+    std::vector<char*> argv;  // built before fork: the child only calls dup2 and execv
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      execv(self, argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    fd_ = fds[0];
+  }
+  PublisherProcess(const PublisherProcess&) = delete;
+  PublisherProcess& operator=(const PublisherProcess&) = delete;
+  ~PublisherProcess() {
+    if (pid_ > 0) {
+      if (!wait_exit(5000)) {
+        kill(pid_, SIGKILL);
+        wait_exit(2000);
+      }
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+
+  pid_t pid() const { return pid_; }
+
+  // The next line, waiting up to timeout_ms; nullopt on timeout or EOF. `idle` runs between
+  // polls (every <= 100 ms).
+  template <class Idle>
+  std::optional<std::string> read_line(int timeout_ms, Idle&& idle) {
+    const int64_t deadline = now_ns() + int64_t{timeout_ms} * 1'000'000;
+    while (true) {
+      size_t nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      if (fd_ < 0 || now_ns() >= deadline) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) {
+        char chunk[4096];
+        ssize_t n = read(fd_, chunk, sizeof chunk);
+        if (n <= 0) {
+          close(fd_);
+          fd_ = -1;
+          continue;
+        }
+        buf_.append(chunk, static_cast<size_t>(n));
+      }
+      idle();
+    }
+  }
+
+  bool wait_exit(int timeout_ms) {
+    const int64_t deadline = now_ns() + int64_t{timeout_ms} * 1'000'000;
+    while (pid_ > 0) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return true;
+      }
+      if (now_ns() >= deadline) return false;
+      sleep_ms(10);
+    }
+    return true;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string buf_;
+};
+
+constexpr int64_t kLateUs = 200'000;  // rtmpingestsrc's default `latency`: what sync=true absorbs
+
+struct ConcurrencyStep {
+  unsigned kbps = 0, n = 0;
+  bool pass = false;
+  std::string reason;
+  uint64_t sent = 0, received = 0, dropped_by_sender = 0, gaps = 0, reordered = 0, misrouted = 0;
+  uint64_t lost = 0, late = 0, dead = 0;
+  Dist latency;
+  double wall_s = 0, recv_cpu_s = 0, pub_cpu_s = 0, pub_max_lag_ms = 0;
+  long rss_base_kb = 0, rss_peak_kb = 0, threads_peak = 0;
+
+  double cores() const { return wall_s > 0 ? recv_cpu_s / wall_s : 0; }
+  double cpu_per_pub_second() const {
+    return wall_s > 0 && n ? recv_cpu_s / (wall_s * static_cast<double>(n)) : 0;
+  }
+  double rss_per_pub_kb() const {
+    return n ? static_cast<double>(rss_peak_kb - rss_base_kb) / static_cast<double>(n) : 0;
+  }
+  double mbit_per_core() const {
+    double c = cores();
+    return c > 0 ? static_cast<double>(n) * static_cast<double>(kbps) / 1000.0 / c : 0;
+  }
+};
+
+ConcurrencyStep run_step(unsigned kbps, unsigned n, double seconds) {
+  ConcurrencyStep st;
+  st.kbps = kbps;
+  st.n = n;
+  st.rss_base_kb = status_field("VmRSS");
+  const uint16_t port = ertmp_test::free_port();
+  GstElement* pipeline = gst_pipeline_new(nullptr);
+  std::vector<std::unique_ptr<StreamRecv>> streams;
+  std::vector<std::unique_ptr<PadContext>> ctxs;
+  for (unsigned i = 0; i < n; ++i) {
+    streams.push_back(std::make_unique<StreamRecv>());
+    streams.back()->index = i;
+    ctxs.push_back(std::make_unique<PadContext>(PadContext{pipeline, streams.back().get()}));
+    GstElement* src = gst_element_factory_make("rtmpingestsrc", nullptr);
+    std::string key = "k" + std::to_string(i);
+    g_object_set(src, "address", "127.0.0.1", "port", static_cast<guint>(port), "application",
+                 "live", "stream-key", key.c_str(), "max-connections", n + 64, nullptr);
+    g_signal_connect(src, "pad-added", G_CALLBACK(on_pad_added), ctxs.back().get());
+    gst_bin_add(GST_BIN(pipeline), src);
+  }
+  std::vector<std::array<uint64_t, 4>> sent(n, {0, 0, 0, 0});
+  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    st.reason = "pipeline did not start: " + drain_bus(pipeline);
+  } else {
+    PublisherProcess pubs(port, n, kbps, seconds);
+    std::string bus_error;
+    auto idle = [&] {
+      std::string e = drain_bus(pipeline);
+      if (bus_error.empty()) bus_error = e;
+      st.rss_peak_kb = std::max(st.rss_peak_kb, status_field("VmRSS"));
+      st.threads_peak = std::max(st.threads_peak, status_field("Threads"));
+    };
+    const std::string child = std::to_string(pubs.pid());
+    auto line = pubs.read_line(10'000 + static_cast<int>(n) * 100, idle);
+    if (!line || *line != "streaming") {
+      st.reason = "publishers did not start: " + (line ? *line : std::string("timeout"));
+    } else {
+      const int64_t t0 = now_ns();
+      const double cpu0 = cpu_seconds("self"), pcpu0 = cpu_seconds(child);
+      line = pubs.read_line(static_cast<int>(seconds * 1000) + 10'000, idle);
+      const int64_t t1 = now_ns();
+      st.recv_cpu_s = cpu_seconds("self") - cpu0;
+      st.pub_cpu_s = cpu_seconds(child) - pcpu0;
+      st.wall_s = static_cast<double>(t1 - t0) / 1e9;
+      unsigned long long a = 0, b = 0, c = 0;
+      long long lag = 0;
+      if (!line || std::sscanf(line->c_str(), "done %llu %llu %llu %lld", &a, &b, &c, &lag) != 4) {
+        st.reason = "publishers did not finish: " + (line ? *line : std::string("timeout"));
+      } else {
+        st.dead = c;
+        st.pub_max_lag_ms = static_cast<double>(lag) / 1000.0;
+        while ((line = pubs.read_line(5000, idle)) && *line != "end") {
+          unsigned i = 0;
+          unsigned long long v = 0, au = 0, vd = 0, ad = 0;
+          if (std::sscanf(line->c_str(), "s %u %llu %llu %llu %llu", &i, &v, &au, &vd, &ad) == 5 &&
+              i < n) {
+            sent[i] = {v, au, vd, ad};
+          }
+        }
+        uint64_t want = 0;
+        for (auto& s : sent) want += s[0] + s[1];
+        // Let what is in flight arrive (bounded).
+        for (int k = 0; k < 100; ++k) {
+          uint64_t got = 0;
+          for (auto& s : streams) got += s->messages.load(std::memory_order_relaxed);
+          if (got >= want) break;
+          sleep_ms(30);
+        }
+        (void)pubs.read_line(static_cast<int>(n) * 300 + 2000, idle);  // "closed"
+      }
+    }
+    idle();
+    if (st.reason.empty() && !bus_error.empty()) st.reason = "bus error: " + bus_error;
+    pubs.wait_exit(5000);
+  }
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+
+  std::vector<uint32_t> lat;
+  for (unsigned i = 0; i < n; ++i) {
+    const StreamRecv& s = *streams[i];
+    uint64_t want = sent[i][0] + sent[i][1];
+    uint64_t got = s.video.received + s.audio.received;
+    st.sent += want;
+    st.received += got;
+    st.dropped_by_sender += sent[i][2] + sent[i][3];
+    st.lost += want > got ? want - got : 0;
+    st.gaps += s.video.gaps + s.audio.gaps;
+    st.reordered += s.video.reordered + s.audio.reordered;
+    st.misrouted += s.misrouted;
+    for (const TrackRecv* t : {&s.video, &s.audio}) {
+      for (uint32_t us : t->latency_us) {
+        if (us > kLateUs) ++st.late;
+        lat.push_back(us);
+      }
+    }
+  }
+  st.latency = dist_of(std::move(lat));
+  if (st.reason.empty()) {
+    if (st.sent == 0) {
+      st.reason = "nothing sent";
+    } else if (st.lost || st.dropped_by_sender || st.gaps || st.dead || st.misrouted) {
+      st.reason = "loss";
+    } else if (st.late) {
+      st.reason = "late messages (> 200 ms)";
+    } else {
+      st.pass = true;
+    }
+  }
+  return st;
+}
+
+struct ConcurrencyResult {
+  std::vector<ConcurrencyStep> steps;
+  std::vector<std::pair<unsigned, unsigned>> best;  // kbps -> largest passing N
+  std::vector<std::pair<unsigned, std::string>> stopped;
+};
+
+ConcurrencyResult run_concurrency(const std::vector<unsigned>& kbps_list,
+                                  const std::vector<unsigned>& ladder, double seconds) {
+  ConcurrencyResult res;
+  const double ncores = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+  for (unsigned kbps : kbps_list) {
+    unsigned best = 0;
+    std::string why = "end of ladder";
+    for (unsigned n : ladder) {
+      std::printf("concurrency: %u publishers x %u kbit/s for %.0f s...\n", n, kbps, seconds);
+      std::fflush(stdout);
+      ConcurrencyStep st = run_step(kbps, n, seconds);
+      std::printf("  %s%s%s; receiver %.2f cores, lost %" PRIu64 ", late %" PRIu64
+                  ", p99 %.0f us\n",
+                  st.pass ? "pass" : "FAIL", st.reason.empty() ? "" : ": ", st.reason.c_str(),
+                  st.cores(), st.lost + st.dropped_by_sender, st.late, st.latency.p99);
+      std::fflush(stdout);
+      res.steps.push_back(st);
+      if (!st.pass) {
+        why = "failed at N=" + std::to_string(n) + " (" + st.reason + ")";
+        break;
+      }
+      best = n;
+      if (st.cores() >= 0.85 * ncores) {
+        why = "receiver CPU saturated at N=" + std::to_string(n);
+        break;
+      }
+      if (st.pub_max_lag_ms > 250) {
+        why = "publisher process fell behind its schedule at N=" + std::to_string(n);
+        break;
+      }
+    }
+    res.best.emplace_back(kbps, best);
+    res.stopped.emplace_back(kbps, why);
+  }
+  return res;
+}
+
+void print_concurrency(const ConcurrencyResult& res, double seconds) {
+  std::printf(
+      "\n== Concurrency: N real-time publishers (separate process) -> N rtmpingestsrc "
+      "sharing one port, %.0f s per step ==\n",
+      seconds);
+  std::printf("%6s %5s %5s %8s %6s %6s %9s %9s %6s %12s %10s %9s %8s %7s\n", "kbit/s", "N", "ok",
+              "msgs", "lost", "late", "p99 us", "max us", "cores", "cpu s/pub-s", "Mbit/core",
+              "RSS/pub", "threads", "pub cpu");
+  for (const auto& s : res.steps) {
+    std::printf("%6u %5u %5s %8" PRIu64 " %6" PRIu64 " %6" PRIu64
+                " %9.0f %9.0f %6.2f %12.5f %10.0f %7.0fkB %8ld %7.2f\n",
+                s.kbps, s.n, s.pass ? "yes" : "NO", s.received, s.lost + s.dropped_by_sender,
+                s.late, s.latency.p99, s.latency.max, s.cores(), s.cpu_per_pub_second(),
+                s.mbit_per_core(), s.rss_per_pub_kb(), s.threads_peak, s.pub_cpu_s);
+  }
+  for (size_t i = 0; i < res.best.size(); ++i) {
+    const auto& [kbps, best] = res.best[i];
+    double per_core = 0;
+    for (const auto& s : res.steps) {
+      if (s.kbps == kbps && s.n == best && s.cpu_per_pub_second() > 0)
+        per_core = 1.0 / s.cpu_per_pub_second();
+    }
+    std::printf(
+        "largest zero-loss N at %u kbit/s: %u (%s); at that N one receiver core would "
+        "carry ~%.0f such publishers\n",
+        kbps, best, res.stopped[i].second.c_str(), per_core);
+  }
+  std::printf(
+      "published anchors (not measured here): SRS ~2300 x 600 kbit/s per core, "
+      "nginx-rtmp ~1300 per core; project goal >= 200 x 3 Mbit/s\n");
+}
+
+std::string concurrency_json(const ConcurrencyResult& res, double seconds) {
+  std::ostringstream o;
+  o << "{\"seconds_per_step\": " << seconds << ", \"late_threshold_us\": " << kLateUs
+    << ", \"steps\": [";
+  for (size_t i = 0; i < res.steps.size(); ++i) {
+    const auto& s = res.steps[i];
+    o << (i ? ", " : "") << "{\"kbps\": " << s.kbps << ", \"n\": " << s.n
+      << ", \"pass\": " << (s.pass ? "true" : "false") << ", \"reason\": \"" << s.reason
+      << "\", \"sent\": " << s.sent << ", \"received\": " << s.received << ", \"lost\": " << s.lost
+      << ", \"dropped_by_sender\": " << s.dropped_by_sender << ", \"gaps\": " << s.gaps
+      << ", \"reordered\": " << s.reordered << ", \"late\": " << s.late
+      << ", \"latency\": " << json_dist(s.latency) << ", \"wall_s\": " << s.wall_s
+      << ", \"receiver_cpu_s\": " << s.recv_cpu_s << ", \"receiver_cores\": " << s.cores()
+      << ", \"cpu_s_per_publisher_s\": " << s.cpu_per_pub_second()
+      << ", \"mbit_per_core\": " << s.mbit_per_core() << ", \"rss_base_kb\": " << s.rss_base_kb
+      << ", \"rss_peak_kb\": " << s.rss_peak_kb
+      << ", \"rss_per_publisher_kb\": " << s.rss_per_pub_kb()
+      << ", \"threads_peak\": " << s.threads_peak << ", \"publisher_cpu_s\": " << s.pub_cpu_s
+      << ", \"publisher_max_lag_ms\": " << s.pub_max_lag_ms << "}";
+  }
+  o << "], \"largest_zero_loss_n\": {";
+  for (size_t i = 0; i < res.best.size(); ++i) {
+    o << (i ? ", " : "") << "\"" << res.best[i].first << "\": " << res.best[i].second;
+  }
+  o << "}, \"stopped\": {";
+  for (size_t i = 0; i < res.stopped.size(); ++i) {
+    o << (i ? ", " : "") << "\"" << res.stopped[i].first << "\": \"" << res.stopped[i].second
+      << "\"";
+  }
+  o << "}, \"published_anchors\": {\"srs_600kbps_per_core\": 2300, "
+       "\"nginx_rtmp_600kbps_per_core\": 1300}, \"goal\": \">= 200 x 3000 kbit/s\"}";
+  return o.str();
+}
+
+std::vector<unsigned> parse_list(const std::string& s) {
+  std::vector<unsigned> v;
+  std::istringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    unsigned long x = std::strtoul(item.c_str(), nullptr, 10);
+    if (x > 0) v.push_back(static_cast<unsigned>(x));
+  }
+  return v;
+}
+
+void usage() {
+  std::printf(
+      "usage: ingest_load [--latency] [--concurrency] [options]   (no part named: both)\n"
+      "  --json FILE            results as JSON (default ingest_load.json)\n"
+      "  --rounds R             latency rounds per target (default 3)\n"
+      "  --latency-seconds S    seconds per latency round (default 10)\n"
+      "  --seconds S            seconds per concurrency step (default 15)\n"
+      "  --max-n N              largest N tried (default 400)\n"
+      "  --n LIST               explicit ladder, e.g. 50,100,200 (default 50,100,200,300,...)\n"
+      "  --kbps LIST            bitrates (default 3000,600)\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool want_latency = false;
+  bool want_latency = false, want_concurrency = false, publishers = false;
   int rounds = 3;
-  double latency_seconds = 12;
+  double latency_seconds = 10, seconds = 15;
+  unsigned max_n = 400, port = 0, n = 0, kbps = 0;
+  std::vector<unsigned> ladder, kbps_list = {3000, 600};
   std::string json_path = "ingest_load.json";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--latency") {
       want_latency = true;
+    } else if (a == "--concurrency") {
+      want_concurrency = true;
+    } else if (a == "--publishers") {
+      publishers = true;
     } else if (a == "--rounds") {
       rounds = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--latency-seconds") {
       latency_seconds = std::max(2.0, std::atof(next().c_str()));
+    } else if (a == "--seconds") {
+      seconds = std::max(2.0, std::atof(next().c_str()));
+    } else if (a == "--max-n") {
+      max_n = static_cast<unsigned>(std::max(1, std::atoi(next().c_str())));
+    } else if (a == "--n") {
+      std::string v = next();
+      ladder = parse_list(v);
+      n = ladder.empty() ? 0 : ladder[0];
+    } else if (a == "--kbps") {
+      kbps_list = parse_list(next());
+      kbps = kbps_list.empty() ? 0 : kbps_list[0];
+    } else if (a == "--port") {
+      port = static_cast<unsigned>(std::atoi(next().c_str()));
     } else if (a == "--json") {
       json_path = next();
+    } else if (a == "--help" || a == "-h") {
+      usage();
+      return 0;
     } else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      usage();
       return 2;
     }
   }
-  if (!want_latency) want_latency = true;
+  if (publishers) {
+    if (!port || port > 65535 || !n || !kbps) return 2;
+    return publishers_main(static_cast<uint16_t>(port), n, kbps, seconds);
+  }
+  if (!want_latency && !want_concurrency) want_latency = want_concurrency = true;
+  if (ladder.empty()) {
+    for (unsigned x : {50u, 100u, 200u}) {
+      if (x <= max_n) ladder.push_back(x);
+    }
+    for (unsigned x = 300; x <= max_n; x += 100) ladder.push_back(x);
+    if (ladder.empty() || ladder.back() != max_n) ladder.push_back(max_n);
+  }
   raise_nofile();
   gst_init(&argc, &argv);
   gst_element_register(nullptr, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC);
-  std::printf("ingest_load: %ld cores, load average %s\n", sysconf(_SC_NPROCESSORS_ONLN),
-              loadavg().c_str());
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  std::printf("ingest_load: %ld cores, load average %s, RLIMIT_NOFILE %llu\n",
+              sysconf(_SC_NPROCESSORS_ONLN), loadavg().c_str(),
+              static_cast<unsigned long long>(nofile.rlim_cur));
   std::string json = "{\"nproc\": " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) +
                      ", \"loadavg_start\": \"" + loadavg() + "\"";
   if (want_latency) {
@@ -842,8 +1279,14 @@ int main(int argc, char** argv) {
     print_latency(lat);
     json += ", \"latency\": " + latency_json(lat);
   }
-  json += "}\n";
+  if (want_concurrency) {
+    ConcurrencyResult con = run_concurrency(kbps_list, ladder, seconds);
+    print_concurrency(con, seconds);
+    json += ", \"concurrency\": " + concurrency_json(con, seconds);
+  }
+  json += ", \"loadavg_end\": \"" + loadavg() + "\"}\n";
   std::ofstream(json_path) << json;
-  std::printf("\nwrote %s\n", json_path.c_str());
+  std::printf("\nload average at the end %s (other builds share this machine)\nwrote %s\n",
+              loadavg().c_str(), json_path.c_str());
   return 0;
 }
