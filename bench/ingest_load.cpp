@@ -364,10 +364,12 @@ struct Publisher {
   uint64_t video_k = 0, audio_k = 0;  // next frame numbers (= sequence numbers)
   uint64_t video_dropped = 0, audio_dropped = 0;
   bool dead = false;
+  bool backlogged = false;  // in run_schedule's list of connections with unsent bytes
 };
 
 struct PublishTotals {
-  int64_t max_lag_ns = 0;  // how late the loop got behind its own schedule
+  int64_t max_lag_ns = 0;     // how late the loop got behind its own schedule
+  int64_t max_lag_at_ns = 0;  // when (since start)
   uint64_t sent = 0, dropped = 0, dead = 0;
 };
 
@@ -414,17 +416,20 @@ PublishTotals run_schedule(std::vector<Publisher>& pubs, const StreamProfile& pr
     heap.push({audio_due(pubs[i], start), i, false});
   }
   int64_t next_drain = start;
+  std::vector<size_t> backlog;  // publishers with unsent bytes
   std::vector<pollfd> waiting;
-  std::vector<size_t> waiting_pub;
   while (!heap.empty() && !(stop && stop->load())) {
     int64_t now = now_ns();
-    if (now >= end) break;
+    if (now >= end && (heap.empty() || heap.top().t >= end)) break;
     while (!heap.empty() && heap.top().t <= now) {
       Due d = heap.top();
       heap.pop();
       Publisher& p = pubs[d.pub];
       if (p.dead) continue;
-      tot.max_lag_ns = std::max(tot.max_lag_ns, now - d.t);
+      if (now - d.t > tot.max_lag_ns) {
+        tot.max_lag_ns = now - d.t;
+        tot.max_lag_at_ns = now - start;
+      }
       uint64_t& k = d.video ? p.video_k : p.audio_k;
       if (p.conn->pending() > prof.drop_threshold) {
         ++(d.video ? p.video_dropped : p.audio_dropped);
@@ -444,9 +449,16 @@ PublishTotals run_schedule(std::vector<Publisher>& pubs, const StreamProfile& pr
           continue;
         }
         ++tot.sent;
+        if (p.conn->pending() > 0 && !p.backlogged) {
+          p.backlogged = true;
+          backlog.push_back(d.pub);
+        }
       }
       ++k;
-      heap.push({d.video ? video_due(p, start) : audio_due(p, start), d.pub, d.video});
+      // Only messages due before `end`: a loop that fell behind still sends exactly the
+      // schedule, late, instead of running on past the end.
+      int64_t due = d.video ? video_due(p, start) : audio_due(p, start);
+      if (due < end) heap.push({due, d.pub, d.video});
       now = now_ns();
     }
     if (now >= next_drain) {
@@ -456,13 +468,7 @@ PublishTotals run_schedule(std::vector<Publisher>& pubs, const StreamProfile& pr
       next_drain = now + 200'000'000;
     }
     waiting.clear();
-    waiting_pub.clear();
-    for (size_t i = 0; i < pubs.size(); ++i) {
-      if (!pubs[i].dead && pubs[i].conn->pending() > 0) {
-        waiting.push_back({pubs[i].conn->fd(), POLLOUT, 0});
-        waiting_pub.push_back(i);
-      }
-    }
+    for (size_t i : backlog) waiting.push_back({pubs[i].conn->fd(), POLLOUT, 0});
     int64_t wake = std::min(end, heap.empty() ? end : heap.top().t);
     if (waiting.empty()) {
       sleep_until_ns(wake);
@@ -475,12 +481,17 @@ PublishTotals run_schedule(std::vector<Publisher>& pubs, const StreamProfile& pr
     if (ppoll(waiting.data(), waiting.size(), &ts, nullptr) > 0) {
       for (size_t j = 0; j < waiting.size(); ++j) {
         if (waiting[j].revents == 0) continue;
-        Publisher& p = pubs[waiting_pub[j]];
+        Publisher& p = pubs[backlog[j]];
         if (!p.conn->flush_nonblocking()) {
           p.dead = true;
           ++tot.dead;
         }
       }
+      std::erase_if(backlog, [&](size_t i) {
+        bool keep = !pubs[i].dead && pubs[i].conn->pending() > 0;
+        pubs[i].backlogged = keep;
+        return !keep;
+      });
     }
   }
   return tot;
@@ -601,6 +612,21 @@ double median_of(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
 }
 
 std::string json_dist(const Dist& d) {
@@ -812,10 +838,14 @@ std::string latency_json(const LatencyResult& res) {
 
 // The --publishers process: N real-time publishers on one thread, keys k0..k<N-1>. Reports on
 // stdout, one line each: "streaming" once every publish has started (or "error I WHY"), then
-// "done SENT DROPPED DEAD MAX_LAG_US", one "s I VIDEO_SENT AUDIO_SENT VIDEO_DROPPED
+// "done SENT DROPPED DEAD MAX_LAG_US MAX_LAG_AT_MS", one "s I VIDEO_SENT AUDIO_SENT VIDEO_DROPPED
 // AUDIO_DROPPED" per stream, "end", and "closed" after the clean goodbyes.
 int publishers_main(uint16_t port, unsigned n, unsigned kbps, double seconds) {
   raise_nofile();
+  // This one thread stands in for N remote encoders; under CFS it would otherwise get one
+  // thread's share against the receiver's N connection threads and fall behind its schedule.
+  // Needs root (or CAP_SYS_NICE); without it the run goes on at normal priority.
+  (void)setpriority(PRIO_PROCESS, 0, -10);
   StreamProfile prof = profile_for_kbps(kbps);
   std::vector<Publisher> pubs(n);
   for (unsigned i = 0; i < n; ++i) {
@@ -834,8 +864,8 @@ int publishers_main(uint16_t port, unsigned n, unsigned kbps, double seconds) {
   int64_t start = now_ns() + 20'000'000;
   PublishTotals tot =
       run_schedule(pubs, prof, start, start + static_cast<int64_t>(seconds * 1e9), nullptr);
-  std::printf("done %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 "\n", tot.sent, tot.dropped,
-              tot.dead, tot.max_lag_ns / 1000);
+  std::printf("done %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 "\n", tot.sent,
+              tot.dropped, tot.dead, tot.max_lag_ns / 1000, tot.max_lag_at_ns / 1'000'000);
   for (auto& p : pubs) {
     std::printf("s %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", p.index,
                 p.video_k - p.video_dropped, p.audio_k - p.audio_dropped, p.video_dropped,
@@ -938,15 +968,18 @@ class PublisherProcess {
 };
 
 constexpr int64_t kLateUs = 200'000;  // rtmpingestsrc's default `latency`: what sync=true absorbs
+// A publisher loop further behind its schedule than this was not offering a real-time load.
+constexpr double kMaxPublisherLagMs = 250;
 
 struct ConcurrencyStep {
   unsigned kbps = 0, n = 0;
   bool pass = false;
+  bool inconclusive = false;  // the publishers, not the receiver, could not keep up
   std::string reason;
   uint64_t sent = 0, received = 0, dropped_by_sender = 0, gaps = 0, reordered = 0, misrouted = 0;
   uint64_t lost = 0, late = 0, dead = 0;
   Dist latency;
-  double wall_s = 0, recv_cpu_s = 0, pub_cpu_s = 0, pub_max_lag_ms = 0;
+  double wall_s = 0, recv_cpu_s = 0, pub_cpu_s = 0, pub_max_lag_ms = 0, pub_max_lag_at_s = 0;
   long rss_base_kb = 0, rss_peak_kb = 0, threads_peak = 0;
 
   double cores() const { return wall_s > 0 ? recv_cpu_s / wall_s : 0; }
@@ -1007,12 +1040,14 @@ ConcurrencyStep run_step(unsigned kbps, unsigned n, double seconds) {
       st.pub_cpu_s = cpu_seconds(child) - pcpu0;
       st.wall_s = static_cast<double>(t1 - t0) / 1e9;
       unsigned long long a = 0, b = 0, c = 0;
-      long long lag = 0;
-      if (!line || std::sscanf(line->c_str(), "done %llu %llu %llu %lld", &a, &b, &c, &lag) != 4) {
+      long long lag = 0, lag_at = 0;
+      if (!line || std::sscanf(line->c_str(), "done %llu %llu %llu %lld %lld", &a, &b, &c, &lag,
+                               &lag_at) != 5) {
         st.reason = "publishers did not finish: " + (line ? *line : std::string("timeout"));
       } else {
         st.dead = c;
         st.pub_max_lag_ms = static_cast<double>(lag) / 1000.0;
+        st.pub_max_lag_at_s = static_cast<double>(lag_at) / 1000.0;
         while ((line = pubs.read_line(5000, idle)) && *line != "end") {
           unsigned i = 0;
           unsigned long long v = 0, au = 0, vd = 0, ad = 0;
@@ -1065,6 +1100,14 @@ ConcurrencyStep run_step(unsigned kbps, unsigned n, double seconds) {
       st.reason = "nothing sent";
     } else if (st.lost || st.dropped_by_sender || st.gaps || st.dead || st.misrouted) {
       st.reason = "loss";
+    } else if (st.pub_max_lag_ms > kMaxPublisherLagMs) {
+      st.inconclusive = true;
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "inconclusive: the publisher process ran %.0f ms behind its schedule "
+                    "at %.1f s (machine saturated, offered load not real-time)",
+                    st.pub_max_lag_ms, st.pub_max_lag_at_s);
+      st.reason = buf;
     } else if (st.late) {
       st.reason = "late messages (> 200 ms)";
     } else {
@@ -1093,21 +1136,19 @@ ConcurrencyResult run_concurrency(const std::vector<unsigned>& kbps_list,
       ConcurrencyStep st = run_step(kbps, n, seconds);
       std::printf("  %s%s%s; receiver %.2f cores, lost %" PRIu64 ", late %" PRIu64
                   ", p99 %.0f us\n",
-                  st.pass ? "pass" : "FAIL", st.reason.empty() ? "" : ": ", st.reason.c_str(),
-                  st.cores(), st.lost + st.dropped_by_sender, st.late, st.latency.p99);
+                  st.pass ? "pass" : (st.inconclusive ? "INCONCLUSIVE" : "FAIL"),
+                  st.reason.empty() ? "" : ": ", st.reason.c_str(), st.cores(),
+                  st.lost + st.dropped_by_sender, st.late, st.latency.p99);
       std::fflush(stdout);
       res.steps.push_back(st);
       if (!st.pass) {
-        why = "failed at N=" + std::to_string(n) + " (" + st.reason + ")";
+        why = (st.inconclusive ? "stopped at N=" : "failed at N=") + std::to_string(n) + " (" +
+              st.reason + ")";
         break;
       }
       best = n;
       if (st.cores() >= 0.85 * ncores) {
         why = "receiver CPU saturated at N=" + std::to_string(n);
-        break;
-      }
-      if (st.pub_max_lag_ms > 250) {
-        why = "publisher process fell behind its schedule at N=" + std::to_string(n);
         break;
       }
     }
@@ -1128,9 +1169,10 @@ void print_concurrency(const ConcurrencyResult& res, double seconds) {
   for (const auto& s : res.steps) {
     std::printf("%6u %5u %5s %8" PRIu64 " %6" PRIu64 " %6" PRIu64
                 " %9.0f %9.0f %6.2f %12.5f %10.0f %7.0fkB %8ld %7.2f\n",
-                s.kbps, s.n, s.pass ? "yes" : "NO", s.received, s.lost + s.dropped_by_sender,
-                s.late, s.latency.p99, s.latency.max, s.cores(), s.cpu_per_pub_second(),
-                s.mbit_per_core(), s.rss_per_pub_kb(), s.threads_peak, s.pub_cpu_s);
+                s.kbps, s.n, s.pass ? "yes" : (s.inconclusive ? "n/a" : "NO"), s.received,
+                s.lost + s.dropped_by_sender, s.late, s.latency.p99, s.latency.max, s.cores(),
+                s.cpu_per_pub_second(), s.mbit_per_core(), s.rss_per_pub_kb(), s.threads_peak,
+                s.pub_cpu_s);
   }
   for (size_t i = 0; i < res.best.size(); ++i) {
     const auto& [kbps, best] = res.best[i];
@@ -1156,8 +1198,10 @@ std::string concurrency_json(const ConcurrencyResult& res, double seconds) {
   for (size_t i = 0; i < res.steps.size(); ++i) {
     const auto& s = res.steps[i];
     o << (i ? ", " : "") << "{\"kbps\": " << s.kbps << ", \"n\": " << s.n
-      << ", \"pass\": " << (s.pass ? "true" : "false") << ", \"reason\": \"" << s.reason
-      << "\", \"sent\": " << s.sent << ", \"received\": " << s.received << ", \"lost\": " << s.lost
+      << ", \"pass\": " << (s.pass ? "true" : "false")
+      << ", \"inconclusive\": " << (s.inconclusive ? "true" : "false")
+      << ", \"reason\": " << json_string(s.reason) << ", \"sent\": " << s.sent
+      << ", \"received\": " << s.received << ", \"lost\": " << s.lost
       << ", \"dropped_by_sender\": " << s.dropped_by_sender << ", \"gaps\": " << s.gaps
       << ", \"reordered\": " << s.reordered << ", \"late\": " << s.late
       << ", \"latency\": " << json_dist(s.latency) << ", \"wall_s\": " << s.wall_s
@@ -1167,7 +1211,8 @@ std::string concurrency_json(const ConcurrencyResult& res, double seconds) {
       << ", \"rss_peak_kb\": " << s.rss_peak_kb
       << ", \"rss_per_publisher_kb\": " << s.rss_per_pub_kb()
       << ", \"threads_peak\": " << s.threads_peak << ", \"publisher_cpu_s\": " << s.pub_cpu_s
-      << ", \"publisher_max_lag_ms\": " << s.pub_max_lag_ms << "}";
+      << ", \"publisher_max_lag_ms\": " << s.pub_max_lag_ms
+      << ", \"publisher_max_lag_at_s\": " << s.pub_max_lag_at_s << "}";
   }
   o << "], \"largest_zero_loss_n\": {";
   for (size_t i = 0; i < res.best.size(); ++i) {
@@ -1175,8 +1220,8 @@ std::string concurrency_json(const ConcurrencyResult& res, double seconds) {
   }
   o << "}, \"stopped\": {";
   for (size_t i = 0; i < res.stopped.size(); ++i) {
-    o << (i ? ", " : "") << "\"" << res.stopped[i].first << "\": \"" << res.stopped[i].second
-      << "\"";
+    o << (i ? ", " : "") << "\"" << res.stopped[i].first
+      << "\": " << json_string(res.stopped[i].second);
   }
   o << "}, \"published_anchors\": {\"srs_600kbps_per_core\": 2300, "
        "\"nginx_rtmp_600kbps_per_core\": 1300}, \"goal\": \">= 200 x 3000 kbit/s\"}";
