@@ -2,12 +2,14 @@
 // prints a table and writes a JSON file.
 //
 //  1. Added latency: a publisher thread in this process speaks RTMP through rtmp::ClientSession
-//     over a blocking-send TCP socket (TCP_NODELAY) and sends 30 H.264 frames/s of ~12 KB plus
-//     46.875 AAC frames/s. Every payload carries a marker (stream, sequence number, and the
-//     CLOCK_MONOTONIC time taken just before the message is queued and sent). A buffer probe on
-//     the element's source pad records now - t. Anchor in the same run: the same publisher into
-//     nginx-rtmp and `rtmp2src ! flvdemux ! fakesink` in this process, measured at flvdemux's
-//     source pad.
+//     over a POSIX TCP socket (TCP_NODELAY; sends with MSG_DONTWAIT, then poll while bytes are
+//     left, which for one unloaded connection means one send() per message) and sends 30 H.264
+//     frames/s of ~12 KB plus 46.875 AAC frames/s. Every payload carries a marker (stream, sequence
+//     number, and the CLOCK_MONOTONIC time taken just before the message is queued and sent). A
+//     buffer probe on the element's source pad records now - t. Anchor in the same run: the same
+//     publisher into nginx-rtmp and `rtmp2src ! flvdemux ! fakesink` in this process, measured at
+//     flvdemux's source pad, and a floor: a plain thread driving rtmp::ServerSession on a blocking
+//     socket.
 //  2. Concurrency: N real-time publishers in a separate process (this binary, --publishers) into
 //     N rtmpingestsrc elements sharing one port in one pipeline; the receiver counts messages per
 //     stream, detects gaps and lateness, and samples its own CPU (/proc/self/stat) and RSS.
@@ -53,6 +55,7 @@
 
 #include "gst/gstrtmpingestsrc.h"
 #include "protocol/client_session.h"
+#include "protocol/server_session.h"
 #include "protocol/url.h"
 #include "tests/interop/rtmp_peers.h"
 
@@ -517,18 +520,13 @@ struct StreamRecv {
   std::atomic<uint64_t> messages{0};
 };
 
-GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer data) {
-  const int64_t now = now_ns();
-  auto* s = static_cast<StreamRecv*>(data);
-  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-  GstMapInfo map;
-  if (!buf || !gst_buffer_map(buf, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;
-  std::optional<Marker> m = find_marker(map.data, map.size);
-  gst_buffer_unmap(buf, &map);
-  if (!m) return GST_PAD_PROBE_OK;
+// Accounts one received message body (or buffer) that arrived at `now`.
+void record_marker(StreamRecv* s, const uint8_t* data, size_t size, int64_t now) {
+  std::optional<Marker> m = find_marker(data, size);
+  if (!m) return;
   if (m->stream != s->index) {
     ++s->misrouted;
-    return GST_PAD_PROBE_OK;
+    return;
   }
   TrackRecv& t = m->kind == 'V' ? s->video : s->audio;
   if (m->seq > t.next_seq) t.gaps += m->seq - t.next_seq;
@@ -543,7 +541,53 @@ GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer data) {
     t.latency_us.push_back(static_cast<uint32_t>(std::clamp<int64_t>(us, 0, UINT32_MAX)));
   }
   s->messages.fetch_add(1, std::memory_order_relaxed);
+}
+
+GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  const int64_t now = now_ns();
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstMapInfo map;
+  if (!buf || !gst_buffer_map(buf, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+  record_marker(static_cast<StreamRecv*>(data), map.data, map.size, now);
+  gst_buffer_unmap(buf, &map);
   return GST_PAD_PROBE_OK;
+}
+
+// The floor target: one plain thread with blocking poll + recv driving rtmp::ServerSession on
+// the accepted socket (no GIO, no GStreamer, no element), timed when the session hands out the
+// message. What is left is the loopback TCP path, the thread wake-up and the protocol library.
+void serve_floor(int listen_fd, StreamRecv* s, const std::atomic<bool>* stop) {
+  int fd = -1;
+  for (int i = 0; i < 100 && fd < 0 && !stop->load(); ++i) {
+    pollfd lp{listen_fd, POLLIN, 0};
+    if (poll(&lp, 1, 100) > 0) fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  if (fd < 0) return;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  rtmp::ServerSession session(rtmp::ServerConfig{}, now_ms());
+  std::vector<uint8_t> buf(64 * 1024);
+  while (!stop->load() && !session.closed()) {
+    while (!session.pending_output().empty()) {
+      rtmp::Bytes out = session.pending_output();
+      ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+      if (n <= 0) break;
+      session.consume_output(static_cast<size_t>(n));
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
+    while (auto ev = session.next_event()) {
+      if (auto pr = std::get_if<rtmp::PublishRequested>(&*ev)) {
+        (void)session.accept_publish(pr->stream_id);
+      } else if (auto m = std::get_if<rtmp::MediaReceived>(&*ev)) {
+        record_marker(s, m->message.payload.data(), m->message.payload.size(), now_ns());
+      }
+    }
+  }
+  close(fd);
 }
 
 struct PadContext {
@@ -663,13 +707,20 @@ void publish_for_latency(uint16_t port, const std::string& key, double seconds,
 }
 
 // target "ours": rtmpingestsrc ! fakesink; "anchor": nginx-rtmp, rtmp2src ! flvdemux ! fakesink.
-LatencyRound latency_round(bool ours, double seconds) {
+enum class Target { kOurs, kAnchor, kFloor };
+constexpr Target kTargets[] = {Target::kOurs, Target::kAnchor, Target::kFloor};
+
+LatencyRound latency_round(Target target, double seconds) {
+  const bool ours = target == Target::kOurs;
   LatencyRound r;
   StreamRecv stream;
   stream.index = 0;
   GstElement* pipeline = gst_pipeline_new(nullptr);
   PadContext ctx{pipeline, &stream};
   std::unique_ptr<ertmp_test::NginxRtmp> nginx;
+  int floor_listen = -1;
+  std::thread floor_thread;
+  std::atomic<bool> floor_stop{false};
   uint16_t port = 0;
   const std::string key = "lat";
   if (ours) {
@@ -684,6 +735,10 @@ LatencyRound latency_round(bool ours, double seconds) {
     gint bound = -1;
     g_object_get(src, "bound-port", &bound, nullptr);
     port = static_cast<uint16_t>(std::max(0, bound));
+  } else if (target == Target::kFloor) {
+    floor_listen = ertmp_test::listen_loopback(&port);
+    if (floor_listen < 0) r.error = "could not listen";
+    floor_thread = std::thread([&] { serve_floor(floor_listen, &stream, &floor_stop); });
   } else {
     nginx = std::make_unique<ertmp_test::NginxRtmp>();
     if (!nginx->ready()) r.error = "nginx-rtmp did not start";
@@ -717,6 +772,9 @@ LatencyRound latency_round(bool ours, double seconds) {
     if (!perr.empty()) r.error = "publisher: " + perr;
     if (r.error.empty() && !bus_error.empty()) r.error = bus_error;
   }
+  floor_stop = true;
+  if (floor_thread.joinable()) floor_thread.join();
+  if (floor_listen >= 0) close(floor_listen);
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
   r.video_us = std::move(stream.video.latency_us);
@@ -761,26 +819,30 @@ struct LatencyTarget {
 struct LatencyResult {
   LatencyTarget ours = LatencyTarget("rtmpingestsrc ! fakesink");
   LatencyTarget anchor = LatencyTarget("nginx-rtmp + rtmp2src ! flvdemux ! fakesink");
+  LatencyTarget floor = LatencyTarget("floor: plain thread + rtmp::ServerSession");
   std::vector<std::string> errors;
 };
 
 LatencyResult run_latency(int rounds, double seconds) {
   LatencyResult res;
   for (int i = 0; i < rounds; ++i) {
-    for (bool ours : {true, false}) {
-      std::printf("latency round %d/%d: %s (%.0f s)...\n", i + 1, rounds,
-                  ours ? "rtmpingestsrc" : "nginx-rtmp + rtmp2src", seconds);
+    for (Target target : kTargets) {
+      LatencyTarget& t = target == Target::kOurs     ? res.ours
+                         : target == Target::kAnchor ? res.anchor
+                                                     : res.floor;
+      std::printf("latency round %d/%d: %s (%.0f s)...\n", i + 1, rounds, t.name.c_str(), seconds);
       std::fflush(stdout);
-      LatencyRound r = latency_round(ours, seconds);
+      LatencyRound r = latency_round(target, seconds);
       if (!r.ok) {
         std::printf("  failed: %s\n", r.error.c_str());
-        res.errors.push_back((ours ? "ours: " : "anchor: ") + r.error);
+        res.errors.push_back(t.name + ": " + r.error);
       }
-      (ours ? res.ours : res.anchor).rounds.push_back(std::move(r));
+      t.rounds.push_back(std::move(r));
     }
   }
   res.ours.summarize();
   res.anchor.summarize();
+  res.floor.summarize();
   return res;
 }
 
@@ -791,7 +853,7 @@ void print_latency(const LatencyResult& res) {
       res.ours.rounds.size());
   std::printf("%-46s %7s %8s %8s %8s %14s %9s\n", "target", "n", "median", "p99", "max",
               "p99/round(med)", "lost");
-  for (const LatencyTarget* t : {&res.ours, &res.anchor}) {
+  for (const LatencyTarget* t : {&res.ours, &res.anchor, &res.floor}) {
     std::printf("%-46s %7zu %8.0f %8.0f %8.0f %14.0f %9" PRIu64 "\n", t->name.c_str(), t->all.n,
                 t->all.median, t->all.p99, t->all.max, t->median_round_p99,
                 t->sent > t->received ? t->sent - t->received : 0);
@@ -806,6 +868,12 @@ void print_latency(const LatencyResult& res) {
         "%s)\n",
         res.ours.all.median / res.anchor.all.median, res.ours.all.p99 / res.anchor.all.p99,
         res.ours.all.max / res.anchor.all.max, res.ours.all.p99 < 1000 ? "met" : "MISSED");
+  }
+  if (res.floor.all.n && res.ours.all.n) {
+    std::printf(
+        "ours - floor (what GIO, GStreamer and the element add): median %+.0f us, p99 "
+        "%+.0f us\n",
+        res.ours.all.median - res.floor.all.median, res.ours.all.p99 - res.floor.all.p99);
   }
 }
 
@@ -823,11 +891,17 @@ std::string latency_json(const LatencyResult& res) {
   target(res.ours);
   o << ", \"anchor\": ";
   target(res.anchor);
+  o << ", \"floor\": ";
+  target(res.floor);
   if (res.anchor.all.n && res.ours.all.n) {
     o << ", \"ratio_ours_over_anchor\": {\"median\": "
       << res.ours.all.median / res.anchor.all.median
       << ", \"p99\": " << res.ours.all.p99 / res.anchor.all.p99
       << ", \"max\": " << res.ours.all.max / res.anchor.all.max << "}";
+  }
+  if (res.floor.all.n && res.ours.all.n) {
+    o << ", \"ours_minus_floor_us\": {\"median\": " << res.ours.all.median - res.floor.all.median
+      << ", \"p99\": " << res.ours.all.p99 - res.floor.all.p99 << "}";
   }
   o << ", \"goal_p99_us\": 1000, \"goal_met\": " << (res.ours.all.p99 < 1000 ? "true" : "false");
   o << ", \"errors\": " << res.errors.size() << "}";
