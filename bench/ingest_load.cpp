@@ -1055,6 +1055,7 @@ struct ConcurrencyStep {
   Dist latency;
   double wall_s = 0, recv_cpu_s = 0, pub_cpu_s = 0, pub_max_lag_ms = 0, pub_max_lag_at_s = 0;
   long rss_base_kb = 0, rss_peak_kb = 0, threads_peak = 0;
+  double teardown_s = 0;  // PLAYING -> NULL of the receiving pipeline
 
   double cores() const { return wall_s > 0 ? recv_cpu_s / wall_s : 0; }
   double cpu_per_pub_second() const {
@@ -1146,8 +1147,10 @@ ConcurrencyStep run_step(unsigned kbps, unsigned n, double seconds) {
     if (st.reason.empty() && !bus_error.empty()) st.reason = "bus error: " + bus_error;
     pubs.wait_exit(5000);
   }
+  const int64_t down = now_ns();
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
+  st.teardown_s = static_cast<double>(now_ns() - down) / 1e9;
 
   std::vector<uint32_t> lat;
   for (unsigned i = 0; i < n; ++i) {
@@ -1209,10 +1212,11 @@ ConcurrencyResult run_concurrency(const std::vector<unsigned>& kbps_list,
       std::fflush(stdout);
       ConcurrencyStep st = run_step(kbps, n, seconds);
       std::printf("  %s%s%s; receiver %.2f cores, lost %" PRIu64 ", late %" PRIu64
-                  ", p99 %.0f us\n",
+                  ", p99 %.0f us, median %.0f us; teardown %.1f s\n",
                   st.pass ? "pass" : (st.inconclusive ? "INCONCLUSIVE" : "FAIL"),
                   st.reason.empty() ? "" : ": ", st.reason.c_str(), st.cores(),
-                  st.lost + st.dropped_by_sender, st.late, st.latency.p99);
+                  st.lost + st.dropped_by_sender, st.late, st.latency.p99, st.latency.median,
+                  st.teardown_s);
       std::fflush(stdout);
       res.steps.push_back(st);
       if (!st.pass) {
@@ -1286,7 +1290,8 @@ std::string concurrency_json(const ConcurrencyResult& res, double seconds) {
       << ", \"rss_per_publisher_kb\": " << s.rss_per_pub_kb()
       << ", \"threads_peak\": " << s.threads_peak << ", \"publisher_cpu_s\": " << s.pub_cpu_s
       << ", \"publisher_max_lag_ms\": " << s.pub_max_lag_ms
-      << ", \"publisher_max_lag_at_s\": " << s.pub_max_lag_at_s << "}";
+      << ", \"publisher_max_lag_at_s\": " << s.pub_max_lag_at_s
+      << ", \"teardown_s\": " << s.teardown_s << "}";
   }
   o << "], \"largest_zero_loss_n\": {";
   for (size_t i = 0; i < res.best.size(); ++i) {
