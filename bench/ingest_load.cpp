@@ -312,12 +312,18 @@ class Conn {
     }
   }
 
-  // FCUnpublish + deleteStream, then a FIN; waits (bounded) for the server to close.
-  void close_clean(int timeout_ms) {
+  // FCUnpublish + deleteStream, then a FIN (the server closes its side when it has read them).
+  void begin_close(int timeout_ms) {
     if (fd_ < 0) return;
     session_->stop();
     flush_blocking(timeout_ms);
     shutdown(fd_, SHUT_WR);
+  }
+
+  // begin_close(), then waits (bounded) for the server to close.
+  void close_clean(int timeout_ms) {
+    if (fd_ < 0) return;
+    begin_close(timeout_ms);
     const int64_t deadline = now_ns() + int64_t{timeout_ms} * 1'000'000;
     uint8_t buf[4096];
     while (now_ns() < deadline) {
@@ -947,7 +953,19 @@ int publishers_main(uint16_t port, unsigned n, unsigned kbps, double seconds) {
   }
   std::printf("end\n");
   std::fflush(stdout);
-  for (auto& p : pubs) p.conn->close_clean(200);
+  // Goodbyes to every server connection first, then one bounded wait for all the closes.
+  for (auto& p : pubs) p.conn->begin_close(200);
+  std::vector<pollfd> open_fds;
+  for (auto& p : pubs) open_fds.push_back({p.conn->fd(), POLLIN, 0});
+  const int64_t deadline = now_ns() + 3'000'000'000;
+  while (!open_fds.empty() && now_ns() < deadline) {
+    if (poll(open_fds.data(), open_fds.size(), 50) <= 0) continue;
+    uint8_t buf[4096];
+    std::erase_if(open_fds, [&](const pollfd& f) {
+      return f.revents != 0 && recv(f.fd, buf, sizeof buf, MSG_DONTWAIT) <= 0;
+    });
+  }
+  pubs.clear();
   std::printf("closed\n");
   std::fflush(stdout);
   return 0;
@@ -1140,7 +1158,7 @@ ConcurrencyStep run_step(unsigned kbps, unsigned n, double seconds) {
           if (got >= want) break;
           sleep_ms(30);
         }
-        (void)pubs.read_line(static_cast<int>(n) * 300 + 2000, idle);  // "closed"
+        (void)pubs.read_line(static_cast<int>(n) * 200 + 5000, idle);  // "closed"
       }
     }
     idle();
