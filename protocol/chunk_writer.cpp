@@ -38,10 +38,11 @@ void ChunkWriter::set_chunk_size(uint32_t n) {
   chunk_size_ = std::clamp<uint32_t>(n, 1, 0x7FFFFFFF);
 }
 
-void ChunkWriter::write(const Message& m, Bytes payload, std::vector<uint8_t>& out) {
+void ChunkWriter::write(const Message& m, Bytes head, Bytes tail, std::vector<uint8_t>& out) {
   State& st = states_[m.csid];
   const uint32_t ts = static_cast<uint32_t>(m.timestamp);
-  const uint32_t length = static_cast<uint32_t>(payload.size());
+  const size_t total = head.size() + tail.size();
+  const uint32_t length = static_cast<uint32_t>(total);
 
   uint8_t fmt;
   uint32_t field;  // timestamp or delta as written
@@ -61,7 +62,7 @@ void ChunkWriter::write(const Message& m, Bytes payload, std::vector<uint8_t>& o
   }
   const bool ext = field >= 0xFFFFFF;
 
-  out.reserve(out.size() + payload.size() + 18 + (payload.size() / chunk_size_ + 1) * 8);
+  out.reserve(out.size() + total + 18 + (total / chunk_size_ + 1) * 8);
   basic_header(out, fmt, m.csid);
   if (fmt <= 2) put24(out, ext ? 0xFFFFFF : field);
   if (fmt <= 1) {
@@ -77,13 +78,26 @@ void ChunkWriter::write(const Message& m, Bytes payload, std::vector<uint8_t>& o
   // A type-3 header that starts a message repeats the extended field of the header it reuses.
   if (ext) put32(out, field);
 
+  // Appends payload bytes [pos, pos + n) of head ++ tail.
+  auto append = [&](size_t pos, size_t n) {
+    if (pos < head.size()) {
+      size_t k = std::min(n, head.size() - pos);
+      out.insert(out.end(), head.begin() + static_cast<ptrdiff_t>(pos),
+                 head.begin() + static_cast<ptrdiff_t>(pos + k));
+      pos += k;
+      n -= k;
+    }
+    if (n > 0) {
+      auto from = tail.begin() + static_cast<ptrdiff_t>(pos - head.size());
+      out.insert(out.end(), from, from + static_cast<ptrdiff_t>(n));
+    }
+  };
   size_t pos = 0;
   while (true) {
-    size_t n = std::min<size_t>(chunk_size_, payload.size() - pos);
-    out.insert(out.end(), payload.begin() + static_cast<ptrdiff_t>(pos),
-               payload.begin() + static_cast<ptrdiff_t>(pos + n));
+    size_t n = std::min<size_t>(chunk_size_, total - pos);
+    append(pos, n);
     pos += n;
-    if (pos >= payload.size()) break;
+    if (pos >= total) break;
     basic_header(out, 3, m.csid);
     if (ext) put32(out, field);
   }

@@ -28,7 +28,12 @@ class ChunkWriter {
   // Appends the chunks of one message (header fields from `m`, payload `payload`) to `out`.
   // csid must be in [2, 65599]. The timestamp is sent mod 2^32.
   void write(const Message& m, std::vector<uint8_t>& out) { write(m, m.payload, out); }
-  void write(const Message& header, Bytes payload, std::vector<uint8_t>& out);
+  void write(const Message& header, Bytes payload, std::vector<uint8_t>& out) {
+    write(header, payload, Bytes(), out);
+  }
+  // The payload in two parts (a tag header built here and media bytes owned by the caller),
+  // chunked as if they were one: the media is copied once, straight into `out`.
+  void write(const Message& header, Bytes head, Bytes tail, std::vector<uint8_t>& out);
 
  private:
   struct State {

@@ -287,14 +287,15 @@ struct ClientSession::Impl {
     events.push(std::move(st));
   }
 
-  Status send_media(MessageType type, uint32_t csid, Bytes body, uint64_t dts) {
+  Status send_media(MessageType type, uint32_t csid, Bytes body, uint64_t dts,
+                    Bytes tail = Bytes()) {
     if (phase != Phase::kLive) return make_error(Errc::kInvalidState, "not publishing");
     Message m;
     m.type = static_cast<uint8_t>(type);
     m.stream_id = stream_id;
     m.csid = csid;
     m.timestamp = dts;
-    writer.write(m, body, out);  // chunked straight from the caller's bytes: one copy
+    writer.write(m, body, tail, out);  // chunked straight from the caller's bytes: one copy
     return Ok{};
   }
 };
@@ -356,10 +357,13 @@ Status ClientSession::send_metadata(const amf::Value& metadata, uint64_t dts_ms)
   return impl_->send_media(MessageType::kDataAmf0, kCsidData, m.payload, dts_ms);
 }
 Status ClientSession::send_message(MessageType type, Bytes body, uint64_t dts_ms) {
+  return send_message(type, body, Bytes(), dts_ms);
+}
+Status ClientSession::send_message(MessageType type, Bytes head, Bytes tail, uint64_t dts_ms) {
   uint32_t csid = type == MessageType::kVideo   ? kCsidVideo
                   : type == MessageType::kAudio ? kCsidAudio
                                                 : kCsidData;
-  return impl_->send_media(type, csid, body, dts_ms);
+  return impl_->send_media(type, csid, head, dts_ms, tail);
 }
 
 void ClientSession::stop() {

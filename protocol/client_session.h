@@ -112,6 +112,9 @@ class ClientSession {
   Status send_metadata(const amf::Value& metadata, uint64_t dts_ms);
   // A raw message (type 8, 9, 18) on the publish stream; used for FLV passthrough.
   Status send_message(MessageType type, Bytes body, uint64_t dts_ms);
+  // The same with the body in two parts (tag header, then media bytes the caller owns): the
+  // media is chunked straight from `tail`, one copy.
+  Status send_message(MessageType type, Bytes head, Bytes tail, uint64_t dts_ms);
 
   // Clean stop: FCUnpublish + deleteStream; ClientClosed{} follows.
   void stop();

@@ -619,4 +619,26 @@ Status build_audio_tag(const AudioTagSpec& spec, std::vector<uint8_t>& out) {
   return Ok{};
 }
 
+namespace {
+
+template <class Spec, class Build>
+Status build_header(const Spec& spec, Build build, std::vector<uint8_t>& out) {
+  if (spec.units.size() != 1 ||
+      (spec.multitrack && *spec.multitrack != AvMultitrackType::kOneTrack)) {
+    return make_error(Errc::kInvalidArgument, "a tag header needs one unit, no ManyTracks", 0);
+  }
+  Spec header_only = spec;
+  header_only.units[0].payload = Bytes();
+  return build(header_only, out);
+}
+
+}  // namespace
+
+Status build_video_tag_header(const VideoTagSpec& spec, std::vector<uint8_t>& out) {
+  return build_header(spec, build_video_tag, out);
+}
+Status build_audio_tag_header(const AudioTagSpec& spec, std::vector<uint8_t>& out) {
+  return build_header(spec, build_audio_tag, out);
+}
+
 }  // namespace rtmp

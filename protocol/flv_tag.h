@@ -252,4 +252,11 @@ struct AudioTagSpec {
 Status build_video_tag(const VideoTagSpec& spec, std::vector<uint8_t>& out);
 Status build_audio_tag(const AudioTagSpec& spec, std::vector<uint8_t>& out);
 
+// The bytes of a one-unit tag that come before its payload: build_*_tag(spec) is exactly this
+// header followed by units[0].payload (whose bytes are not read here), so a sender can chunk
+// the payload from its own buffer (STYLE rule 6). kInvalidArgument for several units or a
+// ManyTracks form (its sizeOfTrack prefixes depend on the payloads).
+Status build_video_tag_header(const VideoTagSpec& spec, std::vector<uint8_t>& out);
+Status build_audio_tag_header(const AudioTagSpec& spec, std::vector<uint8_t>& out);
+
 }  // namespace rtmp

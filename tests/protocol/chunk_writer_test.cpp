@@ -85,5 +85,29 @@ TEST(ChunkWriter, PicksTheMostCompactHeader) {
   EXPECT_EQ(header_len(70, 11, 8, 2), 12u);  // other stream: type 0
 }
 
+TEST(ChunkWriter, APayloadInTwoPartsIsChunkedLikeOne) {
+  std::vector<uint8_t> payload(1000);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 7 + 3);
+  for (uint32_t chunk : {1u, 128u, 333u, 1000u, 4096u}) {
+    for (size_t split : {size_t{0}, size_t{1}, size_t{5}, size_t{127}, size_t{128}, size_t{129},
+                         size_t{999}, size_t{1000}}) {
+      ChunkWriter one, two;
+      one.set_chunk_size(chunk);
+      two.set_chunk_size(chunk);
+      Message m;
+      m.type = 9;
+      m.csid = 6;
+      m.stream_id = 1;
+      std::vector<uint8_t> a, b;
+      for (uint64_t ts : {0u, 40u, 80u, 0x1000000u}) {  // type 0, 2, 3 and extended headers
+        m.timestamp = ts;
+        one.write(m, payload, a);
+        two.write(m, Bytes(payload).first(split), Bytes(payload).subspan(split), b);
+      }
+      EXPECT_EQ(a, b) << "chunk " << chunk << " split " << split;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rtmp

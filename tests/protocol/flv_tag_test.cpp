@@ -372,5 +372,46 @@ TEST(FlvTag, GarbageNeverCrashesAndViewsStayInBounds) {
   }
 }
 
+TEST(FlvTag, TagHeaderPlusPayloadIsTheWholeTag) {
+  const std::vector<uint8_t> payload = {0, 0, 0, 5, 0x65, 1, 2, 3, 4};
+  auto check_video = [&](VideoTagSpec spec) {
+    spec.units[0].payload = payload;
+    std::vector<uint8_t> whole, head;
+    ASSERT_TRUE(build_video_tag(spec, whole).ok());
+    ASSERT_TRUE(build_video_tag_header(spec, head).ok());
+    head.insert(head.end(), payload.begin(), payload.end());
+    EXPECT_EQ(head, whole);
+  };
+  auto check_audio = [&](AudioTagSpec spec) {
+    spec.units[0].payload = payload;
+    std::vector<uint8_t> whole, head;
+    ASSERT_TRUE(build_audio_tag(spec, whole).ok());
+    ASSERT_TRUE(build_audio_tag_header(spec, head).ok());
+    head.insert(head.end(), payload.begin(), payload.end());
+    EXPECT_EQ(head, whole);
+  };
+  VideoTagSpec v;
+  v.units = {UnitSpec{0, Codec::kAvc, 40, {}}};
+  check_video(v);  // legacy AVC with CT
+  v.units = {UnitSpec{0, Codec::kHevc, -33, {}}};
+  check_video(v);  // E-RTMP CodedFrames with SI24 CT
+  v.units = {UnitSpec{2, Codec::kAv1, 0, {}}};
+  v.multitrack = AvMultitrackType::kOneTrack;
+  check_video(v);  // multitrack OneTrack: FourCC, trackId
+  v.nano_offset = 1234;
+  check_video(v);  // ModEx prefix
+  AudioTagSpec a;
+  a.units = {UnitSpec{0, Codec::kAac, 0, {}}};
+  check_audio(a);  // legacy AAC
+  a.units = {UnitSpec{1, Codec::kOpus, 0, {}}};
+  a.multitrack = AvMultitrackType::kOneTrack;
+  check_audio(a);
+  // ManyTracks carries sizes that depend on the payloads: no header of its own.
+  a.multitrack = AvMultitrackType::kManyTracks;
+  a.units = {UnitSpec{0, Codec::kOpus, 0, {}}, UnitSpec{1, Codec::kOpus, 0, {}}};
+  std::vector<uint8_t> out;
+  EXPECT_EQ(build_audio_tag_header(a, out).error().code, Errc::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace rtmp
