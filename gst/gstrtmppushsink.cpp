@@ -92,8 +92,8 @@ static GType gst_rtmp_push_enhanced_get_type() {
   return type;
 }
 
-static GstStaticPadTemplate flv_template = GST_STATIC_PAD_TEMPLATE(
-    "sink", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS("video/x-flv"));
+static GstStaticPadTemplate flv_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS("video/x-flv"));
 
 static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE(
     "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,
@@ -170,10 +170,39 @@ struct SinkPad {
   guint64 bytes = 0;
 };
 
-// A packaged message, ready for the session (or for the reconnect backlog).
+// The media bytes of a packet, held without a copy: the mapped GstBuffer itself, or bytes
+// push_format had to rewrite (AV1 without temporal delimiters). Shared, so a packet can sit in
+// the backlog and be resent.
+class Payload {
+ public:
+  explicit Payload(GstBuffer* buffer) : buffer_(buffer) {  // takes the reference
+    if (!gst_buffer_map(buffer_, &map_, GST_MAP_READ)) map_ = GstMapInfo{};
+  }
+  explicit Payload(std::vector<uint8_t> bytes) : owned_(std::move(bytes)) {}
+  ~Payload() {
+    if (buffer_) {
+      if (map_.memory) gst_buffer_unmap(buffer_, &map_);
+      gst_buffer_unref(buffer_);
+    }
+  }
+  Payload(const Payload&) = delete;
+  Payload& operator=(const Payload&) = delete;
+  rtmp::Bytes bytes() const {
+    return buffer_ ? rtmp::Bytes(map_.data, map_.size) : rtmp::Bytes(owned_);
+  }
+
+ private:
+  GstBuffer* buffer_ = nullptr;
+  GstMapInfo map_{};
+  std::vector<uint8_t> owned_;
+};
+
+// A packaged message, ready for the session (or for the reconnect backlog): `body`, then the
+// payload's bytes when there is one (elementary frames: `body` is then only the tag header).
 struct Packet {
   rtmp::MessageType type = rtmp::MessageType::kVideo;
   std::vector<uint8_t> body;
+  std::shared_ptr<const Payload> payload;
   guint64 dts_ms = 0;
   bool video = false;
   bool keyframe = false;
@@ -231,7 +260,7 @@ struct GstRtmpPushSinkPrivate {
   std::unique_ptr<gst_ertmp::PushConnection> conn;
   std::deque<Packet> backlog;
   bool have_base = false;
-  gint64 base = 0;  // running time of RTMP timestamp 0
+  gint64 base = 0;             // running time of RTMP timestamp 0
   bool want_keyframe = false;  // after a reconnect: video resumes at a keyframe
   bool metadata_sent = false;  // on this connection, for the current formats
   std::optional<std::string> reconnect_to;
@@ -340,8 +369,7 @@ struct GstRtmpPushSinkPrivate {
       item.dts = item.pts = tag->timestamp * static_cast<gint64>(GST_MSECOND);
       item.flv_body = std::move(tag->body);
       item.sync_at = sync_at;
-      item.keyframe =
-          tag->type != 9 || item.flv_body.empty() || (item.flv_body[0] & 0x70) == 0x10;
+      item.keyframe = tag->type != 9 || item.flv_body.empty() || (item.flv_body[0] & 0x70) == 0x10;
       ret = enqueue(p, std::move(item));
     }
     if (!st.ok() && ret == GST_FLOW_OK) {
@@ -394,9 +422,9 @@ struct GstRtmpPushSinkPrivate {
     }
     std::lock_guard<std::mutex> lock(mu);
     bool same = p->format && p->format->codec == f->codec &&
-                p->format->sequence_header == f->sequence_header &&
-                p->format->width == f->width && p->format->height == f->height &&
-                p->format->rate == f->rate && p->format->channels == f->channels;
+                p->format->sequence_header == f->sequence_header && p->format->width == f->width &&
+                p->format->height == f->height && p->format->rate == f->rate &&
+                p->format->channels == f->channels;
     if (!same) p->format = std::make_shared<gst_ertmp::PushFormat>(std::move(*f));
     return true;
   }
@@ -529,9 +557,11 @@ struct GstRtmpPushSinkPrivate {
     return run.enhanced == ENHANCED_ALWAYS && rtmp::codec_fourcc(f.codec) != 0;
   }
 
-  // Builds the tag body of a sequence header (or of a frame when `payload` is given).
+  // Builds the tag body of a sequence header, or only the tag header of a frame (`header_only`:
+  // the payload's bytes are not read; they follow the header on the wire).
   bool build_tag(const SinkPad& p, const gst_ertmp::PushFormat& f, bool sequence_start,
-                 rtmp::Bytes payload, bool keyframe, int32_t ct, std::vector<uint8_t>& out) {
+                 bool header_only, rtmp::Bytes payload, bool keyframe, int32_t ct,
+                 std::vector<uint8_t>& out) {
     rtmp::UnitSpec unit{static_cast<uint8_t>(p.track), f.codec, ct, payload};
     rtmp::Status st = rtmp::Ok{};
     if (p.video) {
@@ -542,7 +572,7 @@ struct GstRtmpPushSinkPrivate {
       spec.force_enhanced = enhanced_for(p, f);
       if (p.track != 0) spec.multitrack = rtmp::AvMultitrackType::kOneTrack;
       spec.units = {unit};
-      st = rtmp::build_video_tag(spec, out);
+      st = header_only ? rtmp::build_video_tag_header(spec, out) : rtmp::build_video_tag(spec, out);
     } else {
       rtmp::AudioTagSpec spec;
       spec.packet = sequence_start ? rtmp::AudioPacketType::kSequenceStart
@@ -553,7 +583,7 @@ struct GstRtmpPushSinkPrivate {
       spec.sound_size = f.sound_size;
       spec.sound_type = f.sound_type;
       spec.units = {unit};
-      st = rtmp::build_audio_tag(spec, out);
+      st = header_only ? rtmp::build_audio_tag_header(spec, out) : rtmp::build_audio_tag(spec, out);
     }
     if (!st.ok()) {
       GST_WARNING_OBJECT(self, "cannot package %s: %s", GST_PAD_NAME(p.pad),
@@ -570,7 +600,7 @@ struct GstRtmpPushSinkPrivate {
     pk.dts_ms = dts_ms;
     pk.header = true;
     pk.keyframe = true;
-    build_tag(p, *p.send_format, true, p.send_format->sequence_header, true, 0, pk.body);
+    build_tag(p, *p.send_format, true, false, p.send_format->sequence_header, true, 0, pk.body);
     return pk;
   }
 
@@ -603,7 +633,8 @@ struct GstRtmpPushSinkPrivate {
       if (!pk.header) backlog_push(std::move(pk));
       return true;
     }
-    auto st = conn->session().send_message(pk.type, pk.body, pk.dts_ms);
+    auto st = conn->session().send_message(
+        pk.type, pk.body, pk.payload ? pk.payload->bytes() : rtmp::Bytes(), pk.dts_ms);
     gst_ertmp::PushFailure f;
     if (!st.ok() || !conn->flush(&f)) {
       *why = st.ok() ? f.message : st.error().to_string();
@@ -753,14 +784,12 @@ struct GstRtmpPushSinkPrivate {
     gst_ertmp::PushFormat& f = *p->send_format;
     pk.video = p->video;
     pk.type = p->video ? rtmp::MessageType::kVideo : rtmp::MessageType::kAudio;
-    GstMapInfo map;
-    gst_buffer_map(item.buffer, &map, GST_MAP_READ);
+    auto mapped = std::make_shared<const Payload>(item.buffer);  // owns the buffer now
     std::vector<uint8_t> converted;
     bool as_is = true;
     std::string error;
     const bool was_pending = f.sequence_header_pending;
-    bool ok = gst_ertmp::frame_payload(f, rtmp::Bytes(map.data, map.size), converted, &as_is,
-                                       &error);
+    bool ok = gst_ertmp::frame_payload(f, mapped->bytes(), converted, &as_is, &error);
     if (ok && was_pending && !f.sequence_header_pending) ++p->seq_version;
     if (ok && f.sequence_header_pending) {
       // VP8/VP9 without a profile in caps: nothing is decodable before the key frame that
@@ -769,24 +798,23 @@ struct GstRtmpPushSinkPrivate {
                        GST_PAD_NAME(p->pad));
       ok = false;
     } else if (ok) {
-      rtmp::Bytes payload = as_is ? rtmp::Bytes(map.data, map.size) : rtmp::Bytes(converted);
+      pk.payload = as_is ? mapped : std::make_shared<const Payload>(std::move(converted));
       // CT from the rounded PTS and DTS, not rounded on its own (OBS 31.1's off-by-one fix).
-      gint64 ct_ms = item.pts / static_cast<gint64>(GST_MSECOND) -
-                     item.dts / static_cast<gint64>(GST_MSECOND);
-      ok = build_tag(*p, f, false, payload, item.keyframe, static_cast<int32_t>(ct_ms), pk.body);
+      gint64 ct_ms =
+          item.pts / static_cast<gint64>(GST_MSECOND) - item.dts / static_cast<gint64>(GST_MSECOND);
+      ok = build_tag(*p, f, false, true, pk.payload->bytes(), item.keyframe,
+                     static_cast<int32_t>(ct_ms), pk.body);
     } else {
       GST_WARNING_OBJECT(self, "dropping a malformed buffer on %s: %s", GST_PAD_NAME(p->pad),
                          error.c_str());
     }
-    gst_buffer_unmap(item.buffer, &map);
-    gst_buffer_unref(item.buffer);
     if (!ok) return out;
     if (p->sent_seq_version != p->seq_version) {
       if (!f.sequence_header.empty()) out.push_back(sequence_header_packet(*p, pk.dts_ms));
       p->sent_seq_version = p->seq_version;
     }
     p->frames++;
-    p->bytes += pk.body.size();
+    p->bytes += pk.body.size() + pk.payload->bytes().size();
     out.push_back(std::move(pk));
     return out;
   }
@@ -813,8 +841,7 @@ struct GstRtmpPushSinkPrivate {
   }
 
   void drop_connection(const std::string& why) {
-    GST_WARNING_OBJECT(self, "connection to %s lost: %s", run.url.to_string().c_str(),
-                       why.c_str());
+    GST_WARNING_OBJECT(self, "connection to %s lost: %s", run.url.to_string().c_str(), why.c_str());
     conn.reset();
     std::lock_guard<std::mutex> lock(mu);
     connected = false;
@@ -878,10 +905,10 @@ struct GstRtmpPushSinkPrivate {
       if (first || f.rejected) {
         std::string code = f.status_code.empty() ? "" : " (" + f.status_code + ")";
         if (f.rejected) {
-          GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED,
-                            ("The server refused to publish %s%s", run.url.to_string().c_str(),
-                             code.c_str()),
-                            ("%s", f.message.c_str()));
+          GST_ELEMENT_ERROR(
+              self, RESOURCE, NOT_AUTHORIZED,
+              ("The server refused to publish %s%s", run.url.to_string().c_str(), code.c_str()),
+              ("%s", f.message.c_str()));
         } else {
           GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
                             ("Could not publish to %s", run.url.to_string().c_str()),
@@ -949,8 +976,8 @@ struct GstRtmpPushSinkPrivate {
             fail_flow();
             break;
           }
-          gint64 delay_ms = std::min<gint64>(gint64{run.reconnect_delay} << std::min(attempts - 1, 5),
-                                             30'000);
+          gint64 delay_ms =
+              std::min<gint64>(gint64{run.reconnect_delay} << std::min(attempts - 1, 5), 30'000);
           next_attempt_us = g_get_monotonic_time() + delay_ms * 1000;
         } else {
           if (ever_connected) {
@@ -1133,8 +1160,8 @@ struct GstRtmpPushSinkPrivate {
     for (auto& p : pads) {
       std::string name = GST_PAD_NAME(p->pad);
       gst_structure_set(s, (name + "-frames").c_str(), G_TYPE_UINT64, p->frames,
-                        (name + "-queued").c_str(), G_TYPE_UINT, static_cast<guint>(p->queue.size()),
-                        nullptr);
+                        (name + "-queued").c_str(), G_TYPE_UINT,
+                        static_cast<guint>(p->queue.size()), nullptr);
     }
     return s;
   }
@@ -1186,8 +1213,8 @@ static GstPad* gst_rtmp_push_sink_request_new_pad(GstElement* element, GstPadTem
       if (!p->flv && p->video == video && p->track == track) return nullptr;
     }
   }
-  std::string pad_name = flv ? "sink" : std::string(video ? "video_" : "audio_") +
-                                            std::to_string(track);
+  std::string pad_name =
+      flv ? "sink" : std::string(video ? "video_" : "audio_") + std::to_string(track);
   auto state = std::make_unique<SinkPad>();
   state->flv = flv;
   state->video = video;
@@ -1233,7 +1260,9 @@ static void gst_rtmp_push_sink_set_property(GObject* object, guint prop_id, cons
   auto* self = GST_RTMP_PUSH_SINK(object);
   GST_OBJECT_LOCK(self);
   Settings& s = self->priv->settings;
-  auto str = [value] { return std::string(g_value_get_string(value) ? g_value_get_string(value) : ""); };
+  auto str = [value] {
+    return std::string(g_value_get_string(value) ? g_value_get_string(value) : "");
+  };
   switch (prop_id) {
     case PROP_LOCATION:
       apply_location(self, g_value_get_string(value));
@@ -1553,6 +1582,5 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
       "AV1, VP9, AAC, Opus, ...; several tracks) as legacy FLV or Enhanced RTMP",
       "gst-ertmp developers");
   GST_DEBUG_CATEGORY_INIT(rtmp_push_sink_debug, "rtmppushsink", 0, "RTMP push sink");
-  gst_type_mark_as_plugin_api(gst_rtmp_push_enhanced_get_type(),
-                              static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(gst_rtmp_push_enhanced_get_type(), static_cast<GstPluginAPIFlags>(0));
 }
