@@ -120,10 +120,10 @@ bool PushConnection::connect_once(const PushTarget& target, rtmp::ClientConfig c
   }
   g_object_unref(addr);
 
+  GST_DEBUG("connected to %s, publishing", url.to_string().c_str());
   config.random = random_bytes(1528);
   config.timeout_ms = uint64_t{target.timeout_s} * 1000;
-  session_ = std::make_unique<rtmp::ClientSession>(std::move(config), now_ms());
-  GST_DEBUG("connected to %s, publishing", session_ ? url.to_string().c_str() : "");
+  session_ = std::make_unique<rtmp::ClientSession>(std::move(config), now_ms());  // url: gone
   while (!publishing_) {
     if (!flush(failure)) return false;
     if (!read_some(true, failure)) return false;
