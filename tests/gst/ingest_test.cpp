@@ -145,6 +145,40 @@ TEST_F(Ingest, FfmpegPublishArrivesPacketForPacket) {
             messages.end());
 }
 
+// GStreamer's own publishers into the element: rtmp2sink (its own RTMP client, chunk size
+// 128 by default) and rtmpsink (librtmp), both behind flvmux, as users run them today.
+TEST_F(Ingest, GstreamerPublishersArrivePacketForPacket) {
+  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  auto src = make_source();
+  for (const char* sink : {"rtmp2sink", "rtmpsink"}) {
+    GstElementFactory* f = gst_element_factory_find(sink);
+    if (!f) {
+      ADD_FAILURE() << sink << " missing (gstreamer1.0-plugins-bad)";
+      continue;
+    }
+    gst_object_unref(f);
+    got_.md5s.clear();
+    make_pipeline("application=live stream-key=k");
+    ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    std::string url = "rtmp://127.0.0.1:" + std::to_string(port()) + "/live/k";
+    if (std::string(sink) == "rtmpsink") url += " live=1";  // librtmp's option syntax
+    ertmp_test::Child pub("exec gst-launch-1.0 -q filesrc location='" + src.string() +
+                          "' ! flvdemux name=d flvmux name=m streamable=true ! " + sink +
+                          " location='" + url + "' d.video ! queue ! m.video d.audio ! queue ! "
+                          "m.audio");
+    EXPECT_EQ(pub.wait(30'000), 0) << sink;
+    EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS) << sink;
+    {
+      std::lock_guard<std::mutex> lock(got_.mu);
+      EXPECT_EQ(got_.md5s["video_0"], source_md5s(src, 0)) << sink;
+      EXPECT_EQ(got_.md5s["audio_0"], source_md5s(src, 1)) << sink;
+    }
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    gst_object_unref(pipeline_);
+    pipeline_ = nullptr;
+  }
+}
+
 TEST_F(Ingest, WrongStreamKeyIsRefusedAndTheElementKeepsServing) {
   if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
   auto src = make_source();
