@@ -25,7 +25,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <functional>
-#include <sstream>
+#include <set>
 #include <thread>
 
 #include "gst/gstrtmpingestsrc.h"
@@ -452,6 +452,18 @@ GstFlowReturn on_sample_notify(GstAppSink* sink, gpointer data) {
   return ret;
 }
 
+// After tap_pad's probe recorded a buffer entering `pad`, announces it.
+void notify_media(GstPad* pad) {
+  gst_pad_add_probe(
+      pad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad*, GstPadProbeInfo*, gpointer) -> GstPadProbeReturn {
+        std::lock_guard<std::mutex> lock(g_media_mu);
+        g_media_cv.notify_all();
+        return GST_PAD_PROBE_OK;
+      },
+      nullptr, nullptr);
+}
+
 // Waits (bounded) until `pred` (which may lock a Collected) holds.
 bool wait_media(const std::function<bool()>& pred, int timeout_ms) {
   std::unique_lock<std::mutex> lock(g_media_mu);
@@ -581,6 +593,7 @@ class Fault : public ::testing::TestWithParam<FaultCase> {
     GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
     for (GList* l = GST_ELEMENT(sink)->sinkpads; l; l = l->next) {
       ertmp_test::tap_pad(GST_PAD(l->data), &sent_, GST_PAD_NAME(GST_PAD(l->data)));
+      notify_media(GST_PAD(l->data));
     }
     gst_object_unref(sink);
     ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -667,7 +680,7 @@ class Fault : public ::testing::TestWithParam<FaultCase> {
                                       << fds0_list_;
   }
 
-  // A downstream that blocks: the first video buffer after the 5th waits `block_ms_`.
+  // A downstream that blocks: the 5th video buffer waits `block_ms_` (or until released).
   void install_block(GstPad* pad) {
     gst_pad_add_probe(
         pad, GST_PAD_PROBE_TYPE_BUFFER,
@@ -1167,7 +1180,6 @@ void timestamps_across_the_32bit_wrap(Fault& f) {
 
 void flood_of_100_connections(Fault& f) {
   int fds_before = count_fds();
-  std::string peer_ports;
   {
     // 100 non-blocking connects issued at once, then all completed (bounded).
     std::vector<int> fds;
@@ -1521,5 +1533,237 @@ INSTANTIATE_TEST_SUITE_P(Catalogue, Fault, ::testing::ValuesIn(catalogue()),
                          [](const ::testing::TestParamInfo<FaultCase>& param_info) {
                            return std::string(param_info.param.name);
                          });
+
+// --- broken servers under rtmppushsink -------------------------------------------------------
+
+// A TCP server on 127.0.0.1 that accepts, reads everything, and answers the first bytes it
+// gets with `reply` (empty: never a byte back). One thread, bounded by stop().
+class MuteServer {
+ public:
+  explicit MuteServer(std::string reply = "") : reply_(std::move(reply)) {
+    listen_fd_ = ertmp_test::listen_loopback(&port_);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~MuteServer() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : clients_) ::close(fd);
+    ::close(listen_fd_);
+  }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  void run() {
+    while (!stop_) {
+      std::vector<pollfd> pfds = {{listen_fd_, POLLIN, 0}};
+      for (int fd : clients_) pfds.push_back({fd, POLLIN, 0});
+      if (poll(pfds.data(), pfds.size(), 50) <= 0) continue;
+      if (pfds[0].revents & POLLIN) {
+        int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c >= 0) {
+          clients_.push_back(c);
+          ++accepted_;
+        }
+      }
+      for (size_t i = 1; i < pfds.size(); ++i) {
+        if (!(pfds[i].revents & (POLLIN | POLLHUP))) continue;
+        char buf[4096];
+        ssize_t n = ::recv(pfds[i].fd, buf, sizeof buf, 0);
+        if (n > 0 && !reply_.empty() && answered_.insert(pfds[i].fd).second) {
+          (void)!::send(pfds[i].fd, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+        }
+      }
+    }
+  }
+  std::string reply_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::vector<int> clients_;
+  std::set<int> answered_;
+};
+
+class PushFault : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    gst_init(nullptr, nullptr);
+    gst_element_register(nullptr, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC);
+    gst_element_register(nullptr, "rtmppushsink", GST_RANK_NONE, GST_TYPE_RTMP_PUSH_SINK);
+  }
+  void SetUp() override {
+    if (!Fault::have("x264enc")) GTEST_SKIP() << "x264enc missing";
+  }
+  void TearDown() override {
+    stop_push();
+    stop_ingest();
+  }
+  void stop_push() {
+    if (!push_) return;
+    gst_element_set_state(push_, GST_STATE_NULL);
+    push_log_.detach();
+    gst_object_unref(push_);
+    push_ = nullptr;
+  }
+  void stop_ingest() {
+    if (!ingest_) return;
+    gst_element_set_state(ingest_, GST_STATE_NULL);
+    ingest_log_.detach();
+    gst_object_unref(ingest_);
+    ingest_ = nullptr;
+  }
+
+  // Live H.264 into rtmppushsink `props` location=`url`; what enters its pad goes to sent_.
+  void start_push(const std::string& url, const std::string& props) {
+    std::string desc =
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=160,height=120,"
+        "framerate=30/1 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! "
+        "push.video_0 rtmppushsink name=push " +
+        props + " location=" + url;
+    GError* err = nullptr;
+    push_ = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_TRUE(push_) << (err ? err->message : "");
+    push_log_.attach(push_);
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+    for (GList* l = GST_ELEMENT(sink)->sinkpads; l; l = l->next) {
+      ertmp_test::tap_pad(GST_PAD(l->data), &sent_, GST_PAD_NAME(GST_PAD(l->data)));
+      notify_media(GST_PAD(l->data));
+    }
+    gst_object_unref(sink);
+    ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  }
+  // rtmpingestsrc on 127.0.0.1:`port`, key k, its pads into got_.
+  void start_ingest(uint16_t port) {
+    std::string desc =
+        "rtmpingestsrc name=src address=127.0.0.1 application=live stream-key=k "
+        "port=" +
+        std::to_string(port);
+    GError* err = nullptr;
+    GstElement* src = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_TRUE(src) << (err ? err->message : "");
+    ingest_ = gst_pipeline_new("ingest");
+    gst_bin_add(GST_BIN(ingest_), src);
+    ingest_log_.attach(ingest_);
+    g_signal_connect(src, "pad-added", G_CALLBACK(+[](GstElement* e, GstPad* pad, gpointer d) {
+                       link_appsink(e, pad, static_cast<Collected*>(d), "");
+                     }),
+                     &got_);
+    ASSERT_NE(gst_element_set_state(ingest_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  }
+  bool push_has(const std::string& name) {
+    for (const auto& e : push_log_.entries)
+      if (e.name == name) return true;
+    return false;
+  }
+  // The error the sink posts within `timeout_ms` ("" when none).
+  std::string wait_push_error(int timeout_ms) {
+    push_log_.wait([this] { return !push_log_.errors.empty(); }, timeout_ms);
+    std::lock_guard<std::mutex> lock(push_log_.mu);
+    return push_log_.errors.empty() ? "" : push_log_.errors[0];
+  }
+  void expect_fast_null() {
+    auto t0 = Clock::now();
+    EXPECT_EQ(gst_element_set_state(push_, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_LT(ms_since(t0), 3000) << "the state change to NULL hung";
+  }
+
+  GstElement* push_ = nullptr;
+  GstElement* ingest_ = nullptr;
+  BusLog push_log_, ingest_log_;
+  Collected sent_, got_;
+};
+
+// nginx-rtmp is SIGKILLed under a publishing sink and our ingest takes over its port: the sink
+// posts rtmppushsink-reconnecting, never an error, and the new server gets a contiguous run of
+// what entered the sink, starting at a keyframe.
+TEST_F(PushFault, ServerSigkilledAndReplacedUnderTheSinkKeepsThePipelineGoing) {
+  if (!ertmp_test::NginxRtmp::available()) GTEST_SKIP() << "nginx-rtmp missing";
+  ertmp_test::NginxRtmp nginx;
+  ASSERT_TRUE(nginx.ready());
+  start_push(nginx.url("k"), "reconnect-delay=100");
+  ASSERT_TRUE(push_log_.wait([this] { return push_has("rtmppushsink-connected"); }, 10'000));
+  ASSERT_TRUE(wait_media([this] { return sent_.count("video_0") >= 20; }, 10'000));
+  std::ifstream pidfile(nginx.dir() / "nginx.pid");
+  pid_t pid = 0;
+  pidfile >> pid;
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);  // our own child, by its id
+  EXPECT_TRUE(push_log_.wait([this] { return push_has("rtmppushsink-reconnecting"); }, 10'000));
+  start_ingest(nginx.port());
+  EXPECT_TRUE(wait_media([this] { return got_.count("video_0") >= 30; }, 20'000))
+      << "the sink did not resume on the new server";
+  gst_element_send_event(push_, gst_event_new_eos());
+  EXPECT_TRUE(
+      push_log_.wait([this] { return push_log_.eos || !push_log_.errors.empty(); }, 20'000));
+  std::scoped_lock lock(push_log_.mu, got_.mu, sent_.mu);
+  EXPECT_TRUE(push_log_.errors.empty()) << push_log_.errors[0];
+  const auto& got = got_.md5s["video_0"];
+  const auto& sent = sent_.md5s["video_0"];
+  ASSERT_FALSE(got.empty());
+  EXPECT_TRUE(got_.keyframes["video_0"][0]) << "the new server does not start at a keyframe";
+  auto start = std::find(sent.begin(), sent.end(), got[0]);
+  ASSERT_NE(start, sent.end());
+  ASSERT_LE(got.size(), static_cast<size_t>(sent.end() - start));
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), start)) << "frames lost or repeated";
+}
+
+// Our ingest goes to NULL under the sink and never comes back: reconnecting per attempt, then
+// one RESOURCE/WRITE error naming the attempts; NULL returns at once.
+TEST_F(PushFault, ServerGoneForGoodIsAnErrorOnceTheRetriesAreSpent) {
+  uint16_t port = ertmp_test::free_port();
+  start_ingest(port);
+  start_push("rtmp://127.0.0.1:" + std::to_string(port) + "/live/k",
+             "reconnect-attempts=2 reconnect-delay=100");
+  ASSERT_TRUE(wait_media([this] { return got_.count("video_0") >= 10; }, 10'000));
+  stop_ingest();
+  std::string error = wait_push_error(15'000);
+  EXPECT_NE(error.find("2 reconnect attempts failed"), std::string::npos) << error;
+  {
+    std::lock_guard<std::mutex> lock(push_log_.mu);
+    int reconnecting = 0;
+    for (const auto& e : push_log_.entries) reconnecting += e.name == "rtmppushsink-reconnecting";
+    EXPECT_GE(reconnecting, 2);
+  }
+  expect_fast_null();
+}
+
+// A server that accepts TCP and reads C0C1 but never answers: a timeout error, then NULL
+// returns within 3 s.
+TEST_F(PushFault, ServerThatNeverAnswersTheHandshakeTimesOut) {
+  MuteServer mute;
+  auto t0 = Clock::now();
+  start_push("rtmp://127.0.0.1:" + std::to_string(mute.port()) + "/live/k", "timeout=2");
+  std::string error = wait_push_error(10'000);
+  EXPECT_FALSE(error.empty()) << "no error from a server that never answers";
+  EXPECT_LT(ms_since(t0), 6000);
+  EXPECT_NE(error.find("Could not publish"), std::string::npos) << error;
+  EXPECT_GE(mute.accepted(), 1);
+  expect_fast_null();
+}
+
+// A server that answers C0C1 with an HTTP error page: refused at once (not after the timeout)
+// with a clear error.
+TEST_F(PushFault, ServerAnsweringHttpIsRefusedAtOnce) {
+  MuteServer http("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  auto t0 = Clock::now();
+  start_push("rtmp://127.0.0.1:" + std::to_string(http.port()) + "/live/k", "timeout=10");
+  std::string error = wait_push_error(8000);
+  EXPECT_NE(error.find("Could not publish"), std::string::npos) << error;
+  EXPECT_LT(ms_since(t0), 5000) << "waited for the timeout instead of refusing the answer";
+  expect_fast_null();
+}
+
+// A server that refuses the stream key: RESOURCE/NOT_AUTHORIZED naming the status code.
+TEST_F(PushFault, ServerRefusingTheKeyIsAnErrorWithTheStatusCode) {
+  uint16_t port = ertmp_test::free_port();
+  start_ingest(port);
+  start_push("rtmp://127.0.0.1:" + std::to_string(port) + "/live/wrong", "");
+  std::string error = wait_push_error(10'000);
+  EXPECT_NE(error.find("NetStream.Publish.BadName"), std::string::npos) << error;
+  EXPECT_NE(error.find("refused"), std::string::npos) << error;
+  expect_fast_null();
+}
 
 }  // namespace
