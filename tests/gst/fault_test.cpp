@@ -51,13 +51,17 @@ int ms_since(Clock::time_point t0) {
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
 }
 
-long rss_kb() {
+// A /proc/self/status field in kB ("VmRSS", "VmSize").
+long status_kb(const std::string& field) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
   }
   return 0;
+}
+long rss_kb() {
+  return status_kb("VmRSS");
 }
 
 std::string fd_list() {
@@ -335,6 +339,17 @@ class RawPeer {
     }
     return std::nullopt;
   }
+  // Reads until a message of `type` arrives (bounded); false on timeout or close.
+  bool await_message(uint8_t type, int timeout_ms = 3000) {
+    auto t0 = Clock::now();
+    while (ms_since(t0) < timeout_ms) {
+      while (auto m = reader_.next_message()) {
+        if (m->type == type) return true;
+      }
+      if (!read_some(50)) return false;
+    }
+    return false;
+  }
   std::optional<rtmp::Command> await_result(double txn, int timeout_ms = 3000) {
     return await(
         [txn](const rtmp::Command& c) {
@@ -529,14 +544,12 @@ class Fault : public ::testing::TestWithParam<FaultCase> {
     if (push_) {
       gst_element_set_state(push_, GST_STATE_NULL);
       push_log_.detach();
-      fprintf(stderr, "push refcount %d\n", GST_OBJECT_REFCOUNT_VALUE(push_));
       gst_object_unref(push_);
       push_ = nullptr;
     }
     if (ingest_) {
       gst_element_set_state(ingest_, GST_STATE_NULL);
       ingest_log_.detach();
-      fprintf(stderr, "ingest refcount %d\n", GST_OBJECT_REFCOUNT_VALUE(ingest_));
       gst_object_unref(ingest_);
       ingest_ = nullptr;
     }
@@ -742,7 +755,6 @@ TEST_P(Fault, HostilePeerIsContainedAndTheGoodPublisherLosesNothing) {
   expect_still_running();
   gst_element_set_state(push_, GST_STATE_NULL);
   push_log_.detach();
-  fprintf(stderr, "push refcount %d\n", GST_OBJECT_REFCOUNT_VALUE(push_));
   gst_object_unref(push_);
   push_ = nullptr;
   expect_no_leak();
@@ -1391,6 +1403,34 @@ void many_chunk_streams(Fault& f) {
   expect_dropped_with_warning(f, p, "more than 64 chunk streams");
 }
 
+void chunk_streams_declaring_max_size_messages(Fault& f) {
+  // 61 chunk streams (one-byte csids 3..63) each declare an 8 MiB message (the size limit) and send
+  // 1 byte of it: ~1 KB of traffic. Limits::max_buffered_bytes (32 MiB) must bound what the
+  // server sets aside for them, so the 5th declaration is refused; reserving every declared
+  // size would take 512 MiB of address space per connection.
+  RawPeer p(f.port_);
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p.handshake());
+  p.set_chunk_size(1);
+  Bytes b;
+  for (uint8_t csid = 3; csid < 64; ++csid) {
+    put(b, {csid, 0, 0, 0, 0x80, 0x00, 0x00, 9, 1, 0, 0, 0, 0x17});  // 8 MiB, 1 byte
+  }
+  long vm0 = status_kb("VmSize");
+  p.send(b);
+  // A ping after them: its answer means every declaration before it was processed.
+  p.write(rtmp::make_ping_request(7));
+  bool answered = p.await_message(4, 3000);
+  long grown_mb = (status_kb("VmSize") - vm0) / 1024;
+  EXPECT_LT(grown_mb, 100) << "the server reserved " << grown_mb
+                           << " MiB for messages a peer only declared";
+  if (answered) {
+    ADD_FAILURE() << "61 declared 8 MiB messages were accepted";
+  } else {
+    f.expect_warning(p.peer(), "partially received messages exceed 33554432 bytes");
+  }
+}
+
 void bytes_before_connect_cap(Fault& f) {
   RawPeer p(f.port_);
   ASSERT_TRUE(p.ok());
@@ -1523,6 +1563,7 @@ std::vector<FaultCase> catalogue() {
       {"PeerThatNeverReads", "", peer_that_never_reads},
       {"MaxConnectionsAtNAndNPlus1", "max-connections=3", max_connections_at_n_and_n_plus_1},
       {"TooManyChunkStreams", "", many_chunk_streams},
+      {"ChunkStreamsDeclaringMaxSizeMessages", "", chunk_streams_declaring_max_size_messages},
       {"BytesBeforeConnectCap", "", bytes_before_connect_cap},
       {"CreateStreamFlood", "", create_stream_flood},
       {"DownstreamBlocks10s", "", downstream_blocks_10s, "timeout=20", no_block},
