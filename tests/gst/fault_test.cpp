@@ -521,15 +521,19 @@ class Fault : public ::testing::TestWithParam<FaultCase> {
     gst_element_register(nullptr, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC);
     gst_element_register(nullptr, "rtmppushsink", GST_RANK_NONE, GST_TYPE_RTMP_PUSH_SINK);
     have_encoders_ = have("x264enc") && have("avenc_aac");
-    // Warm-up: one whole good publish, so GStreamer's lazily created threads and fds (task
-    // pool, clock) exist before any test counts them.
-    if (have_encoders_) {
-      Fault warm;
-      warm.start_ingest("");
-      warm.start_good("");
-      warm.finish_good();
-      warm.stop_all();
-    }
+    warm_up();
+  }
+  // One whole good publish, once per process, so GStreamer's lazily created threads and fds
+  // (task pool, clock) exist before any test counts them.
+  static void warm_up() {
+    static bool done = false;
+    if (done || !have_encoders_) return;
+    done = true;
+    Fault warm;
+    warm.start_ingest("");
+    warm.start_good("");
+    warm.finish_good();
+    warm.stop_all();
   }
   static bool have(const char* name) {
     GstElementFactory* f = gst_element_factory_find(name);
@@ -1636,10 +1640,23 @@ class PushFault : public ::testing::Test {
   }
   void SetUp() override {
     if (!Fault::have("x264enc")) GTEST_SKIP() << "x264enc missing";
+    Fault::have_encoders_ = Fault::have("x264enc") && Fault::have("avenc_aac");
+    Fault::warm_up();
+    fds0_ = count_fds();
+    threads0_ = count_threads();
   }
+  // (d) for the sink: once it and the servers are gone, nothing of theirs is left.
   void TearDown() override {
     stop_push();
     stop_ingest();
+    if (fds0_ == 0) return;  // skipped
+    auto t0 = Clock::now();
+    // /proc has no change notification: poll it, bounded.
+    while ((count_threads() > threads0_ + 2 || count_fds() > fds0_) && ms_since(t0) < 3000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_LE(count_threads(), threads0_ + 2) << "threads leaked";
+    EXPECT_LE(count_fds(), fds0_) << "fds leaked:\n" << fd_list();
   }
   void stop_push() {
     if (!push_) return;
@@ -1714,6 +1731,7 @@ class PushFault : public ::testing::Test {
   GstElement* ingest_ = nullptr;
   BusLog push_log_, ingest_log_;
   Collected sent_, got_;
+  int fds0_ = 0, threads0_ = 0;
 };
 
 // nginx-rtmp is SIGKILLed under a publishing sink and our ingest takes over its port: the sink
