@@ -124,7 +124,8 @@ Result<size_t> ChunkReader::parse_header(Bytes h, uint64_t offset) {
     if (cs->in_message) {
       // A new header while a message is incomplete: the peer abandoned it (an implicit abort).
       buffered_ -= cs->payload.size();
-      cs->payload.clear();
+      declared_ -= cs->length;
+      cs->payload = {};
       cs->in_message = false;
     }
     cs->extended = ext;
@@ -165,7 +166,10 @@ Result<size_t> ChunkReader::parse_header(Bytes h, uint64_t offset) {
       e.msg_type = cs->type;
       return e;
     }
-    if (buffered_ + cs->length > limits_.max_buffered_bytes) {
+    // The payload vector reserves the declared length (one copy, no regrowth), so the bound
+    // applies to what was declared, not only to what has arrived: otherwise each chunk stream
+    // could set aside max_message_size for one byte of traffic.
+    if (declared_ + cs->length > limits_.max_buffered_bytes) {
       Error e = make_error(Errc::kLimitExceeded,
                            "partially received messages exceed " +
                                std::to_string(limits_.max_buffered_bytes) + " bytes",
@@ -174,6 +178,7 @@ Result<size_t> ChunkReader::parse_header(Bytes h, uint64_t offset) {
       return e;
     }
     cs->in_message = true;
+    declared_ += cs->length;
     cs->payload.clear();
     // The declared length is within max_message_size and the buffered total was checked
     // above, so reserving it is bounded by Limits.
@@ -192,6 +197,7 @@ Status ChunkReader::complete_message(ChunkStream& cs, uint64_t offset) {
   m.timestamp = cs.ts64;
   m.payload = std::move(cs.payload);
   buffered_ -= m.payload.size();
+  declared_ -= cs.length;
   cs.payload = {};
   cs.in_message = false;
   current_ = nullptr;
@@ -215,6 +221,7 @@ Status ChunkReader::complete_message(ChunkStream& cs, uint64_t offset) {
     if (csid.ok()) {
       if (ChunkStream* other = stream_for(*csid, false); other && other->in_message) {
         buffered_ -= other->payload.size();
+        declared_ -= other->length;
         other->payload = {};
         other->in_message = false;
       }

@@ -73,6 +73,7 @@ class ChunkReader {
   uint32_t chunk_size_ = 128;
   uint64_t bytes_received_ = 0;
   size_t buffered_ = 0;
+  size_t declared_ = 0;  // declared lengths of the messages being reassembled (reserved)
   std::optional<Error> error_;
 
   // The chunk whose payload is being read: its stream and the bytes left of this chunk.

@@ -13,11 +13,14 @@ namespace rtmp {
 struct Limits {
   // Largest RTMP message (24-bit length field, so at most 16 MiB - 1) accepted on one chunk
   // stream. Stops: a header declaring 16 MiB to make us buffer it. Memory: one message per open
-  // chunk stream, grown as bytes arrive (never reserved up front beyond what has arrived).
+  // chunk stream, reserved at its declared size when it starts (one copy, no regrowth); the
+  // sum of those reservations is bounded by max_buffered_bytes.
   uint32_t max_message_size = 8u * 1024 * 1024;
 
-  // Sum of the partially reassembled message bytes across all chunk streams of a connection.
-  // Stops: many chunk streams each holding an almost complete large message.
+  // Sum of the declared lengths of the messages being reassembled across all chunk streams of
+  // a connection (their buffers are reserved at the declared size). Stops: many chunk streams
+  // each holding an almost complete large message, or each declaring max_message_size and
+  // sending one byte of it.
   size_t max_buffered_bytes = 32u * 1024 * 1024;
 
   // Accepted range for a peer's Set Chunk Size. The spec allows 1..0x7FFFFFFF; 0 and values

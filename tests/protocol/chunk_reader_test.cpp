@@ -268,6 +268,51 @@ TEST(ChunkReader, BufferedBytesLimitAcrossStreams) {
   EXPECT_EQ(st.error().code, Errc::kLimitExceeded);
 }
 
+TEST(ChunkReader, DeclaredLengthsCountAgainstTheBufferedLimitAtNAndNPlusOne) {
+  // Chunk size 1: each stream declares 1024 bytes and sends one. What is declared is what the
+  // reader sets aside, so it is what the limit bounds.
+  Limits l;
+  l.max_buffered_bytes = 2048;
+  auto open = [](uint32_t n) {
+    std::vector<uint8_t> out = hex("02 | 000000 | 000004 | 01 | 00000000 | 00000001");
+    for (uint32_t i = 0; i < n; ++i) {
+      auto m = hex("00 | 000000 | 000400 | 09 | 01000000 | 17");
+      m[0] = static_cast<uint8_t>(4 + i);
+      out.insert(out.end(), m.begin(), m.end());
+    }
+    return out;
+  };
+  Status st;
+  read_all(open(2), l, 0, &st);
+  EXPECT_TRUE(st.ok()) << st.error().to_string();
+  read_all(open(3), l, 0, &st);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, Errc::kLimitExceeded);
+  EXPECT_NE(st.error().detail.find("exceed 2048 bytes"), std::string::npos);
+}
+
+TEST(ChunkReader, ACompletedOrAbortedMessageGivesItsDeclaredLengthBack) {
+  Limits l;
+  l.max_buffered_bytes = 1028;  // one 1024-byte message plus the 4-byte Abort beside it
+  // 1024 declared and completed (8 chunks of 128), then 1024 declared and aborted after its
+  // first chunk, then 1024 declared again: each fits only if the earlier one gave it back.
+  std::vector<uint8_t> bytes = hex("04 | 000000 | 000400 | 09 | 01000000");
+  for (int i = 0; i < 8; ++i) {
+    if (i > 0) bytes.push_back(0xC4);
+    bytes.insert(bytes.end(), 128, 1);
+  }
+  bytes =
+      test::cat({bytes, hex("05 | 000000 | 000400 | 09 | 01000000"), std::vector<uint8_t>(128, 2),
+                 hex("02 | 000000 | 000004 | 02 | 00000000 | 00000005"),
+                 hex("06 | 000000 | 000400 | 09 | 01000000"), std::vector<uint8_t>(10, 3)});
+  Status st;
+  auto msgs = read_all(bytes, l, 0, &st);
+  EXPECT_TRUE(st.ok()) << st.error().to_string();
+  ASSERT_EQ(msgs.size(), 2u);  // the 1024-byte message and the Abort
+  EXPECT_EQ(msgs[0].payload.size(), 1024u);
+  EXPECT_EQ(msgs[1].kind(), MessageType::kAbort);
+}
+
 TEST(ChunkReader, AbortDropsThePartialMessage) {
   auto bytes = test::cat({hex("06 | 000000 | 0000C8 | 09 | 01000000"),
                           std::vector<uint8_t>(128, 1),  // 128 of 200 bytes
