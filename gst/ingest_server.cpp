@@ -213,7 +213,7 @@ void IngestServer::accept_loop() {
       gint64 now = g_get_monotonic_time();
       if (now - last_limit_warning_us_ >= G_USEC_PER_SEC) {
         warn_peer(nullptr, peer,
-                  "connection refused: max-connections (" +
+                  "connection refused: connection limit (max-connections=" +
                       std::to_string(settings_.max_connections) + ") reached (" +
                       std::to_string(refused_since_warning_) + " refused since the last warning)");
         last_limit_warning_us_ = now;
@@ -412,6 +412,8 @@ void IngestServer::serve(Connection* c) {
   GPollableInputStream* tls_in = nullptr;
   GOutputStream* tls_out = nullptr;
 
+  auto warn = [&](const std::string& what) { warn_peer(c, c->peer, what); };
+
   auto flush = [&]() -> bool {
     while (!session.pending_output().empty()) {
       rtmp::Bytes out = session.pending_output();
@@ -422,6 +424,9 @@ void IngestServer::serve(Connection* c) {
       if (n <= 0) {
         if (err) {
           end_reason = std::string("send failed: ") + err->message;
+          if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
+            warn("the peer stopped reading (send timed out): closing the connection");
+          }
           g_error_free(err);
         }
         return false;
@@ -431,7 +436,6 @@ void IngestServer::serve(Connection* c) {
     return true;
   };
 
-  auto warn = [&](const std::string& what) { warn_peer(c, c->peer, what); };
   // Session warnings (unknown commands, skipped messages, ...) reach the bus too, the first
   // few per connection: a peer repeating one cannot flood the application.
   constexpr int kMaxSessionWarnings = 5;
@@ -579,7 +583,10 @@ void IngestServer::serve(Connection* c) {
         release_route(c, true, e->reason);
       } else if (auto w = std::get_if<rtmp::SessionWarning>(&*ev)) {
         GST_DEBUG("%s: %s", c->peer.c_str(), w->error.to_string().c_str());
-        if (++session_warnings <= kMaxSessionWarnings) {
+        // Faults reach the bus; tolerated extensions (unknown commands or message types, shared
+        // objects: kUnsupported) are only logged, so a legitimate encoder's quirk is no alarm.
+        if (w->error.code != rtmp::Errc::kUnsupported &&
+            ++session_warnings <= kMaxSessionWarnings) {
           warn(w->error.to_string() +
                (session_warnings == kMaxSessionWarnings ? " (further warnings not posted)" : ""));
         }
