@@ -206,7 +206,7 @@ struct ClientSession::Impl {
     }
     if (phase == Phase::kCreatingStream && c.transaction_id == create_txn) {
       auto id = c.arg_number(0);
-      if (!id || *id < 1 || *id > 4294967295.0) {
+      if (!id || !(*id >= 1 && *id <= 4294967295.0)) {  // NaN fails too (fuzzer-found UB)
         fail(make_error(Errc::kMalformed, "createStream _result without a stream id"));
         return;
       }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "protocol/chunk_reader.h"
 #include "protocol/chunk_writer.h"
 #include "protocol/command.h"
@@ -96,6 +98,29 @@ TEST(ClientSession, SendsConnectWithErtmpCapabilitiesAndTheExpectedSequence) {
   s.reply(c, make_on_status(amf::Value::object({{"level", amf::Value("status")},
                                                 {"code", amf::Value("NetStream.Publish.Start")}})));
   EXPECT_TRUE(c.publishing());
+}
+
+TEST(ClientSession, CreateStreamResultWithoutAUsableIdIsAnError) {
+  // NaN, out of range and missing ids; NaN slipped through "< 1 || > max" (fuzzer-found UB).
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), 0.0, -3.0, 4294967296.0}) {
+    ClientSession c(test::client_config("rtmp://h/live/k"), 0);
+    ScriptedServer s;
+    s.feed(c);
+    s.feed(c);
+    s.reply(c, make_result(
+                   s.commands[0].transaction_id, amf::Value::object({}),
+                   amf::Value::object({{"code", amf::Value("NetConnection.Connect.Success")}})));
+    s.feed(c);
+    ASSERT_EQ(s.commands.size(), 4u);
+    s.reply(c, make_result(s.commands[3].transaction_id, amf::Value::null(), amf::Value(bad)));
+    EXPECT_TRUE(c.closed()) << bad;
+    bool malformed = false;
+    while (auto ev = c.next_event()) {
+      if (auto cl = std::get_if<ClientClosed>(&*ev); cl && cl->error)
+        malformed = cl->error->code == Errc::kMalformed;
+    }
+    EXPECT_TRUE(malformed) << bad;
+  }
 }
 
 TEST(ClientSession, AdobeAuthChallengeResponse) {
