@@ -14,8 +14,8 @@
 #include <string>
 
 #include "gst/codec_caps.h"
-#include "gst/location_uri.h"
 #include "gst/ingest_server.h"
+#include "gst/location_uri.h"
 #include "protocol/command.h"
 #include "protocol/flv_file.h"
 #include "protocol/url.h"
@@ -917,8 +917,9 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_IDLE_TIMEOUT,
       g_param_spec_uint("idle-timeout", "Idle timeout",
-                        "Seconds without any byte from a peer before it is dropped (0 = none)", 0,
-                        3600, DEFAULT_IDLE_TIMEOUT, flags));
+                        "Seconds without any byte from a peer, or with a send to it blocked, "
+                        "before it is dropped (0 = no idle limit; sends then give up after 30 s)",
+                        0, 3600, DEFAULT_IDLE_TIMEOUT, flags));
   g_object_class_install_property(
       gobject_class, PROP_OUTPUT_MODE,
       g_param_spec_enum("output-mode", "Output mode",
