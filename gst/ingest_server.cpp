@@ -225,7 +225,8 @@ void IngestServer::accept_loop() {
     // Bounds a blocking send to a peer that stopped reading (its window full): the connection
     // then fails instead of pinning its thread. Waits for input are bounded separately.
     const uint64_t idle_ms = settings_.limits.idle_timeout_ms;
-    g_socket_set_timeout(s, idle_ms ? static_cast<guint>(std::max<uint64_t>(idle_ms / 1000, 1)) : 30);
+    g_socket_set_timeout(s,
+                         idle_ms ? static_cast<guint>(std::max<uint64_t>(idle_ms / 1000, 1)) : 30);
     auto c = std::make_unique<Connection>();
     c->socket = s;
     GSocketAddress* remote = g_socket_get_remote_address(s, nullptr);

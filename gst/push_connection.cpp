@@ -61,8 +61,8 @@ PushConnection::~PushConnection() {
   if (cancel_) g_object_unref(cancel_);
 }
 
-std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target,
-                                                     GCancellable* cancel, PushFailure* failure) {
+std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target, GCancellable* cancel,
+                                                     PushFailure* failure) {
   init_debug();
   rtmp::ClientConfig config = target.config;
   // Adobe auth takes up to three connections: plain, user named, challenge answered.
@@ -90,8 +90,8 @@ bool PushConnection::connect_once(const PushTarget& target, rtmp::ClientConfig c
   g_object_unref(client);
   if (!conn_) {
     g_object_unref(addr);
-    set_failure(failure, "could not connect to " + url.host_for_url() + ":" +
-                             std::to_string(url.port), err);
+    set_failure(failure,
+                "could not connect to " + url.host_for_url() + ":" + std::to_string(url.port), err);
     g_clear_error(&err);
     return false;
   }
@@ -146,8 +146,7 @@ bool PushConnection::drain_events(PushFailure* failure) {
     } else if (auto a = std::get_if<rtmp::AuthRetry>(&*ev)) {
       auth_retry_ = a->auth_query;
     } else if (auto r = std::get_if<rtmp::ReconnectRequested>(&*ev)) {
-      GST_INFO("server asks us to reconnect to %s (%s)", r->tc_url.c_str(),
-               r->description.c_str());
+      GST_INFO("server asks us to reconnect to %s (%s)", r->tc_url.c_str(), r->description.c_str());
       reconnect_request_ = r->tc_url;
     } else if (auto s = std::get_if<rtmp::StatusReceived>(&*ev)) {
       GST_DEBUG("onStatus %s %s: %s", s->level.c_str(), s->code.c_str(), s->description.c_str());
@@ -258,8 +257,8 @@ void PushConnection::close(guint linger_ms) {
         g_clear_error(&err);
         break;
       }
-      gssize n = g_socket_receive(socket_, reinterpret_cast<gchar*>(buf), sizeof buf, cancel_,
-                                  nullptr);
+      gssize n =
+          g_socket_receive(socket_, reinterpret_cast<gchar*>(buf), sizeof buf, cancel_, nullptr);
       if (n <= 0) break;
     }
   }

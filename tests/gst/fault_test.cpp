@@ -24,9 +24,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
-#include <sstream>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "gst/gstrtmpingestsrc.h"

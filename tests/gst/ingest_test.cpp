@@ -164,7 +164,8 @@ TEST_F(Ingest, GstreamerPublishersArrivePacketForPacket) {
     if (std::string(sink) == "rtmpsink") url += " live=1";  // librtmp's option syntax
     ertmp_test::Child pub("exec gst-launch-1.0 -q filesrc location='" + src.string() +
                           "' ! flvdemux name=d flvmux name=m streamable=true ! " + sink +
-                          " location='" + url + "' d.video ! queue ! m.video d.audio ! queue ! "
+                          " location='" + url +
+                          "' d.video ! queue ! m.video d.audio ! queue ! "
                           "m.audio");
     EXPECT_EQ(pub.wait(30'000), 0) << sink;
     EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS) << sink;

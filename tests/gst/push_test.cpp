@@ -93,8 +93,9 @@ class Push : public ::testing::Test {
 
   // rtmpingestsrc on a free (or given) port, every pad to an appsink collecting into got_.
   void start_ingest(const std::string& props = "", guint port = 0) {
-    std::string desc = "rtmpingestsrc name=src application=live stream-key=k port=" +
-                       std::to_string(port) + " " + props;
+    std::string desc =
+        "rtmpingestsrc name=src application=live stream-key=k port=" + std::to_string(port) + " " +
+        props;
     GError* err = nullptr;
     GstElement* src = gst_parse_launch(desc.c_str(), &err);
     ASSERT_TRUE(src) << (err ? err->message : "");
@@ -275,14 +276,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "video_0",
                   "video/x-av1",
                   true},
-        CodecCase{"vp9", {"vp9enc"}, kVideo + "vp9enc deadline=1 cpu-used=8", "video_0",
-                  "video/x-vp9"},
+        CodecCase{
+            "vp9", {"vp9enc"}, kVideo + "vp9enc deadline=1 cpu-used=8", "video_0", "video/x-vp9"},
         CodecCase{"vp8", {"vp8enc"}, kVideo + "vp8enc deadline=1", "video_0", "video/x-vp8"},
         CodecCase{"opus", {"opusenc"}, kAudio + "opusenc", "audio_0", "audio/x-opus"},
-        CodecCase{"mp3", {"lamemp3enc"}, kAudio + "lamemp3enc ! mpegaudioparse", "audio_0",
-                  "audio/mpeg"},
-        CodecCase{"mp3_48k", {"lamemp3enc"},
-                  kAudio + "audio/x-raw,rate=48000 ! lamemp3enc ! mpegaudioparse", "audio_0",
+        CodecCase{
+            "mp3", {"lamemp3enc"}, kAudio + "lamemp3enc ! mpegaudioparse", "audio_0", "audio/mpeg"},
+        CodecCase{"mp3_48k",
+                  {"lamemp3enc"},
+                  kAudio + "audio/x-raw,rate=48000 ! lamemp3enc ! mpegaudioparse",
+                  "audio_0",
                   "audio/mpeg"},
         CodecCase{"flac", {"flacenc"}, kAudio + "flacenc ! flacparse", "audio_0", "audio/x-flac"},
         CodecCase{"ac3", {"avenc_ac3"}, kAudio + "avenc_ac3", "audio_0", "audio/x-ac3"},
@@ -317,8 +320,7 @@ TEST_F(Push, FlvmuxInputIsRecordedByNginxPacketForPacket) {
   push_ = gst_parse_launch(("filesrc location=" + src.string() +
                             " ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink "
                             "name=push sync=false location=" +
-                            nginx.url("k") +
-                            " d.video ! queue ! m.video d.audio ! queue ! m.audio")
+                            nginx.url("k") + " d.video ! queue ! m.video d.audio ! queue ! m.audio")
                                .c_str(),
                            &err);
   ASSERT_TRUE(push_) << (err ? err->message : "");
@@ -395,13 +397,14 @@ TEST_F(Push, NodeMediaServerRecordsHevcAv1VpxOpusAndTracksAsSent) {
   ertmp_test::NodeMediaServer nms;
   ASSERT_TRUE(nms.start()) << nms.log();
   std::vector<std::string> av1_expected;
-  start_push("rtmppushsink name=push sync=false location=" + nms.url("live", "k") + " " + kVideo +
-             "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse ! push.video_0 "
-             "videotestsrc num-buffers=8 ! video/x-raw,width=160,height=120 ! av1enc cpu-used=8 "
-             "lag-in-frames=0 ! av1parse ! push.video_1 " +
-             kVideo + "vp9enc deadline=1 cpu-used=8 ! push.video_2 " + kAudio +
-             "opusenc ! push.audio_0",
-             false);
+  start_push(
+      "rtmppushsink name=push sync=false location=" + nms.url("live", "k") + " " + kVideo +
+          "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse ! push.video_0 "
+          "videotestsrc num-buffers=8 ! video/x-raw,width=160,height=120 ! av1enc cpu-used=8 "
+          "lag-in-frames=0 ! av1parse ! push.video_1 " +
+          kVideo + "vp9enc deadline=1 cpu-used=8 ! push.video_2 " + kAudio +
+          "opusenc ! push.audio_0",
+      false);
   tap_av1("video_1", &av1_expected);
   play();
   ASSERT_EQ(wait_bus(push_, 60 * GST_SECOND), GST_MESSAGE_EOS);
@@ -504,9 +507,10 @@ TEST_F(Push, ErtmpReconnectRequestMovesThePublishToTheNewServerAtAKeyframe) {
   if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
   start_ingest();
   ReconnectingServer old_server(20, "rtmp://127.0.0.1:" + std::to_string(port_) + "/live");
-  start_push("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
-             "x264enc tune=zerolatency key-int-max=10 ! rtmppushsink name=push location=" +
-             std::string("rtmp://127.0.0.1:") + std::to_string(old_server.port()) + "/live/k");
+  start_push(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=10 ! rtmppushsink name=push location=" +
+      std::string("rtmp://127.0.0.1:") + std::to_string(old_server.port()) + "/live/k");
   // Bounded wait for frames at the new server (the ingest's appsink counts them).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (got_.count("video_0") < 20 && std::chrono::steady_clock::now() < deadline) {
@@ -534,13 +538,14 @@ TEST_F(Push, ASilentLiveInputDoesNotStallTheOthers) {
   if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
   start_ingest();
   // audio_0 is linked and negotiated but never delivers a buffer (a muted live source).
-  start_push("appsrc name=mute is-live=true format=time caps=audio/mpeg,mpegversion=4,"
-             "stream-format=raw,rate=44100,channels=2,codec_data=(buffer)1210 ! push.audio_0 "
-             "rtmppushsink name=push interleave-timeout=200 location=" +
-             ingest_url() +
-             " videotestsrc is-live=true num-buffers=45 ! "
-             "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency ! "
-             "push.video_0");
+  start_push(
+      "appsrc name=mute is-live=true format=time caps=audio/mpeg,mpegversion=4,"
+      "stream-format=raw,rate=44100,channels=2,codec_data=(buffer)1210 ! push.audio_0 "
+      "rtmppushsink name=push interleave-timeout=200 location=" +
+      ingest_url() +
+      " videotestsrc is-live=true num-buffers=45 ! "
+      "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency ! "
+      "push.video_0");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (got_.count("video_0") < 40 && std::chrono::steady_clock::now() < deadline) {
     GstBus* bus = gst_element_get_bus(ingest_);
@@ -557,9 +562,10 @@ TEST_F(Push, PublishesOverIpv6Loopback) {
   if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
   if (!std::ifstream("/proc/net/if_inet6").good()) GTEST_SKIP() << "no IPv6";
   start_ingest("address=::1");
-  start_push("videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240 ! x264enc ! "
-             "rtmppushsink name=push sync=false location=rtmp://[::1]:" +
-             std::to_string(port_) + "/live/k");
+  start_push(
+      "videotestsrc num-buffers=20 ! video/x-raw,width=320,height=240 ! x264enc ! "
+      "rtmppushsink name=push sync=false location=rtmp://[::1]:" +
+      std::to_string(port_) + "/live/k");
   finish_both();
   std::lock_guard<std::mutex> lock(got_.mu);
   EXPECT_EQ(sent_.md5s["video_0"].size(), 20u);
@@ -581,10 +587,11 @@ TEST_F(Push, RtmpsIntoOurTlsIngestPacketForPacket) {
   start_ingest("tls-certificate-file=" + (dir_ / "cert.pem").string() +
                " tls-key-file=" + (dir_ / "key.pem").string());
   // Self-signed: accept an unknown issuer, still check everything else (host name, dates).
-  start_push("videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! x264enc ! "
-             "rtmppushsink name=push sync=false tls-validation-flags=bad-identity+expired "
-             "location=rtmps://localhost:" +
-             std::to_string(port_) + "/live/k audiotestsrc num-buffers=40 ! avenc_aac ! push.");
+  start_push(
+      "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! x264enc ! "
+      "rtmppushsink name=push sync=false tls-validation-flags=bad-identity+expired "
+      "location=rtmps://localhost:" +
+      std::to_string(port_) + "/live/k audiotestsrc num-buffers=40 ! avenc_aac ! push.");
   finish_both();
   std::lock_guard<std::mutex> lock(got_.mu);
   EXPECT_EQ(sent_.md5s["video_0"].size(), 30u);
@@ -597,9 +604,10 @@ TEST_F(Push, RtmpsRefusesAnUntrustedCertificateByDefault) {
   ASSERT_TRUE(make_certificate(dir_));
   start_ingest("tls-certificate-file=" + (dir_ / "cert.pem").string() +
                " tls-key-file=" + (dir_ / "key.pem").string());
-  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
-             "location=rtmps://localhost:" +
-             std::to_string(port_) + "/live/k");
+  start_push(
+      "videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+      "location=rtmps://localhost:" +
+      std::to_string(port_) + "/live/k");
   std::string error;
   EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND, nullptr, &error), GST_MESSAGE_ERROR);
   EXPECT_NE(error.find("TLS handshake"), std::string::npos) << error;
@@ -676,9 +684,10 @@ TEST_F(Push, ReconnectAttemptsExhaustedIsAnError) {
   uint16_t port = ertmp_test::free_port();
   FlvCapture first;
   GstElement* server = flv_ingest(port, &first);
-  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
-             "reconnect-attempts=2 reconnect-delay=100 location=rtmp://127.0.0.1:" +
-             std::to_string(port) + "/live/k");
+  start_push(
+      "videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+      "reconnect-attempts=2 reconnect-delay=100 location=rtmp://127.0.0.1:" +
+      std::to_string(port) + "/live/k");
   ASSERT_TRUE(first.wait_video_tags(5, 20'000));
   gst_element_set_state(server, GST_STATE_NULL);  // gone for good
   gst_object_unref(server);
@@ -696,8 +705,8 @@ TEST_F(Push, MessagesLeaveInDtsOrderAcrossTracks) {
   FlvCapture cap;
   GstElement* server = flv_ingest(port, &cap);
   // Audio and video from independent sources at different rates; the sink interleaves.
-  start_push("rtmppushsink name=push sync=false location=rtmp://127.0.0.1:" +
-             std::to_string(port) + "/live/k " + kVideo + "x264enc bframes=2 ! push.video_0 " +
+  start_push("rtmppushsink name=push sync=false location=rtmp://127.0.0.1:" + std::to_string(port) +
+             "/live/k " + kVideo + "x264enc bframes=2 ! push.video_0 " +
              "audiotestsrc num-buffers=40 samplesperbuffer=512 ! avenc_aac ! push.audio_0");
   EXPECT_EQ(wait_bus(push_, 30 * GST_SECOND), GST_MESSAGE_EOS);
   gst_element_set_state(server, GST_STATE_NULL);
@@ -724,9 +733,10 @@ TEST_F(Push, MessagesLeaveInDtsOrderAcrossTracks) {
 TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
   if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
   start_ingest();
-  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
-             "location=" +
-             ingest_url("wrong"));
+  start_push(
+      "videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+      "location=" +
+      ingest_url("wrong"));
   std::string error;
   EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND, nullptr, &error), GST_MESSAGE_ERROR);
   EXPECT_NE(error.find("NetStream.Publish.BadName"), std::string::npos) << error;
@@ -740,9 +750,10 @@ TEST_F(Push, ServerThatNeverAnswersConnectTimesOutWithoutHanging) {
   uint16_t port = 0;
   int fd = ertmp_test::listen_loopback(&port);  // the kernel accepts; nobody ever answers
   ASSERT_GE(fd, 0);
-  start_push("videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
-             "timeout=2 location=rtmp://127.0.0.1:" +
-             std::to_string(port) + "/live/k");
+  start_push(
+      "videotestsrc is-live=true ! x264enc tune=zerolatency ! rtmppushsink name=push "
+      "timeout=2 location=rtmp://127.0.0.1:" +
+      std::to_string(port) + "/live/k");
   std::string error;
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(wait_bus(push_, 10 * GST_SECOND, nullptr, &error), GST_MESSAGE_ERROR);
@@ -791,10 +802,11 @@ TEST_F(Push, ServerGoneMidStreamReconnectsAndResumesAtAKeyframeWithContinuousTim
   uint16_t port = ertmp_test::free_port();
   FlvCapture first, second;
   GstElement* server = flv_ingest(port, &first);
-  start_push("videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
-             "x264enc tune=zerolatency key-int-max=15 ! rtmppushsink name=push "
-             "reconnect-delay=100 location=rtmp://127.0.0.1:" +
-             std::to_string(port) + "/live/k");
+  start_push(
+      "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
+      "x264enc tune=zerolatency key-int-max=15 ! rtmppushsink name=push "
+      "reconnect-delay=100 location=rtmp://127.0.0.1:" +
+      std::to_string(port) + "/live/k");
   ASSERT_TRUE(first.wait_video_tags(30, 20'000));
   // The server goes away (its sockets close under the publisher), then comes back.
   gst_element_set_state(server, GST_STATE_NULL);
