@@ -141,19 +141,7 @@ inline void tap_pad(GstPad* pad, Collected* c, const std::string& name) {
 
 // ffmpeg's per-packet MD5s (framemd5) of one stream of a file.
 inline std::vector<std::string> framemd5s(const std::filesystem::path& file, int stream_index) {
-  std::string out =
-      run_capture("ffmpeg -hide_banner -loglevel error -i '" + file.string() +
-                  "' -map 0 -c copy -f framemd5 - | grep -v '^#' | awk -F', *' '$1==" +
-                  std::to_string(stream_index) + " {print $6}'");
-  std::vector<std::string> v;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t nl = out.find('\n', start);
-    if (nl == std::string::npos) nl = out.size();
-    if (nl > start) v.push_back(out.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return v;
+  return framemd5_lines(file, "$6", "$1==" + std::to_string(stream_index));
 }
 
 // Waits (bounded) for EOS or an error on the bus; returns the type seen (UNKNOWN on timeout).

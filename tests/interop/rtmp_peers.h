@@ -47,6 +47,30 @@ inline std::string run_capture(const std::string& command) {
   return out;
 }
 
+// The non-empty lines of a command's output.
+inline std::vector<std::string> split_lines(const std::string& out) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t nl = out.find('\n', start);
+    if (nl == std::string::npos) nl = out.size();
+    if (nl > start) lines.push_back(out.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return lines;
+}
+
+// ffmpeg's framemd5 of every packet of a file, one line per packet printed with the awk
+// program `fields` (fields split on commas: $1 stream, $5 size, $6 MD5); `filter` selects.
+inline std::vector<std::string> framemd5_lines(const std::filesystem::path& file,
+                                               const std::string& fields,
+                                               const std::string& filter = "") {
+  return split_lines(run_capture("ffmpeg -hide_banner -loglevel error -i '" + file.string() +
+                                 "' -map 0 -c copy -f framemd5 - | grep -v '^#' | "
+                                 "awk -F', *' '" +
+                                 filter + " {print " + fields + "}'"));
+}
+
 inline std::filesystem::path make_temp_dir(const std::string& tag) {
   std::string tmpl =
       (std::filesystem::temp_directory_path() / ("ertmp-" + tag + "-XXXXXX")).string();

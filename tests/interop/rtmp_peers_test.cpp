@@ -40,18 +40,7 @@ size_t ffprobe_packets(const std::filesystem::path& file, const char* stream) {
 // Packet checksums per stream ("stream,size,md5" lines of ffmpeg's framemd5): what must be
 // identical between a source and what a server recorded (timestamps may be rebased).
 std::vector<std::string> packet_checksums(const std::filesystem::path& p) {
-  std::string out = run_capture("ffmpeg -hide_banner -loglevel error -i '" + p.string() +
-                                "' -map 0 -c copy -f framemd5 - | grep -v '^#' | "
-                                "awk -F', *' '{print $1\",\"$5\",\"$6}'");
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t nl = out.find('\n', start);
-    if (nl == std::string::npos) nl = out.size();
-    if (nl > start) lines.push_back(out.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return lines;
+  return ertmp_test::framemd5_lines(p, "$1\",\"$5\",\"$6");
 }
 
 struct Replay {
