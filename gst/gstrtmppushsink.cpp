@@ -144,8 +144,19 @@ struct Item {
   gint64 arrival_us = 0;
 };
 
+// Shared by the pads list, the streaming thread inside chain/event and the sender thread, so
+// a pad released while PLAYING stays valid until the last of them lets go.
 struct SinkPad {
-  GstPad* pad = nullptr;
+  SinkPad() = default;
+  SinkPad(const SinkPad&) = delete;
+  SinkPad& operator=(const SinkPad&) = delete;
+  ~SinkPad() {
+    for (auto& it : queue)
+      if (it.buffer) gst_buffer_unref(it.buffer);
+    if (pad) gst_object_unref(pad);
+  }
+
+  GstPad* pad = nullptr;  // a reference of our own
   bool video = false;
   bool flv = false;
   guint track = 0;
@@ -237,7 +248,7 @@ struct GstRtmpPushSinkPrivate {
   // Pads and queues, guarded by mu.
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<std::unique_ptr<SinkPad>> pads;
+  std::vector<std::shared_ptr<SinkPad>> pads;
   bool running = false;   // sender thread alive (READY->PAUSED .. PAUSED->READY)
   bool stopping = false;  // tell the sender and blocked chains to leave
   bool playing = false;
@@ -273,9 +284,9 @@ struct GstRtmpPushSinkPrivate {
 
   // --- pads -----------------------------------------------------------------------------
 
-  SinkPad* state_of(GstPad* pad) {
+  std::shared_ptr<SinkPad> state_of(GstPad* pad) {
     for (auto& p : pads)
-      if (p->pad == pad) return p.get();
+      if (p->pad == pad) return p;
     return nullptr;
   }
 
@@ -382,7 +393,7 @@ struct GstRtmpPushSinkPrivate {
 
   static GstFlowReturn chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
     auto* priv = GST_RTMP_PUSH_SINK(parent)->priv;
-    SinkPad* p;
+    std::shared_ptr<SinkPad> p;
     {
       std::lock_guard<std::mutex> lock(priv->mu);
       p = priv->state_of(pad);
@@ -391,7 +402,7 @@ struct GstRtmpPushSinkPrivate {
       gst_buffer_unref(buf);
       return GST_FLOW_ERROR;
     }
-    return p->flv ? priv->chain_flv(p, buf) : priv->chain_elementary(p, buf);
+    return p->flv ? priv->chain_flv(p.get(), buf) : priv->chain_elementary(p.get(), buf);
   }
 
   bool set_caps(SinkPad* p, GstCaps* caps) {
@@ -431,15 +442,16 @@ struct GstRtmpPushSinkPrivate {
 
   static gboolean event(GstPad* pad, GstObject* parent, GstEvent* ev) {
     auto* priv = GST_RTMP_PUSH_SINK(parent)->priv;
-    SinkPad* p;
+    std::shared_ptr<SinkPad> sp;
     {
       std::lock_guard<std::mutex> lock(priv->mu);
-      p = priv->state_of(pad);
+      sp = priv->state_of(pad);
     }
-    if (!p) {
+    if (!sp) {
       gst_event_unref(ev);
       return FALSE;
     }
+    SinkPad* p = sp.get();
     switch (GST_EVENT_TYPE(ev)) {
       case GST_EVENT_CAPS: {
         GstCaps* caps;
@@ -512,9 +524,9 @@ struct GstRtmpPushSinkPrivate {
   // deliver has something queued, a queue is full (a demuxer feeding several pads from one
   // thread must not deadlock), or the oldest item waited `interleave_timeout` (sparse live
   // streams). Returns the pad, or nullptr when nothing is ready by `deadline_us`.
-  SinkPad* pick(std::unique_lock<std::mutex>& lock, gint64 deadline_us) {
+  std::shared_ptr<SinkPad> pick(std::unique_lock<std::mutex>& lock, gint64 deadline_us) {
     while (!stopping) {
-      SinkPad* best = nullptr;
+      std::shared_ptr<SinkPad> best;
       bool all_have = true, any_full = false;
       gint64 oldest_arrival = G_MAXINT64;
       for (auto& p : pads) {
@@ -524,7 +536,7 @@ struct GstRtmpPushSinkPrivate {
         }
         if (p->queue.size() >= kMaxQueuedBuffers) any_full = true;
         oldest_arrival = std::min(oldest_arrival, p->queue.front().arrival_us);
-        if (!best || p->queue.front().dts < best->queue.front().dts) best = p.get();
+        if (!best || p->queue.front().dts < best->queue.front().dts) best = p;
       }
       gint64 now = g_get_monotonic_time();
       gint64 timeout_at = oldest_arrival + gint64{run.interleave_timeout} * 1000;
@@ -991,7 +1003,7 @@ struct GstRtmpPushSinkPrivate {
       }
 
       // 2. The next buffer by DTS (bounded wait, so reconnect timers and input polling run).
-      SinkPad* p;
+      std::shared_ptr<SinkPad> p;
       Item item;
       bool done;
       {
@@ -1028,7 +1040,7 @@ struct GstRtmpPushSinkPrivate {
         if (item.buffer) gst_buffer_unref(item.buffer);
         break;
       }
-      std::vector<Packet> packets = package(p, std::move(item));
+      std::vector<Packet> packets = package(p.get(), std::move(item));
       if (!p->flv && !packets.empty() && !send_metadata(packets.front().dts_ms, &why)) {
         drop_connection(why);
       }
@@ -1215,13 +1227,13 @@ static GstPad* gst_rtmp_push_sink_request_new_pad(GstElement* element, GstPadTem
   }
   std::string pad_name =
       flv ? "sink" : std::string(video ? "video_" : "audio_") + std::to_string(track);
-  auto state = std::make_unique<SinkPad>();
+  auto state = std::make_shared<SinkPad>();
   state->flv = flv;
   state->video = video;
   state->track = track;
   gst_segment_init(&state->segment, GST_FORMAT_TIME);
   GstPad* pad = gst_pad_new_from_template(templ, pad_name.c_str());
-  state->pad = pad;
+  state->pad = GST_PAD(gst_object_ref(pad));
   gst_pad_set_chain_function(pad, GstRtmpPushSinkPrivate::chain);
   gst_pad_set_event_function(pad, GstRtmpPushSinkPrivate::event);
   priv->pads.push_back(std::move(state));
@@ -1235,9 +1247,7 @@ static void gst_rtmp_push_sink_release_pad(GstElement* element, GstPad* pad) {
     std::lock_guard<std::mutex> lock(priv->mu);
     for (auto it = priv->pads.begin(); it != priv->pads.end(); ++it) {
       if ((*it)->pad != pad) continue;
-      for (auto& item : (*it)->queue)
-        if (item.buffer) gst_buffer_unref(item.buffer);
-      priv->pads.erase(it);
+      priv->pads.erase(it);  // the queue goes with the last holder
       break;
     }
     priv->cv.notify_all();

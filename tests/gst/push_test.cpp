@@ -730,6 +730,70 @@ TEST_F(Push, MessagesLeaveInDtsOrderAcrossTracks) {
   EXPECT_GE(audio, 20);
 }
 
+// A track removed while PLAYING (the usual blocking-probe dance): the sink lets the pad go,
+// the other track keeps flowing and the publish ends cleanly.
+TEST_F(Push, ARequestPadReleasedWhilePlayingLeavesTheOtherTrackFlowing) {
+  if (!have_elements({"x264enc", "avenc_aac"})) GTEST_SKIP() << "encoders missing";
+  start_ingest();
+  start_push("rtmppushsink name=push location=" + ingest_url() +
+             " videotestsrc is-live=true num-buffers=90 ! "
+             "video/x-raw,width=320,height=240,framerate=30/1 ! x264enc tune=zerolatency ! "
+             "push.video_0 audiotestsrc name=asrc is-live=true ! avenc_aac name=aenc ! "
+             "push.audio_0");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (got_.count("audio_0") < 10 && std::chrono::steady_clock::now() < deadline) {
+    GstBus* bus = gst_element_get_bus(push_);
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 20 * GST_MSECOND, GST_MESSAGE_ERROR);
+    gst_object_unref(bus);
+    ASSERT_FALSE(m);
+  }
+  ASSERT_GE(got_.count("audio_0"), 10u);
+  // Block the audio branch at its source, then take it out and give the sink pad back.
+  GstElement* asrc = gst_bin_get_by_name(GST_BIN(push_), "asrc");
+  GstElement* aenc = gst_bin_get_by_name(GST_BIN(push_), "aenc");
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+  GstPad* src_pad = gst_element_get_static_pad(asrc, "src");
+  struct Blocked {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool yes = false;
+  } blocked;
+  gulong probe = gst_pad_add_probe(
+      src_pad, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM,
+      [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+        auto* b = static_cast<Blocked*>(d);
+        std::lock_guard<std::mutex> lock(b->mu);
+        b->yes = true;
+        b->cv.notify_all();
+        return GST_PAD_PROBE_OK;
+      },
+      &blocked, nullptr);
+  {
+    std::unique_lock<std::mutex> lock(blocked.mu);
+    ASSERT_TRUE(blocked.cv.wait_for(lock, std::chrono::seconds(5), [&] { return blocked.yes; }));
+  }
+  GstPad* sink_pad = gst_element_get_static_pad(sink, "audio_0");
+  ASSERT_TRUE(sink_pad);
+  size_t audio_before = got_.count("audio_0");
+  gst_element_set_state(asrc, GST_STATE_NULL);  // unblocks the probe: the branch stops
+  gst_pad_remove_probe(src_pad, probe);
+  gst_element_set_state(aenc, GST_STATE_NULL);
+  gst_element_release_request_pad(sink, sink_pad);
+  gst_object_unref(sink_pad);
+  gst_bin_remove_many(GST_BIN(push_), asrc, aenc, nullptr);
+  gst_object_unref(src_pad);
+  gst_object_unref(asrc);
+  gst_object_unref(aenc);
+  gst_object_unref(sink);
+  // Video goes on to its end (num-buffers) and the publish finishes with EOS.
+  EXPECT_EQ(wait_bus(push_, 30 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(wait_bus(ingest_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  std::lock_guard<std::mutex> lock(got_.mu);
+  EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
+  EXPECT_EQ(sent_.md5s["video_0"].size(), 90u);
+  EXPECT_LE(got_.md5s["audio_0"].size(), audio_before + 5);  // what was already queued
+}
+
 TEST_F(Push, RefusedStreamKeyIsAClearErrorWithTheServerCode) {
   if (!have_elements({"x264enc"})) GTEST_SKIP() << "x264enc missing";
   start_ingest();
