@@ -800,6 +800,7 @@ struct LatencyTarget {
   std::vector<double> round_p99;
   double median_round_p99 = 0;
   uint64_t sent = 0, received = 0, gaps = 0;
+  std::vector<uint32_t> samples;  // every latency (us), all rounds, for --samples
 
   void summarize() {
     std::vector<uint32_t> a, v, au;
@@ -816,6 +817,7 @@ struct LatencyTarget {
     a = v;
     a.insert(a.end(), au.begin(), au.end());
     all = dist_of(a);
+    samples = a;
     video = dist_of(v);
     audio = dist_of(au);
     median_round_p99 = median_of(round_p99);
@@ -1340,6 +1342,8 @@ void usage() {
   std::printf(
       "usage: ingest_load [--latency] [--concurrency] [options]   (no part named: both)\n"
       "  --json FILE            results as JSON (default ingest_load.json)\n"
+      "  --samples DIR          every latency sample per target, one per line (ours.txt,\n"
+      "                         anchor.txt, floor.txt), for a distribution plot\n"
       "  --rounds R             latency rounds per target (default 3)\n"
       "  --latency-seconds S    seconds per latency round (default 10)\n"
       "  --seconds S            seconds per concurrency step (default 15)\n"
@@ -1357,6 +1361,7 @@ int main(int argc, char** argv) {
   unsigned max_n = 400, port = 0, n = 0, kbps = 0;
   std::vector<unsigned> ladder, kbps_list = {3000, 600};
   std::string json_path = "ingest_load.json";
+  std::string samples_dir;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -1385,6 +1390,8 @@ int main(int argc, char** argv) {
       port = static_cast<unsigned>(std::atoi(next().c_str()));
     } else if (a == "--json") {
       json_path = next();
+    } else if (a == "--samples") {
+      samples_dir = next();
     } else if (a == "--help" || a == "-h") {
       usage();
       return 0;
@@ -1420,6 +1427,15 @@ int main(int argc, char** argv) {
     LatencyResult lat = run_latency(rounds, latency_seconds);
     print_latency(lat);
     json += ", \"latency\": " + latency_json(lat);
+    if (!samples_dir.empty()) {
+      for (auto [t, file] : {std::pair{&lat.ours, "ours.txt"}, std::pair{&lat.anchor, "anchor.txt"},
+                             std::pair{&lat.floor, "floor.txt"}}) {
+        std::ofstream out(samples_dir + "/" + file);
+        std::vector<uint32_t> v = t->samples;
+        std::sort(v.begin(), v.end());
+        for (uint32_t x : v) out << x << "\n";
+      }
+    }
   }
   if (want_concurrency) {
     ConcurrencyResult con = run_concurrency(kbps_list, ladder, seconds);

@@ -22,7 +22,7 @@ packages=(
   # self-signed certificates for the rtmps tests
   openssl
   # benchmarks
-  bc
+  bc iperf3 gnuplot-nox
 )
 # node + npm for node-media-server: Debian's packages unless a node is already installed
 # (e.g. from NodeSource, whose nodejs package carries npm itself).
