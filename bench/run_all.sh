@@ -10,11 +10,14 @@
 #   6. protocol micro-benchmarks (chunk reassembly vs memcpy, AMF0 decode)
 # Prints one table; writes bench-results/results.json, the raw outputs, and
 # bench-results/latency.png (the latency distributions, gnuplot).
-# Usage: bench/run_all.sh [--quick]   (--quick: fewer rounds and shorter runs, ~5 min)
+# Usage: bench/run_all.sh [--quick | --summary]
+#   --quick: fewer rounds and shorter runs (~5 min); --summary: only the table, from the
+#   outputs of the last run in bench-results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=false
+quick=false summary_only=false
 [ "${1:-}" = "--quick" ] && quick=true
+[ "${1:-}" = "--summary" ] && summary_only=true
 build=${BUILD:-build}
 out=bench-results
 mkdir -p "$out/samples"
@@ -23,6 +26,7 @@ if $quick; then
 else
   rounds=3 secs=60 lat_args=(--rounds 3) con_args=(--seconds 15)
 fi
+if ! $summary_only; then
 for tool in iperf3 gnuplot; do
   command -v "$tool" >/dev/null || { echo "run_all: $tool missing (tools/install-deps.sh)"; exit 1; }
 done
@@ -77,6 +81,7 @@ plot "$out/samples/ours.txt" using 1:(\$0/$(wc -l < "$out/samples/ours.txt")) wi
      "$out/samples/anchor.txt" using 1:(\$0/$(wc -l < "$out/samples/anchor.txt")) with lines lw 2 title "nginx-rtmp + rtmp2src ! flvdemux", \
      "$out/samples/floor.txt" using 1:(\$0/$(wc -l < "$out/samples/floor.txt")) with lines lw 1 title "floor: thread + ServerSession"
 GP
+fi
 
 python3 - "$out" <<'PY'
 import json, re, statistics, sys
@@ -109,9 +114,16 @@ tcp = float(c[-1]); ours = statistics.median(map(float, c[:-2]))
 res["ceiling_bps"] = {"ours": ours, "tcp": tcp, "ratio": ours / tcp}
 rows.append(("5 one connection Gbit/s", f"{ours/1e9:.2f}", f"iperf3 {tcp/1e9:.2f}", f"{ours/tcp:.2f}", ">= 0.5"))
 for f in ("chunk_bench", "amf_bench"):
-    j = json.load(open(f"{out}/{f}.json"))
+    text = open(f"{out}/{f}.json").read()
+    j, end = json.JSONDecoder().raw_decode(text)  # the programs print their ratios after it
     res[f] = {b["name"]: b["real_time"] for b in j["benchmarks"]}
-rows.append(("6 micro-benchmarks", "see results.json", "", "", ""))
+    for line in text[end:].strip().splitlines():
+        m = re.search(r"chunk\s+(\d+): .*ratio ([\d.]+)x", line)
+        if m:
+            rows.append((f"6 chunk {m.group(1)} reassembly/memcpy", "", "memcpy", f"{m.group(2)}x", "<= 2x"))
+    if f == "amf_bench":
+        for name, t in res[f].items():
+            rows.append((f"6 {name}"[:36], f"{t:.0f} {j['benchmarks'][0]['time_unit']}", "", "", ""))
 json.dump(res, open(f"{out}/results.json", "w"), indent=1)
 print(f"\n{'measure':36} {'ours':>22} {'anchor':>28} {'ratio':>14}  goal")
 for r in rows:
