@@ -165,6 +165,7 @@ struct SinkPad {
   guint bitrate = 0;  // bit/s from the pad's bitrate tags, for onMetaData (mu)
   std::deque<Item> queue;
   bool eos = false;
+  bool released = false;  // release_pad ran: a chain blocked on the queue must leave
   bool got_data = false;
   gint64 last_dts = G_MININT64;
   // FLV pad: the stream header tags (metadata, sequence headers), resent on every connection.
@@ -174,7 +175,8 @@ struct SinkPad {
   // Sender thread only: the format of the last item sent, its sequence-header version (bumped
   // when the format changes or a pending sequence header is derived) and the version this
   // connection has sent.
-  std::shared_ptr<gst_ertmp::PushFormat> send_format;
+  std::shared_ptr<gst_ertmp::PushFormat> send_format;  // the sender's own copy (it mutates it)
+  std::shared_ptr<gst_ertmp::PushFormat> send_source;  // the caps format it was copied from
   guint seq_version = 0;
   guint sent_seq_version = 0;
   guint64 frames = 0;
@@ -261,6 +263,7 @@ struct GstRtmpPushSinkPrivate {
 
   // Stats (mu).
   guint64 bytes_sent_total = 0;
+  guint64 bytes_sent_closed = 0;  // by connections already gone
   guint reconnects = 0;
   guint64 dropped = 0;
   bool connected = false;
@@ -301,10 +304,10 @@ struct GstRtmpPushSinkPrivate {
   // Waits (chain thread, mu held) while `p`'s queue is full. False when stopping or flushing.
   bool wait_for_room(std::unique_lock<std::mutex>& lock, SinkPad* p) {
     cv.wait(lock, [&] {
-      return stopping || !running || GST_PAD_IS_FLUSHING(p->pad) ||
+      return stopping || !running || p->released || GST_PAD_IS_FLUSHING(p->pad) ||
              p->queue.size() < kMaxQueuedBuffers;
     });
-    return !stopping && running && !GST_PAD_IS_FLUSHING(p->pad);
+    return !stopping && running && !p->released && !GST_PAD_IS_FLUSHING(p->pad);
   }
 
   GstFlowReturn enqueue(SinkPad* p, Item&& item) {
@@ -539,7 +542,8 @@ struct GstRtmpPushSinkPrivate {
         if (!best || p->queue.front().dts < best->queue.front().dts) best = p;
       }
       gint64 now = g_get_monotonic_time();
-      gint64 timeout_at = oldest_arrival + gint64{run.interleave_timeout} * 1000;
+      gint64 timeout_at =
+          best ? oldest_arrival + gint64{run.interleave_timeout} * 1000 : deadline_us;
       if (best && (all_have || any_full || now >= timeout_at)) return best;
       gint64 until = std::min(deadline_us, best ? timeout_at : deadline_us);
       if (now >= deadline_us) return nullptr;
@@ -654,7 +658,7 @@ struct GstRtmpPushSinkPrivate {
       return false;
     }
     std::lock_guard<std::mutex> lock(mu);
-    bytes_sent_total = conn->bytes_sent();
+    bytes_sent_total = bytes_sent_closed + conn->bytes_sent();
     return true;
   }
 
@@ -663,7 +667,10 @@ struct GstRtmpPushSinkPrivate {
   void backlog_push(Packet&& pk) {
     backlog.push_back(std::move(pk));
     const guint64 keep_ms = run.max_buffer_time / GST_MSECOND;
-    auto span = [this] { return backlog.back().dts_ms - backlog.front().dts_ms; };
+    auto span = [this] {  // a late pad's packet may sit behind a later one
+      guint64 a = backlog.front().dts_ms, b = backlog.back().dts_ms;
+      return b > a ? b - a : 0;
+    };
     size_t dropped_now = 0;
     while (!backlog.empty() && span() > keep_ms) {
       backlog.pop_front();
@@ -714,6 +721,11 @@ struct GstRtmpPushSinkPrivate {
     while (!pending.empty()) {
       Packet pk = std::move(pending.front());
       pending.pop_front();
+      if (pk.video && !pk.keyframe && want_keyframe) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++dropped;  // video resumes at a keyframe; audio in between still goes
+        continue;
+      }
       if (pk.video) want_keyframe = false;
       if (!deliver(std::move(pk), why)) {
         for (auto& rest : pending) backlog_push(std::move(rest));
@@ -788,8 +800,11 @@ struct GstRtmpPushSinkPrivate {
       out.push_back(std::move(pk));
       return out;
     }
-    if (item.format != p->send_format) {
-      p->send_format = item.format;
+    if (item.format != p->send_source) {
+      // A copy: frame_payload() may complete its sequence header while the streaming thread
+      // still reads the caps' format.
+      p->send_source = item.format;
+      p->send_format = std::make_shared<gst_ertmp::PushFormat>(*item.format);
       ++p->seq_version;
       if (p->track == 0) metadata_sent = false;  // describe the new format
     }
@@ -812,8 +827,7 @@ struct GstRtmpPushSinkPrivate {
     } else if (ok) {
       pk.payload = as_is ? mapped : std::make_shared<const Payload>(std::move(converted));
       // CT from the rounded PTS and DTS, not rounded on its own (OBS 31.1's off-by-one fix).
-      gint64 ct_ms =
-          item.pts / static_cast<gint64>(GST_MSECOND) - item.dts / static_cast<gint64>(GST_MSECOND);
+      gint64 ct_ms = static_cast<gint64>(rtmp_ms(item.pts)) - static_cast<gint64>(pk.dts_ms);
       ok = build_tag(*p, f, false, true, pk.payload->bytes(), item.keyframe,
                      static_cast<int32_t>(ct_ms), pk.body);
     } else {
@@ -852,12 +866,37 @@ struct GstRtmpPushSinkPrivate {
     return !stopping;
   }
 
+  // Closes the connection (no goodbye: it failed). A connection that lived less than 10 s
+  // counts as a failed attempt, so a server that accepts and then drops us gets the backoff
+  // and, at the end, an error instead of an endless loop.
   void drop_connection(const std::string& why) {
     GST_WARNING_OBJECT(self, "connection to %s lost: %s", run.url.to_string().c_str(), why.c_str());
-    conn.reset();
+    forget_connection();
+    if (g_get_monotonic_time() - connected_since_us >= 10 * G_USEC_PER_SEC) attempts = 0;
+    if (!schedule_retry()) give_up = true;
+  }
+  void forget_connection() {
     std::lock_guard<std::mutex> lock(mu);
+    if (conn) bytes_sent_closed += conn->bytes_sent();
+    conn.reset();
     connected = false;
   }
+  // The next attempt: at once the first time, then reconnect-delay doubling up to 30 s.
+  // False when reconnect-attempts are used up.
+  bool schedule_retry() {
+    ++attempts;
+    if (run.reconnect_attempts >= 0 && attempts > run.reconnect_attempts) return false;
+    gint64 delay_ms =
+        attempts == 1
+            ? 0
+            : std::min<gint64>(gint64{run.reconnect_delay} << std::min(attempts - 2, 5), 30'000);
+    next_attempt_us = g_get_monotonic_time() + delay_ms * 1000;
+    return true;
+  }
+  int attempts = 0;
+  gint64 next_attempt_us = 0;
+  gint64 connected_since_us = 0;
+  bool give_up = false;
 
   gst_ertmp::PushTarget target() {
     gst_ertmp::PushTarget t;
@@ -930,9 +969,9 @@ struct GstRtmpPushSinkPrivate {
       }
       return ConnectResult::kRetry;
     }
-    conn = std::move(c);
     {
       std::lock_guard<std::mutex> lock(mu);
+      conn = std::move(c);
       connected = true;
       server = conn->fms_ver();
     }
@@ -953,10 +992,19 @@ struct GstRtmpPushSinkPrivate {
 
   void sender_loop() {
     bool ever_connected = false;
-    int attempts = 0;
-    gint64 next_attempt_us = 0;
+    attempts = 0;
+    next_attempt_us = 0;
+    give_up = false;
     std::string why;
     for (;;) {
+      if (give_up) {
+        GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
+                          ("Connection to %s lost and %d reconnect attempts failed",
+                           run.url.to_string().c_str(), run.reconnect_attempts),
+                          ("%s", why.c_str()));
+        fail_flow();
+        break;
+      }
       // 1. (Re)connect when it is time.
       bool want_connect;
       {
@@ -979,27 +1027,16 @@ struct GstRtmpPushSinkPrivate {
           break;
         }
         if (r == ConnectResult::kRetry) {
-          ++attempts;
-          if (run.reconnect_attempts >= 0 && attempts > run.reconnect_attempts) {
-            GST_ELEMENT_ERROR(self, RESOURCE, WRITE,
-                              ("Connection to %s lost and %d reconnect attempts failed",
-                               run.url.to_string().c_str(), run.reconnect_attempts),
-                              ("%s", why.c_str()));
-            fail_flow();
-            break;
-          }
-          gint64 delay_ms =
-              std::min<gint64>(gint64{run.reconnect_delay} << std::min(attempts - 1, 5), 30'000);
-          next_attempt_us = g_get_monotonic_time() + delay_ms * 1000;
-        } else {
-          if (ever_connected) {
-            std::lock_guard<std::mutex> lock(mu);
-            ++reconnects;
-          }
-          ever_connected = true;
-          attempts = 0;
-          if (!start_connection(&why)) drop_connection(why);
+          if (!schedule_retry()) give_up = true;
+          continue;
         }
+        if (ever_connected) {
+          std::lock_guard<std::mutex> lock(mu);
+          ++reconnects;
+        }
+        ever_connected = true;
+        connected_since_us = g_get_monotonic_time();
+        if (!start_connection(&why)) drop_connection(why);
       }
 
       // 2. The next buffer by DTS (bounded wait, so reconnect timers and input polling run).
@@ -1053,7 +1090,7 @@ struct GstRtmpPushSinkPrivate {
             GST_INFO_OBJECT(self, "reconnecting to %s as the server asked",
                             next->to_string().c_str());
             conn->close(200);
-            drop_connection("server reconnect request");
+            forget_connection();  // not a failure: no attempt counted, reconnect at once
             run.url = *next;
             why = "server reconnect request";
             next_attempt_us = 0;
@@ -1065,10 +1102,7 @@ struct GstRtmpPushSinkPrivate {
           continue;
         }
         if (conn && pk.video && !pk.header) want_keyframe = false;
-        if (!deliver(std::move(pk), &why)) {
-          drop_connection(why);
-          next_attempt_us = 0;
-        }
+        if (!deliver(std::move(pk), &why)) drop_connection(why);
       }
     }
   }
@@ -1084,6 +1118,8 @@ struct GstRtmpPushSinkPrivate {
     {
       std::lock_guard<std::mutex> lock(mu);
       connected = false;
+      flow = GST_FLOW_EOS;  // the sender is done: later buffers are refused, not queued forever
+      cv.notify_all();
       if (eos_posted) return;
       eos_posted = true;
     }
@@ -1131,6 +1167,9 @@ struct GstRtmpPushSinkPrivate {
         p->flv_reader = rtmp::FlvReader();
         p->flv_header_seen = false;
         p->send_format.reset();
+        p->send_source.reset();
+        p->caps_streamheader = false;
+        p->released = false;
         p->seq_version = p->sent_seq_version = 0;
       }
     }
@@ -1200,7 +1239,7 @@ static GstPad* gst_rtmp_push_sink_request_new_pad(GstElement* element, GstPadTem
   const gchar* tname = GST_PAD_TEMPLATE_NAME_TEMPLATE(templ);
   bool flv = g_strcmp0(tname, "sink") == 0;
   bool video = g_strcmp0(tname, "video_%u") == 0;
-  std::lock_guard<std::mutex> lock(priv->mu);
+  std::unique_lock<std::mutex> lock(priv->mu);
   bool have_flv = false, have_elementary = false;
   for (auto& p : priv->pads) (p->flv ? have_flv : have_elementary) = true;
   if ((flv && (have_flv || have_elementary)) || (!flv && have_flv)) {
@@ -1237,6 +1276,7 @@ static GstPad* gst_rtmp_push_sink_request_new_pad(GstElement* element, GstPadTem
   gst_pad_set_chain_function(pad, GstRtmpPushSinkPrivate::chain);
   gst_pad_set_event_function(pad, GstRtmpPushSinkPrivate::event);
   priv->pads.push_back(std::move(state));
+  lock.unlock();  // pad-added handlers run inside add_pad and may call back into us
   gst_element_add_pad(element, pad);
   return pad;
 }
@@ -1247,6 +1287,7 @@ static void gst_rtmp_push_sink_release_pad(GstElement* element, GstPad* pad) {
     std::lock_guard<std::mutex> lock(priv->mu);
     for (auto it = priv->pads.begin(); it != priv->pads.end(); ++it) {
       if ((*it)->pad != pad) continue;
+      (*it)->released = true;
       priv->pads.erase(it);  // the queue goes with the last holder
       break;
     }

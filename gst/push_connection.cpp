@@ -43,6 +43,7 @@ gboolean accept_certificate(GTlsConnection*, GTlsCertificate*, GTlsCertificateFl
 
 void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
   if (!f) return;
+  *f = PushFailure{};  // a fresh failure: nothing left over from an auth attempt
   f->message = std::move(message);
   if (err) {
     f->message += std::string(": ") + err->message;
@@ -54,7 +55,8 @@ void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
 
 PushConnection::~PushConnection() {
   if (conn_) {
-    g_io_stream_close(stream_, nullptr, nullptr);
+    // TLS writes close_notify here: cancellable, so a stalled peer cannot hold stop().
+    g_io_stream_close(stream_, cancel_, nullptr);
     if (stream_ != G_IO_STREAM(conn_)) g_object_unref(stream_);
     g_object_unref(conn_);
   }
@@ -75,7 +77,7 @@ std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target, G
     config.auth_query = *c->auth_retry_;
   }
   set_failure(failure, "authentication did not complete");
-  failure->rejected = true;
+  if (failure) failure->rejected = true;
   return nullptr;
 }
 
@@ -229,7 +231,8 @@ bool PushConnection::poll(PushFailure* failure) {
     set_failure(failure, "session closed");
     return false;
   }
-  return read_some(false, failure) && drain_events(failure);
+  // Flush too: ping responses and acknowledgements must not wait for the next media.
+  return read_some(false, failure) && drain_events(failure) && flush(failure);
 }
 
 std::optional<std::string> PushConnection::take_reconnect_request() {
