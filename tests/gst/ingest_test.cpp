@@ -244,17 +244,7 @@ TEST_F(Ingest, TwoElementsShareOnePortByStreamKey) {
   g_signal_connect(a, "pad-added", G_CALLBACK(on_pad_added), &got_);
   g_signal_connect(b, "pad-added", G_CALLBACK(+[](GstElement* e, GstPad* pad, gpointer d) {
                      // Distinct appsink names for the second element's pads.
-                     GstElement* pipeline = GST_ELEMENT(gst_element_get_parent(e));
-                     std::string name = std::string("b_") + GST_PAD_NAME(pad);
-                     GstElement* sink = gst_element_factory_make("appsink", name.c_str());
-                     g_object_set(sink, "emit-signals", TRUE, "sync", FALSE, nullptr);
-                     g_signal_connect(sink, "new-sample", G_CALLBACK(on_sample), d);
-                     gst_bin_add(GST_BIN(pipeline), sink);
-                     gst_element_sync_state_with_parent(sink);
-                     GstPad* sinkpad = gst_element_get_static_pad(sink, "sink");
-                     gst_pad_link(pad, sinkpad);
-                     gst_object_unref(sinkpad);
-                     gst_object_unref(pipeline);
+                     ertmp_test::link_to_appsink(e, pad, static_cast<Collected*>(d), "b_");
                    }),
                    &got_b);
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -425,6 +415,26 @@ bool any_contains(const std::vector<std::string>& v, const std::string& a, const
   });
 }
 
+// Element messages (as text) popped from the bus until a peer warning containing `text`
+// arrives or `timeout_ms` passes.
+std::vector<std::string> peer_warnings_until(GstElement* pipeline, const char* text,
+                                             int timeout_ms) {
+  std::vector<std::string> details;
+  GstBus* bus = gst_element_get_bus(pipeline);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!any_contains(details, "rtmpingestsrc-peer-warning", text) &&
+         std::chrono::steady_clock::now() < deadline) {
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
+    if (!m) continue;
+    gchar* s = gst_structure_to_string(gst_message_get_structure(m));
+    details.push_back(s);
+    g_free(s);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return details;
+}
+
 std::string error_message(GstElement* pipeline, GQuark domain, int code) {
   GstBus* bus = gst_element_get_bus(pipeline);
   GstMessage* msg = gst_bus_timed_pop_filtered(bus, GST_SECOND, GST_MESSAGE_ERROR);
@@ -518,19 +528,8 @@ TEST_F(Ingest, TlsHandshakeIsBoundedAndStateChangesDoNotWaitForIt) {
   // A client that connects and never says a word: dropped after handshake-timeout.
   int silent = ertmp_test::connect_loopback(static_cast<uint16_t>(port()), 2000);
   ASSERT_GE(silent, 0);
-  std::vector<std::string> details;
-  GstBus* bus = gst_element_get_bus(pipeline_);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!any_contains(details, "rtmpingestsrc-peer-warning", "no\\ TLS\\ handshake\\ within") &&
-         std::chrono::steady_clock::now() < deadline) {
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
-    if (!m) continue;
-    gchar* text = gst_structure_to_string(gst_message_get_structure(m));
-    details.push_back(text);
-    g_free(text);
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
+  std::vector<std::string> details =
+      peer_warnings_until(pipeline_, "no\\ TLS\\ handshake\\ within", 5'000);
   EXPECT_TRUE(any_contains(details, "rtmpingestsrc-peer-warning", "no\\ TLS\\ handshake\\ within"))
       << (details.empty() ? "no element message" : details[0]);
   char byte = 0;
@@ -583,19 +582,8 @@ TEST_F(Ingest, SessionTimeoutsStillFireAfterTheTlsHandshake) {
   // (stdin stays open for 30 s: s_client only exits when the element closes the connection.)
   ertmp_test::Child client("sleep 30 | openssl s_client -quiet -connect 127.0.0.1:" +
                            std::to_string(port()) + " >/dev/null 2>&1");
-  std::vector<std::string> details;
-  GstBus* bus = gst_element_get_bus(pipeline_);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!any_contains(details, "rtmpingestsrc-peer-warning", "handshake\\ not\\ completed") &&
-         std::chrono::steady_clock::now() < deadline) {
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
-    if (!m) continue;
-    gchar* text = gst_structure_to_string(gst_message_get_structure(m));
-    details.push_back(text);
-    g_free(text);
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
+  std::vector<std::string> details =
+      peer_warnings_until(pipeline_, "handshake\\ not\\ completed", 10'000);
   EXPECT_TRUE(any_contains(details, "rtmpingestsrc-peer-warning", "handshake\\ not\\ completed"))
       << (details.empty() ? "no element message" : details[0]);
   EXPECT_FALSE(any_contains(details, "rtmpingestsrc-peer-warning", "TLS\\ handshake"));
