@@ -74,6 +74,11 @@ enum {
 #define DEFAULT_MAX_BUFFER_TIME (10 * GST_SECOND)
 #define DEFAULT_INTERLEAVE_TIMEOUT 300
 
+// Frames at least this large, with chunks at least this large, are sent without copying them
+// (headers and slices of the mapped buffer in one writev); smaller ones are cheaper to copy.
+constexpr size_t kBorrowMinBytes = 8 * 1024;
+constexpr guint kBorrowMinChunk = 1024;
+
 typedef enum { ENHANCED_AUTO = 0, ENHANCED_ALWAYS = 1 } GstRtmpPushEnhanced;
 
 static GType gst_rtmp_push_enhanced_get_type() {
@@ -649,8 +654,13 @@ struct GstRtmpPushSinkPrivate {
       if (!pk.header) backlog_push(std::move(pk));
       return true;
     }
-    auto st = conn->session().send_message(
-        pk.type, pk.body, pk.payload ? pk.payload->bytes() : rtmp::Bytes(), pk.dts_ms);
+    // Large frames go out zero-copy: the session refers to the mapped buffer between the
+    // chunk headers and flush() writes both with one writev. `pk` holds the buffer until flush
+    // returns; on failure the connection is dropped, never flushed again.
+    const rtmp::Bytes media = pk.payload ? pk.payload->bytes() : rtmp::Bytes();
+    auto st = media.size() >= kBorrowMinBytes && run.chunk_size >= kBorrowMinChunk
+                  ? conn->session().send_message_borrowed(pk.type, pk.body, media, pk.dts_ms)
+                  : conn->session().send_message(pk.type, pk.body, media, pk.dts_ms);
     gst_ertmp::PushFailure f;
     if (!st.ok() || !conn->flush(&f)) {
       *why = st.ok() ? f.message : st.error().to_string();

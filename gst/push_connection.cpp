@@ -210,18 +210,28 @@ bool PushConnection::read_some(bool blocking, PushFailure* failure) {
 }
 
 bool PushConnection::flush(PushFailure* failure) {
+  if (write_failed_) {
+    set_failure(failure, "send failed earlier");
+    return false;
+  }
   GOutputStream* out = g_io_stream_get_output_stream(stream_);
-  while (!session_->pending_output().empty()) {
-    rtmp::Bytes pending = session_->pending_output();
+  // Borrowed media (send_message_borrowed) sits between the chunk headers: one writev sends
+  // headers and frame slices from where they are.
+  std::vector<rtmp::Bytes> pieces;
+  std::vector<GOutputVector> vec;
+  while (session_->pending_output_pieces(pieces, kMaxPieces) > 0) {
+    vec.resize(pieces.size());
+    for (size_t i = 0; i < pieces.size(); ++i) vec[i] = {pieces[i].data(), pieces[i].size()};
     GError* err = nullptr;
-    gssize n = g_output_stream_write(out, pending.data(), pending.size(), cancel_, &err);
-    if (n <= 0) {
+    gsize n = 0;
+    if (!g_output_stream_writev(out, vec.data(), vec.size(), &n, cancel_, &err) || n == 0) {
       bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
       set_failure(failure, timed_out ? "the server stopped reading" : "send failed", err);
       g_clear_error(&err);
+      write_failed_ = true;  // the output may refer to media the caller frees now
       return false;
     }
-    session_->consume_output(static_cast<size_t>(n));
+    session_->consume_output(n);
   }
   return true;
 }
@@ -242,7 +252,7 @@ std::optional<std::string> PushConnection::take_reconnect_request() {
 }
 
 void PushConnection::close(guint linger_ms) {
-  if (!session_) return;
+  if (!session_ || write_failed_) return;
   session_->stop();
   while (session_->next_event()) {
   }

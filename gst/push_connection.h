@@ -62,6 +62,8 @@ class PushConnection {
   bool read_some(bool blocking, PushFailure* failure);
   bool drain_events(PushFailure* failure);
 
+  static constexpr size_t kMaxPieces = 256;  // per writev, well under IOV_MAX
+
   GSocketConnection* conn_ = nullptr;
   GIOStream* stream_ = nullptr;  // conn_ itself, or the TLS connection over it
   GSocket* socket_ = nullptr;    // borrowed from conn_
@@ -73,6 +75,7 @@ class PushConnection {
   std::optional<std::string> auth_retry_;
   bool publishing_ = false;
   bool closed_ = false;
+  bool write_failed_ = false;
 };
 
 }  // namespace gst_ertmp

@@ -38,7 +38,8 @@ void ChunkWriter::set_chunk_size(uint32_t n) {
   chunk_size_ = std::clamp<uint32_t>(n, 1, 0x7FFFFFFF);
 }
 
-void ChunkWriter::write(const Message& m, Bytes head, Bytes tail, std::vector<uint8_t>& out) {
+void ChunkWriter::write(const Message& m, Bytes head, Bytes tail, std::vector<uint8_t>& out,
+                        std::vector<Borrowed>* borrowed) {
   State& st = states_[m.csid];
   const uint32_t ts = static_cast<uint32_t>(m.timestamp);
   const size_t total = head.size() + tail.size();
@@ -62,7 +63,7 @@ void ChunkWriter::write(const Message& m, Bytes head, Bytes tail, std::vector<ui
   }
   const bool ext = field >= 0xFFFFFF;
 
-  out.reserve(out.size() + total + 18 + (total / chunk_size_ + 1) * 8);
+  out.reserve(out.size() + (borrowed ? head.size() : total) + 18 + (total / chunk_size_ + 1) * 8);
   basic_header(out, fmt, m.csid);
   if (fmt <= 2) put24(out, ext ? 0xFFFFFF : field);
   if (fmt <= 1) {
@@ -87,7 +88,9 @@ void ChunkWriter::write(const Message& m, Bytes head, Bytes tail, std::vector<ui
       pos += k;
       n -= k;
     }
-    if (n > 0) {
+    if (n > 0 && borrowed) {
+      borrowed->push_back(Borrowed{out.size(), tail.subspan(pos - head.size(), n)});
+    } else if (n > 0) {
       auto from = tail.begin() + static_cast<ptrdiff_t>(pos - head.size());
       out.insert(out.end(), from, from + static_cast<ptrdiff_t>(n));
     }

@@ -33,7 +33,18 @@ class ChunkWriter {
   }
   // The payload in two parts (a tag header built here and media bytes owned by the caller),
   // chunked as if they were one: the media is copied once, straight into `out`.
-  void write(const Message& header, Bytes head, Bytes tail, std::vector<uint8_t>& out);
+  void write(const Message& header, Bytes head, Bytes tail, std::vector<uint8_t>& out) {
+    write(header, head, tail, out, nullptr);
+  }
+  // Zero-copy: as above, but the tail is not copied at all. Only the chunk headers (and `head`)
+  // go into `out`; every run of tail bytes is listed in `borrowed` with the offset in `out` it
+  // goes before, for a vectored send. The tail must outlive the send.
+  struct Borrowed {
+    size_t at;
+    Bytes bytes;
+  };
+  void write(const Message& header, Bytes head, Bytes tail, std::vector<uint8_t>& out,
+             std::vector<Borrowed>* borrowed);
 
  private:
   struct State {

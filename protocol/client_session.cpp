@@ -68,6 +68,7 @@ struct ClientSession::Impl {
   AckTracker acks;
   detail::OutputBuffer output;
   std::vector<uint8_t>& out = output.buffer();
+  std::vector<ChunkWriter::Borrowed> borrowed;  // scratch for send_message_borrowed
   detail::EventQueue<ClientEvent> events;
   std::optional<Error> fatal;
   uint64_t start_ms;
@@ -287,18 +288,32 @@ struct ClientSession::Impl {
     events.push(std::move(st));
   }
 
-  Status send_media(MessageType type, uint32_t csid, Bytes body, uint64_t dts,
-                    Bytes tail = Bytes()) {
+  Status send_media(MessageType type, uint32_t csid, Bytes body, uint64_t dts, Bytes tail = Bytes(),
+                    bool borrow_tail = false) {
     if (phase != Phase::kLive) return make_error(Errc::kInvalidState, "not publishing");
     Message m;
     m.type = static_cast<uint8_t>(type);
     m.stream_id = stream_id;
     m.csid = csid;
     m.timestamp = dts;
-    writer.write(m, body, tail, out);  // chunked straight from the caller's bytes: one copy
+    if (!borrow_tail) {
+      writer.write(m, body, tail, out);  // chunked straight from the caller's bytes: one copy
+      return Ok{};
+    }
+    borrowed.clear();
+    writer.write(m, body, tail, out, &borrowed);
+    for (const auto& b : borrowed) output.borrow_at(b.at, b.bytes);
     return Ok{};
   }
 };
+
+namespace {
+uint32_t csid_for(MessageType type) {
+  return type == MessageType::kVideo   ? kCsidVideo
+         : type == MessageType::kAudio ? kCsidAudio
+                                       : kCsidData;
+}
+}  // namespace
 
 ClientSession::ClientSession(ClientConfig config, uint64_t now_ms)
     : impl_(std::make_unique<Impl>(std::move(config), now_ms)) {}
@@ -360,10 +375,14 @@ Status ClientSession::send_message(MessageType type, Bytes body, uint64_t dts_ms
   return send_message(type, body, Bytes(), dts_ms);
 }
 Status ClientSession::send_message(MessageType type, Bytes head, Bytes tail, uint64_t dts_ms) {
-  uint32_t csid = type == MessageType::kVideo   ? kCsidVideo
-                  : type == MessageType::kAudio ? kCsidAudio
-                                                : kCsidData;
-  return impl_->send_media(type, csid, head, dts_ms, tail);
+  return impl_->send_media(type, csid_for(type), head, dts_ms, tail);
+}
+Status ClientSession::send_message_borrowed(MessageType type, Bytes head, Bytes tail,
+                                            uint64_t dts_ms) {
+  return impl_->send_media(type, csid_for(type), head, dts_ms, tail, true);
+}
+size_t ClientSession::pending_output_pieces(std::vector<Bytes>& pieces, size_t max_pieces) const {
+  return impl_->output.gather(pieces, max_pieces);
 }
 
 void ClientSession::stop() {

@@ -96,7 +96,7 @@ class ClientSession {
 
   Status receive(Bytes data, uint64_t now_ms);
   std::optional<ClientEvent> next_event();
-  Bytes pending_output() const;
+  Bytes pending_output() const;  // empty when nothing is pending
   void consume_output(size_t n);
   std::optional<uint64_t> next_timeout() const;
   void handle_timeout(uint64_t now_ms);
@@ -115,6 +115,13 @@ class ClientSession {
   // The same with the body in two parts (tag header, then media bytes the caller owns): the
   // media is chunked straight from `tail`, one copy.
   Status send_message(MessageType type, Bytes head, Bytes tail, uint64_t dts_ms);
+  // Zero-copy: `tail` is not copied at all; the output then refers to it between the chunk
+  // headers, so `tail` must stay valid until the output has been consumed past it. With
+  // borrowed bytes queued, pending_output() is only the next contiguous piece; use
+  // pending_output_pieces() for a vectored write (sendmsg/writev).
+  Status send_message_borrowed(MessageType type, Bytes head, Bytes tail, uint64_t dts_ms);
+  // The pending output in order as at most `max_pieces` pieces; returns their total size.
+  size_t pending_output_pieces(std::vector<Bytes>& pieces, size_t max_pieces) const;
 
   // Clean stop: FCUnpublish + deleteStream; ClientClosed{} follows.
   void stop();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
 #include "protocol/chunk_writer.h"
@@ -397,6 +398,133 @@ TEST(AckTracker, AcksAtTheWindowAndWrapsTheSequence) {
   auto wrapped = a.on_bytes(0x100000000ull + 10);
   ASSERT_TRUE(wrapped);
   EXPECT_EQ(*wrapped, 10u);  // the u32 sequence number wraps like the wire field
+}
+
+// The zero-copy receive path, driven like a socket loop: a direct window when one is open,
+// else a read of read_hint() bytes into an own buffer. Large chunks must land in their
+// message without the copy, and every message must come out as with receive() alone.
+struct DirectStats {
+  std::vector<Message> messages;
+  size_t direct_bytes = 0;
+  size_t reads = 0;
+};
+DirectStats read_direct(const std::vector<uint8_t>& wire, size_t max_read, size_t min_direct,
+                        uint32_t seed, bool short_reads) {
+  ChunkReader r(Limits{});
+  std::mt19937 rng(seed);
+  DirectStats out;
+  size_t pos = 0;
+  while (pos < wire.size()) {
+    // The "socket" returns at most what is there, and sometimes less than asked.
+    size_t avail = std::min(wire.size() - pos, max_read);
+    if (short_reads && rng() % 4 == 0) avail = 1 + rng() % avail;
+    auto win = r.direct_window(min_direct);
+    if (!win.empty()) {
+      EXPECT_GE(win.size(), min_direct);
+      size_t n = std::min(win.size(), avail);
+      std::memcpy(win.data(), wire.data() + pos, n);
+      EXPECT_TRUE(r.commit_direct(n).ok());
+      out.direct_bytes += n;
+      pos += n;
+    } else {
+      size_t n = std::min(avail, r.read_hint(min_direct, max_read));
+      EXPECT_GT(n, 0u);
+      EXPECT_TRUE(r.receive(Bytes(wire).subspan(pos, n)).ok());
+      pos += n;
+    }
+    ++out.reads;
+    while (auto m = r.next_message()) out.messages.push_back(std::move(*m));
+  }
+  EXPECT_EQ(r.bytes_received(), wire.size());
+  EXPECT_EQ(r.buffered_bytes(), 0u);
+  return out;
+}
+
+TEST(ChunkReader, DirectWindowReadsLargeChunksIntoTheMessage) {
+  // 64 KiB chunks; 1 MiB video frames with small audio between them, one frame with an
+  // extended timestamp, one message on a csid >= 64 (3-byte type-3 headers).
+  ChunkWriter w;
+  std::vector<uint8_t> wire;
+  w.write(make_set_chunk_size(65536), wire);
+  w.set_chunk_size(65536);
+  std::vector<Message> sent;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 12; ++i) {
+    Message v;
+    v.type = 9;
+    v.csid = i == 5 ? 70 : 6;
+    v.stream_id = 1;
+    v.timestamp = i == 8 ? 0x2000000u : 33u * i;
+    v.payload.resize(1024 * 1024 + 5 + static_cast<size_t>(i) * 999);
+    for (auto& b : v.payload) b = static_cast<uint8_t>(rng());
+    Message a;
+    a.type = 8;
+    a.csid = 4;
+    a.stream_id = 1;
+    a.timestamp = 33u * i;
+    a.payload.assign(300 + static_cast<size_t>(i), static_cast<uint8_t>(i));
+    for (auto* m : {&v, &a}) {
+      w.write(*m, wire);
+      sent.push_back(*m);
+    }
+  }
+  auto plain = read_all(wire);
+  for (uint32_t seed = 0; seed <= 3; ++seed) {
+    const bool short_reads = seed > 0;  // run 0: every read gets what it asks for
+    auto got = read_direct(wire, 64 * 1024, 16 * 1024, seed, short_reads);
+    ASSERT_EQ(got.messages.size(), plain.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_EQ(got.messages[i].payload, plain[i].payload) << i;
+      EXPECT_EQ(got.messages[i].timestamp, plain[i].timestamp) << i;
+      EXPECT_EQ(got.messages[i].type, plain[i].type) << i;
+    }
+    // Every video byte skips the copy but the first chunk (no large message seen yet), the
+    // short last chunk of each frame, a few bytes read along with each header, and (with
+    // short reads) the under-16-KiB rest of a chunk after a short read.
+    size_t video = 0, copied = 65536;
+    for (auto& m : sent) {
+      if (m.type != 9) continue;
+      video += m.payload.size();
+      copied += m.payload.size() % 65536 + 18;
+    }
+    if (short_reads) copied = video / 10;
+    EXPECT_GE(got.direct_bytes, video - copied) << "seed " << seed;
+  }
+  EXPECT_EQ(plain.size() - 1, sent.size());  // + the Set Chunk Size
+}
+
+TEST(ChunkReader, DirectWindowIsDroppedByReceiveAndNeverOpensForSmallChunks) {
+  ChunkWriter w;
+  std::vector<uint8_t> wire;
+  Message v;
+  v.type = 9;
+  v.csid = 6;
+  v.stream_id = 1;
+  v.payload.assign(100000, 0x5A);
+  w.write(make_set_chunk_size(65536), wire);
+  w.set_chunk_size(65536);
+  w.write(v, wire);
+  ChunkReader r(Limits{});
+  ASSERT_TRUE(r.receive(Bytes(wire).first(wire.size() - 90000)).ok());
+  auto win = r.direct_window(16 * 1024);
+  ASSERT_FALSE(win.empty());
+  // Abandoned window: receive() gets the bytes instead, the message is the same.
+  ASSERT_TRUE(r.receive(Bytes(wire).subspan(wire.size() - 90000)).ok());
+  ASSERT_TRUE(r.next_message());  // the Set Chunk Size
+  auto m = r.next_message();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->payload, v.payload);
+  EXPECT_EQ(r.buffered_bytes(), 0u);
+  EXPECT_FALSE(r.commit_direct(5).ok());  // no window open
+
+  // Default 128-byte chunks: no window, full-size reads.
+  ChunkWriter w2;
+  std::vector<uint8_t> wire2;
+  w2.write(v, wire2);
+  ChunkReader r2(Limits{});
+  ASSERT_TRUE(r2.receive(Bytes(wire2).first(500)).ok());
+  EXPECT_TRUE(r2.direct_window(16 * 1024).empty());
+  EXPECT_EQ(r2.read_hint(16 * 1024, 65536), 65536u);
 }
 
 }  // namespace
