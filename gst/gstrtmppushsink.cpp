@@ -15,6 +15,8 @@
 #include "gst/gstrtmppushsink.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -184,8 +186,9 @@ struct SinkPad {
   std::shared_ptr<gst_ertmp::PushFormat> send_source;  // the caps format it was copied from
   guint seq_version = 0;
   guint sent_seq_version = 0;
-  guint64 frames = 0;
-  guint64 bytes = 0;
+  // Written by the sender, read by the stats property from another thread.
+  std::atomic<guint64> frames{0};
+  std::atomic<guint64> bytes{0};
 };
 
 // The media bytes of a packet, held without a copy: the mapped GstBuffer itself, or bytes
@@ -265,6 +268,8 @@ struct GstRtmpPushSinkPrivate {
   std::thread sender;
   GCancellable* cancel = nullptr;
   GstClockID clock_id = nullptr;  // the sync wait in progress, unscheduled on stop
+  SinkPad* clock_pad = nullptr;   // whose buffer that wait is for
+  bool clock_flushed = false;     // a FLUSH_START on clock_pad ended the wait: drop the buffer
 
   // Stats (mu).
   guint64 bytes_sent_total = 0;
@@ -507,6 +512,11 @@ struct GstRtmpPushSinkPrivate {
       case GST_EVENT_FLUSH_START: {
         std::lock_guard<std::mutex> lock(priv->mu);
         priv->cv.notify_all();  // a chain blocked on a full queue sees the flushing pad
+        if (priv->clock_pad == p) {
+          // The sender waits on the clock for one of this pad's buffers: it is flushed too.
+          priv->clock_flushed = true;
+          if (priv->clock_id) gst_clock_id_unschedule(priv->clock_id);
+        }
         gst_event_unref(ev);
         return TRUE;
       }
@@ -855,25 +865,65 @@ struct GstRtmpPushSinkPrivate {
     return out;
   }
 
-  // Waits for the clock to reach `running_ns` (sync=true, PLAYING). False when stopping.
-  bool wait_clock(gint64 running_ns) {
+  // Reads what the server sent (acks, pings, onStatus, a reconnect request) and flushes our
+  // answers; a failed connection is dropped with the reason in `why`.
+  void service_connection(std::string* why) {
+    if (!conn) return;
+    gst_ertmp::PushFailure f;
+    if (!conn->poll(&f)) {
+      *why = f.message;
+      drop_connection(*why);
+    } else if (auto to = conn->take_reconnect_request()) {
+      reconnect_to = *to;
+    }
+  }
+
+  // Waits for the clock to reach `running_ns` (sync=true) for a buffer of `pad`: only in
+  // PLAYING (a pause in between waits for PLAYING again, then for the new base time), and
+  // servicing the connection at least once a second so a long wait or pause does not look
+  // dead to the server. False when stopping or when the pad was flushed meanwhile (the buffer
+  // is then dropped).
+  bool wait_clock(SinkPad* pad, gint64 running_ns, std::string* why) {
     if (!run.sync) return true;
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [this] { return stopping || playing; });
-    if (stopping) return false;
-    GstClock* clock = gst_element_get_clock(element());
-    if (!clock) return true;
-    GstClockTime base_time = gst_element_get_base_time(element());
-    gint64 at = static_cast<gint64>(base_time) + std::max<gint64>(running_ns, 0);
-    clock_id = gst_clock_new_single_shot_id(clock, static_cast<GstClockTime>(at));
-    GstClockID id = clock_id;
-    lock.unlock();
-    gst_clock_id_wait(id, nullptr);
-    lock.lock();
-    gst_clock_id_unref(clock_id);
-    clock_id = nullptr;
-    gst_object_unref(clock);
-    return !stopping;
+    clock_pad = pad;
+    clock_flushed = false;
+    auto done = [this](bool send) {
+      clock_pad = nullptr;
+      clock_flushed = false;
+      return send;
+    };
+    for (;;) {
+      while (!stopping && !playing && !clock_flushed) {
+        if (!cv.wait_for(lock, std::chrono::seconds(1),
+                         [this] { return stopping || playing || clock_flushed; })) {
+          lock.unlock();
+          service_connection(why);
+          lock.lock();
+        }
+      }
+      if (stopping || clock_flushed) return done(false);
+      GstClock* clock = gst_element_get_clock(element());
+      if (!clock) return done(true);
+      const GstClockTime at = gst_element_get_base_time(element()) +
+                              static_cast<GstClockTime>(std::max<gint64>(running_ns, 0));
+      const GstClockTime now = gst_clock_get_time(clock);
+      if (now >= at) {
+        gst_object_unref(clock);
+        return done(true);
+      }
+      const GstClockTime step = std::min<GstClockTime>(at, now + GST_SECOND);
+      clock_id = gst_clock_new_single_shot_id(clock, step);
+      GstClockID id = clock_id;
+      lock.unlock();
+      GstClockReturn r = gst_clock_id_wait(id, nullptr);
+      gst_object_unref(clock);
+      if (r == GST_CLOCK_OK && step < at) service_connection(why);
+      lock.lock();
+      gst_clock_id_unref(id);
+      clock_id = nullptr;
+      // Round again: reached, paused (unscheduled), flushed or stopping.
+    }
   }
 
   // Closes the connection (no goodbye: it failed). A connection that lived less than 10 s
@@ -1073,18 +1123,14 @@ struct GstRtmpPushSinkPrivate {
         finish();
         break;
       }
-      if (conn) {
-        gst_ertmp::PushFailure f;
-        if (!conn->poll(&f)) {
-          why = f.message;
-          drop_connection(why);
-        } else if (auto to = conn->take_reconnect_request()) {
-          reconnect_to = *to;
-        }
-      }
+      service_connection(&why);
       if (!p) continue;
-      if (item.sync_at != G_MININT64 && !wait_clock(item.sync_at)) {
+      if (item.sync_at != G_MININT64 && !wait_clock(p.get(), item.sync_at, &why)) {
         if (item.buffer) gst_buffer_unref(item.buffer);
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!stopping) continue;  // flushed while waiting: that buffer is gone
+        }
         break;
       }
       std::vector<Packet> packets = package(p.get(), std::move(item));
@@ -1220,7 +1266,7 @@ struct GstRtmpPushSinkPrivate {
         G_TYPE_UINT, reconnects, "dropped-messages", G_TYPE_UINT64, dropped, nullptr);
     for (auto& p : pads) {
       std::string name = GST_PAD_NAME(p->pad);
-      gst_structure_set(s, (name + "-frames").c_str(), G_TYPE_UINT64, p->frames,
+      gst_structure_set(s, (name + "-frames").c_str(), G_TYPE_UINT64, p->frames.load(),
                         (name + "-queued").c_str(), G_TYPE_UINT,
                         static_cast<guint>(p->queue.size()), nullptr);
     }
