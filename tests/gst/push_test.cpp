@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -166,6 +167,48 @@ class Push : public ::testing::Test {
         f.string() + "'";
     EXPECT_EQ(std::system(cmd.c_str()), 0);
     return f;
+  }
+
+  // An appsrc ("a", AAC caps) into rtmppushsink sync=true publishing to our ingest; buffers
+  // go in with push_audio_at().
+  void start_appsrc_audio_push() {
+    start_ingest();
+    start_push(
+        "appsrc name=a is-live=true format=time caps=audio/mpeg,mpegversion=4,"
+        "stream-format=raw,rate=44100,channels=2,codec_data=(buffer)1210 ! push.audio_0 "
+        "rtmppushsink name=push sync=true location=" +
+        ingest_url());
+  }
+  void push_audio_at(GstClockTime pts, uint8_t fill) {
+    GstElement* src = gst_bin_get_by_name(GST_BIN(push_), "a");
+    ASSERT_TRUE(src);
+    GstBuffer* b = gst_buffer_new_allocate(nullptr, 200, nullptr);
+    gst_buffer_memset(b, 0, fill, 200);
+    GST_BUFFER_PTS(b) = GST_BUFFER_DTS(b) = pts;
+    GST_BUFFER_DURATION(b) = 23 * GST_MSECOND;
+    GstFlowReturn ret = GST_FLOW_ERROR;
+    g_signal_emit_by_name(src, "push-buffer", b, &ret);
+    gst_buffer_unref(b);
+    EXPECT_EQ(ret, GST_FLOW_OK);
+    gst_object_unref(src);
+  }
+  void end_appsrc() {
+    GstElement* src = gst_bin_get_by_name(GST_BIN(push_), "a");
+    ASSERT_TRUE(src);
+    GstFlowReturn ret = GST_FLOW_ERROR;
+    g_signal_emit_by_name(src, "end-of-stream", &ret);
+    EXPECT_EQ(ret, GST_FLOW_OK);
+    gst_object_unref(src);
+  }
+  // Waits (bounded, failing on an error message of the push pipeline) until `until()` holds.
+  void wait_push_until(const std::function<bool()>& until, int seconds = 10) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (!until() && std::chrono::steady_clock::now() < deadline) {
+      GstBus* bus = gst_element_get_bus(push_);
+      GstMessage* m = gst_bus_timed_pop_filtered(bus, 20 * GST_MSECOND, GST_MESSAGE_ERROR);
+      gst_object_unref(bus);
+      ASSERT_FALSE(m);
+    }
   }
 
   std::filesystem::path dir_;
@@ -561,25 +604,9 @@ TEST_F(Push, ASilentLiveInputDoesNotStallTheOthers) {
 // sync=true: the sender waits on the clock for a buffer far in the future; a flush on its pad
 // ends the wait at once and that buffer is not sent. The ones before and after arrive.
 TEST_F(Push, AFlushEndsAClockWaitAndDropsTheBufferWaitedFor) {
-  start_ingest();
-  start_push(
-      "appsrc name=a is-live=true format=time caps=audio/mpeg,mpegversion=4,"
-      "stream-format=raw,rate=44100,channels=2,codec_data=(buffer)1210 ! push.audio_0 "
-      "rtmppushsink name=push sync=true location=" +
-      ingest_url());
-  GstElement* src = gst_bin_get_by_name(GST_BIN(push_), "a");
+  start_appsrc_audio_push();
   GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
-  ASSERT_TRUE(src && sink);
-  auto push_at = [&](GstClockTime pts, uint8_t fill) {
-    GstBuffer* b = gst_buffer_new_allocate(nullptr, 200, nullptr);
-    gst_buffer_memset(b, 0, fill, 200);
-    GST_BUFFER_PTS(b) = GST_BUFFER_DTS(b) = pts;
-    GST_BUFFER_DURATION(b) = 23 * GST_MSECOND;
-    GstFlowReturn ret = GST_FLOW_ERROR;
-    g_signal_emit_by_name(src, "push-buffer", b, &ret);
-    gst_buffer_unref(b);
-    EXPECT_EQ(ret, GST_FLOW_OK);
-  };
+  ASSERT_TRUE(sink);
   auto queued = [&] {
     GstStructure* st = nullptr;
     g_object_get(sink, "stats", &st, nullptr);
@@ -590,17 +617,10 @@ TEST_F(Push, AFlushEndsAClockWaitAndDropsTheBufferWaitedFor) {
     }
     return q;
   };
-  push_at(0, 1);
-  push_at(30 * GST_SECOND, 2);  // 30 s ahead of the clock
-  // Bounded wait until the sender holds the far buffer (queue empty) and the first arrived.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while ((queued() != 0 || got_.count("audio_0") < 1) &&
-         std::chrono::steady_clock::now() < deadline) {
-    GstBus* bus = gst_element_get_bus(push_);
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 20 * GST_MSECOND, GST_MESSAGE_ERROR);
-    gst_object_unref(bus);
-    ASSERT_FALSE(m);
-  }
+  push_audio_at(0, 1);
+  push_audio_at(30 * GST_SECOND, 2);  // 30 s ahead of the clock
+  // Until the sender holds the far buffer (queue empty) and the first one arrived.
+  wait_push_until([&] { return queued() == 0 && got_.count("audio_0") >= 1; });
   ASSERT_EQ(queued(), 0u);
   ASSERT_EQ(got_.count("audio_0"), 1u);
 
@@ -613,10 +633,8 @@ TEST_F(Push, AFlushEndsAClockWaitAndDropsTheBufferWaitedFor) {
   gst_segment_init(&seg, GST_FORMAT_TIME);
   EXPECT_TRUE(gst_pad_send_event(pad, gst_event_new_segment(&seg)));  // flush-stop cleared it
   gst_object_unref(pad);
-  push_at(100 * GST_MSECOND, 3);
-  GstFlowReturn eos_ret = GST_FLOW_ERROR;
-  g_signal_emit_by_name(src, "end-of-stream", &eos_ret);
-  EXPECT_EQ(eos_ret, GST_FLOW_OK);
+  push_audio_at(100 * GST_MSECOND, 3);
+  end_appsrc();
   finish_both();
   // Without the unschedule the sender would sit out the 30 s.
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
@@ -625,71 +643,34 @@ TEST_F(Push, AFlushEndsAClockWaitAndDropsTheBufferWaitedFor) {
   ASSERT_EQ(got_.md5s["audio_0"].size(), 2u);
   EXPECT_EQ(got_.md5s["audio_0"][0], sent_.md5s["audio_0"][0]);
   EXPECT_EQ(got_.md5s["audio_0"][1], sent_.md5s["audio_0"][2]);
-  gst_object_unref(src);
   gst_object_unref(sink);
 }
 
 // sync=true: a pause while the sender waits on the clock holds that buffer back (it used to
 // go out at once); back in PLAYING it is sent, and everything arrives once, in order.
 TEST_F(Push, APauseHoldsTheBufferWaitedOnUntilPlayingAgain) {
-  start_ingest();
-  start_push(
-      "appsrc name=a is-live=true format=time caps=audio/mpeg,mpegversion=4,"
-      "stream-format=raw,rate=44100,channels=2,codec_data=(buffer)1210 ! push.audio_0 "
-      "rtmppushsink name=push sync=true location=" +
-      ingest_url());
-  GstElement* src = gst_bin_get_by_name(GST_BIN(push_), "a");
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
-  ASSERT_TRUE(src && sink);
-  auto push_at = [&](GstClockTime pts, uint8_t fill) {
-    GstBuffer* b = gst_buffer_new_allocate(nullptr, 200, nullptr);
-    gst_buffer_memset(b, 0, fill, 200);
-    GST_BUFFER_PTS(b) = GST_BUFFER_DTS(b) = pts;
-    GST_BUFFER_DURATION(b) = 23 * GST_MSECOND;
-    GstFlowReturn ret = GST_FLOW_ERROR;
-    g_signal_emit_by_name(src, "push-buffer", b, &ret);
-    gst_buffer_unref(b);
-    EXPECT_EQ(ret, GST_FLOW_OK);
-  };
-  push_at(0, 1);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (got_.count("audio_0") < 1 && std::chrono::steady_clock::now() < deadline) {
-    GstBus* bus = gst_element_get_bus(push_);
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 20 * GST_MSECOND, GST_MESSAGE_ERROR);
-    gst_object_unref(bus);
-    ASSERT_FALSE(m);
-  }
+  start_appsrc_audio_push();
+  push_audio_at(0, 1);
+  wait_push_until([&] { return got_.count("audio_0") >= 1; });
   ASSERT_EQ(got_.count("audio_0"), 1u);
   // The next buffer is due 1 s of running time from now; pause before that.
-  GstClockTime running = 0;
-  {
-    GstClock* clock = gst_element_get_clock(push_);
-    ASSERT_TRUE(clock);
-    running = gst_clock_get_time(clock) - gst_element_get_base_time(push_);
-    gst_object_unref(clock);
-  }
-  push_at(running + GST_SECOND, 2);
+  GstClock* clock = gst_element_get_clock(push_);
+  ASSERT_TRUE(clock);
+  const GstClockTime running = gst_clock_get_time(clock) - gst_element_get_base_time(push_);
+  gst_object_unref(clock);
+  push_audio_at(running + GST_SECOND, 2);
   ASSERT_NE(gst_element_set_state(push_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
   // An observation window, not a synchronisation: while paused past its due time nothing
   // may arrive.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_EQ(got_.count("audio_0"), 1u);
   play();
-  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (got_.count("audio_0") < 2 && std::chrono::steady_clock::now() < deadline) {
-    GstBus* bus = gst_element_get_bus(push_);
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 20 * GST_MSECOND, GST_MESSAGE_ERROR);
-    gst_object_unref(bus);
-    ASSERT_FALSE(m);
-  }
-  GstFlowReturn eos_ret = GST_FLOW_ERROR;
-  g_signal_emit_by_name(src, "end-of-stream", &eos_ret);
+  wait_push_until([&] { return got_.count("audio_0") >= 2; });
+  end_appsrc();
   finish_both();
   std::lock_guard<std::mutex> l1(got_.mu), l2(sent_.mu);
   EXPECT_EQ(got_.md5s["audio_0"], sent_.md5s["audio_0"]);
   EXPECT_EQ(got_.md5s["audio_0"].size(), 2u);
-  gst_object_unref(src);
-  gst_object_unref(sink);
 }
 
 TEST_F(Push, PublishesOverIpv6Loopback) {
