@@ -19,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -153,6 +154,8 @@ struct Item {
 
 // Shared by the pads list, the streaming thread inside chain/event and the sender thread, so
 // a pad released while PLAYING stays valid until the last of them lets go.
+struct Packet;
+
 struct SinkPad {
   SinkPad() = default;
   SinkPad(const SinkPad&) = delete;
@@ -186,6 +189,11 @@ struct SinkPad {
   std::shared_ptr<gst_ertmp::PushFormat> send_source;  // the caps format it was copied from
   guint seq_version = 0;
   guint sent_seq_version = 0;
+  // The sequence header packet of seq_version (built once per version); every media packet
+  // carries the one it was packaged under, so a backlog spanning a caps change replays each
+  // frame after the header it needs.
+  std::shared_ptr<const Packet> seq_packet;
+  guint seq_packet_version = G_MAXUINT;
   // Written by the sender, read by the stats property from another thread.
   std::atomic<guint64> frames{0};
   std::atomic<guint64> bytes{0};
@@ -228,6 +236,9 @@ struct Packet {
   bool video = false;
   bool keyframe = false;
   bool header = false;  // FLV pad stream header tag: resent on reconnect, never backlogged
+  // Elementary pads: the pad (identity only) and the sequence header this frame decodes with.
+  const void* pad_key = nullptr;
+  std::shared_ptr<const Packet> seq;
 };
 
 constexpr size_t kMaxQueuedBuffers = 256;
@@ -635,6 +646,21 @@ struct GstRtmpPushSinkPrivate {
     return pk;
   }
 
+  // The pad's current sequence header packet (nullptr when its format has none).
+  std::shared_ptr<const Packet> current_seq(SinkPad& p) {
+    if (!p.send_format || p.send_format->sequence_header.empty()) return nullptr;
+    if (p.seq_packet_version != p.seq_version || !p.seq_packet) {
+      p.seq_packet = std::make_shared<const Packet>(sequence_header_packet(p, 0));
+      p.seq_packet_version = p.seq_version;
+    }
+    return p.seq_packet;
+  }
+  static Packet at_dts(const Packet& header, guint64 dts_ms) {
+    Packet h = header;
+    h.dts_ms = dts_ms;
+    return h;
+  }
+
   rtmp::amf::Value metadata() {
     std::optional<gst_ertmp::PushFormat> v, a;  // copies: bitrate filled in from the tags
     bool v_enh = false, a_enh = false;
@@ -715,15 +741,33 @@ struct GstRtmpPushSinkPrivate {
     const guint64 ts = backlog.empty() ? 0 : backlog.front().dts_ms;
     bool flv_mode = false;
     std::vector<Packet> headers;
+    // Per elementary pad: the sequence header sent last on this connection. Each starts with
+    // the one its first backlogged frame needs (the current one without a backlog).
+    std::map<const void*, std::shared_ptr<const Packet>> sent;
+    std::vector<std::shared_ptr<const Packet>> current;  // pads' headers now, for after
+    std::vector<const void*> current_key;
     {
       std::lock_guard<std::mutex> lock(mu);
       for (auto& p : pads) {
         if (p->flv) flv_mode = true;
         p->sent_seq_version = 0;
-        if (!p->flv && p->send_format && !p->send_format->sequence_header.empty()) {
-          headers.push_back(sequence_header_packet(*p, ts));
-          p->sent_seq_version = p->seq_version;
+        if (p->flv) continue;
+        std::shared_ptr<const Packet> first;
+        for (const Packet& b : backlog) {
+          if (b.pad_key == p.get()) {
+            first = b.seq;
+            break;
+          }
         }
+        auto now = current_seq(*p);
+        if (!first) first = now;
+        if (first) {
+          headers.push_back(at_dts(*first, ts));
+          sent[p.get()] = first;
+        }
+        current.push_back(now);
+        current_key.push_back(p.get());
+        p->sent_seq_version = p->seq_version;
       }
     }
     metadata_sent = false;
@@ -738,6 +782,7 @@ struct GstRtmpPushSinkPrivate {
     }
     std::deque<Packet> pending;
     pending.swap(backlog);
+    guint64 last_dts = ts;
     while (!pending.empty()) {
       Packet pk = std::move(pending.front());
       pending.pop_front();
@@ -747,9 +792,25 @@ struct GstRtmpPushSinkPrivate {
         continue;
       }
       if (pk.video) want_keyframe = false;
+      // A caps change during the outage: the frames after it need the new header first.
+      if (pk.seq && pk.pad_key && sent[pk.pad_key] != pk.seq) {
+        if (!deliver(at_dts(*pk.seq, pk.dts_ms), why)) {
+          backlog_push(std::move(pk));
+          for (auto& rest : pending) backlog_push(std::move(rest));
+          return false;
+        }
+        sent[pk.pad_key] = pk.seq;
+      }
+      last_dts = pk.dts_ms;
       if (!deliver(std::move(pk), why)) {
         for (auto& rest : pending) backlog_push(std::move(rest));
         return false;
+      }
+    }
+    // Live frames follow with the pads' current headers: resend any the backlog left behind.
+    for (size_t i = 0; i < current.size(); ++i) {
+      if (current[i] && sent[current_key[i]] != current[i]) {
+        if (!deliver(at_dts(*current[i], last_dts), why)) return false;
       }
     }
     return true;
@@ -855,8 +916,10 @@ struct GstRtmpPushSinkPrivate {
                          error.c_str());
     }
     if (!ok) return out;
+    pk.pad_key = p;
+    pk.seq = current_seq(*p);
     if (p->sent_seq_version != p->seq_version) {
-      if (!f.sequence_header.empty()) out.push_back(sequence_header_packet(*p, pk.dts_ms));
+      if (pk.seq) out.push_back(at_dts(*pk.seq, pk.dts_ms));
       p->sent_seq_version = p->seq_version;
     }
     p->frames++;

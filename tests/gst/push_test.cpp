@@ -736,8 +736,8 @@ struct FlvCapture {
   std::condition_variable cv;
   std::vector<uint8_t> bytes;
 
-  // Video tags parsed so far (sequence headers included).
-  std::vector<rtmp::FlvFileTag> video_tags() {
+  // Tags of one type (8 audio, 9 video) parsed so far, sequence headers included.
+  std::vector<rtmp::FlvFileTag> tags(uint8_t type) {
     std::vector<uint8_t> copy;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -747,12 +747,14 @@ struct FlvCapture {
     (void)r.receive(copy);
     std::vector<rtmp::FlvFileTag> v;
     while (auto t = r.next_tag())
-      if (t->type == 9) v.push_back(std::move(*t));
+      if (t->type == type) v.push_back(std::move(*t));
     return v;
   }
-  bool wait_video_tags(size_t n, int timeout_ms) {
+  std::vector<rtmp::FlvFileTag> video_tags() { return tags(9); }
+  bool wait_video_tags(size_t n, int timeout_ms) { return wait_tags(9, n, timeout_ms); }
+  bool wait_tags(uint8_t type, size_t n, int timeout_ms) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (video_tags().size() < n) {
+    while (tags(type).size() < n) {
       std::unique_lock<std::mutex> lock(mu);
       if (cv.wait_until(lock, deadline) == std::cv_status::timeout) return false;
     }
@@ -1010,6 +1012,79 @@ TEST_F(Push, ServerGoneMidStreamReconnectsAndResumesAtAKeyframeWithContinuousTim
   EXPECT_GE(b[1].timestamp, a.back().timestamp - 1000);
   EXPECT_LT(b[1].timestamp, a.back().timestamp + 10'000);
   for (size_t i = 2; i < b.size(); ++i) EXPECT_GE(b[i].timestamp, b[i - 1].timestamp);
+}
+
+// A caps change while the server is away: the backlog holds frames of both formats, and the
+// next server gets each frame after the sequence header it was encoded for (old header, old
+// frames, new header, new frames), not only the newest header.
+TEST_F(Push, ACapsChangeDuringAnOutageReplaysEachFrameAfterItsOwnSequenceHeader) {
+  uint16_t port = ertmp_test::free_port();
+  FlvCapture first, second;
+  GstElement* server = flv_ingest(port, &first);
+  const std::string caps44 =
+      "audio/mpeg,mpegversion=4,stream-format=raw,rate=44100,channels=2,codec_data=(buffer)1210";
+  const std::string caps48 =
+      "audio/mpeg,mpegversion=4,stream-format=raw,rate=48000,channels=1,codec_data=(buffer)1188";
+  start_push("appsrc name=a is-live=true format=time caps=\"" + caps44 +
+             "\" ! push.audio_0 rtmppushsink name=push sync=false reconnect-delay=100 "
+             "location=rtmp://127.0.0.1:" +
+             std::to_string(port) + "/live/k");
+  GstClockTime pts = 0;
+  auto push = [&](uint8_t fill) {
+    push_audio_at(pts, fill);
+    pts += 23 * GST_MSECOND;
+  };
+  for (uint8_t i = 1; i <= 5; ++i) push(i);
+  ASSERT_TRUE(first.wait_tags(8, 6, 20'000));  // header + 5 frames
+  gst_element_set_state(server, GST_STATE_NULL);
+  gst_object_unref(server);
+  // Until the sink noticed (its first reconnect attempt): frames from here on are backlogged.
+  bool reconnecting = false;
+  GstBus* bus = gst_element_get_bus(push_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!reconnecting && std::chrono::steady_clock::now() < deadline) {
+    GstMessage* m = gst_bus_timed_pop_filtered(
+        bus, 50 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
+    if (!m) continue;
+    ASSERT_NE(GST_MESSAGE_TYPE(m), GST_MESSAGE_ERROR);
+    const GstStructure* st = gst_message_get_structure(m);
+    reconnecting = st && gst_structure_has_name(st, "rtmppushsink-reconnecting");
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  ASSERT_TRUE(reconnecting);
+  push(6);
+  push(7);
+  GstElement* src = gst_bin_get_by_name(GST_BIN(push_), "a");
+  GstCaps* c48 = gst_caps_from_string(caps48.c_str());
+  g_object_set(src, "caps", c48, nullptr);
+  gst_caps_unref(c48);
+  gst_object_unref(src);
+  push(8);
+  push(9);
+  server = flv_ingest(port, &second);
+  bool resumed = second.wait_tags(8, 6, 30'000);
+  end_appsrc();
+  EXPECT_EQ(wait_bus(push_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  gst_element_set_state(server, GST_STATE_NULL);
+  gst_object_unref(server);
+  ASSERT_TRUE(resumed);
+  auto b = second.tags(8);
+  ASSERT_EQ(b.size(), 6u);
+  // AAC tag bodies: [sound format byte, packet type (0 = AudioSpecificConfig, 1 = raw), ...].
+  auto is_header = [](const rtmp::FlvFileTag& t, uint8_t a, uint8_t c) {
+    return t.body.size() == 4 && t.body[1] == 0 && t.body[2] == a && t.body[3] == c;
+  };
+  auto frame_fill = [](const rtmp::FlvFileTag& t) {
+    return t.body.size() > 2 && t.body[1] == 1 ? int{t.body[2]} : -1;
+  };
+  EXPECT_TRUE(is_header(b[0], 0x12, 0x10));
+  EXPECT_EQ(frame_fill(b[1]), 6);
+  EXPECT_EQ(frame_fill(b[2]), 7);
+  EXPECT_TRUE(is_header(b[3], 0x11, 0x88));
+  EXPECT_EQ(frame_fill(b[4]), 8);
+  EXPECT_EQ(frame_fill(b[5]), 9);
 }
 
 }  // namespace
