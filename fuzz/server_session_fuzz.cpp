@@ -3,8 +3,6 @@
 // raw mode (no handshake prefix) to fuzz the handshake path as well.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <span>
 
 #include "protocol/handshake.h"
 #include "protocol/server_session.h"
@@ -26,24 +24,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<uint8_t> c2(rtmp::kHandshakeSize, 0);
     (void)s.receive(c2, 0);
   }
-  // Bit 1: the zero-copy receive loop (receive_window/commit_received, read_hint) instead.
-  const bool direct = data[0] & 2;
   uint64_t now = 0;
-  for (size_t i = 1; i < size && !s.closed();) {
+  for (size_t i = 1; i < size && !s.closed(); i += 97) {
     size_t n = size - i < 97 ? size - i : 97;
-    auto win = direct ? s.receive_window(32) : std::span<uint8_t>();
-    if (!win.empty()) {
-      n = n < win.size() ? n : win.size();
-      std::memcpy(win.data(), data + i, n);
-      (void)s.commit_received(n, now += 10);
-    } else {
-      if (direct) {
-        size_t hint = s.read_hint(32, n);
-        n = hint < n ? hint : n;
-      }
-      (void)s.receive(rtmp::Bytes(data + i, n), now += 10);
-    }
-    i += n;
+    (void)s.receive(rtmp::Bytes(data + i, n), now += 10);
     while (auto ev = s.next_event()) {
       if (auto p = std::get_if<rtmp::PublishRequested>(&*ev)) (void)s.accept_publish(p->stream_id);
     }

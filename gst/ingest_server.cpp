@@ -406,9 +406,6 @@ void IngestServer::serve(Connection* c) {
   cfg.limits = settings_.limits;
   rtmp::ServerSession session(cfg, now_ms());
   std::vector<uint8_t> buf(64 * 1024);
-  // Chunks with at least this much payload left are read into their message directly; below
-  // it a read into `buf` takes several chunks per call, which is cheaper than a call per chunk.
-  constexpr size_t kDirectReceiveMin = 16 * 1024;
   std::string end_reason = "connection closed by peer";
   GST_DEBUG("connection from %s", c->peer.c_str());
   // Set once the TLS handshake is done (rtmps listener); null for plain rtmp, which reads and
@@ -546,19 +543,10 @@ void IngestServer::serve(Connection* c) {
     if (tls_in) {
       // Decrypted bytes may wait inside the TLS layer where the socket cannot show them: read
       // first, and wait on the socket only when TLS would block (it then needs socket bytes).
-      auto direct = session.receive_window(kDirectReceiveMin);
-      auto into =
-          !direct.empty()
-              ? direct
-              : std::span<uint8_t>(buf).first(session.read_hint(kDirectReceiveMin, buf.size()));
-      gssize n = g_pollable_input_stream_read_nonblocking(tls_in, into.data(), into.size(),
-                                                          c->cancel, &err);
-      if (!direct.empty())
-        (void)session.commit_received(n > 0 ? static_cast<size_t>(n) : 0, now_ms());
+      gssize n =
+          g_pollable_input_stream_read_nonblocking(tls_in, buf.data(), buf.size(), c->cancel, &err);
       if (n > 0) {
-        if (direct.empty()) {
-          (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
-        }
+        (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
       } else if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
         g_clear_error(&err);
         if (wait_readable() < 0) break;
@@ -573,17 +561,8 @@ void IngestServer::serve(Connection* c) {
       int ready = wait_readable();
       if (ready < 0) break;
       if (ready > 0) {
-        // A large chunk's payload is read straight into its message (no copy out of `buf`).
-        auto direct = session.receive_window(kDirectReceiveMin);
-        auto into =
-            !direct.empty()
-                ? direct
-                : std::span<uint8_t>(buf).first(session.read_hint(kDirectReceiveMin, buf.size()));
-        gssize n = g_socket_receive(c->socket, reinterpret_cast<gchar*>(into.data()), into.size(),
+        gssize n = g_socket_receive(c->socket, reinterpret_cast<gchar*>(buf.data()), buf.size(),
                                     c->cancel, &err);
-        if (!direct.empty()) {
-          (void)session.commit_received(n > 0 ? static_cast<size_t>(n) : 0, now_ms());
-        }
         if (n <= 0) {
           if (err) {
             end_reason = std::string("receive failed: ") + err->message;
@@ -591,9 +570,7 @@ void IngestServer::serve(Connection* c) {
           }
           break;
         }
-        if (direct.empty()) {
-          (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
-        }
+        (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
       }
     }
     while (auto ev = session.next_event()) {

@@ -232,7 +232,6 @@ Status ChunkReader::complete_message(ChunkStream& cs, uint64_t offset) {
 }
 
 Status ChunkReader::receive(Bytes data) {
-  drop_window();
   if (error_) return *error_;
   while (!data.empty()) {
     uint64_t offset = bytes_received_;
@@ -301,76 +300,20 @@ Status ChunkReader::receive(Bytes data) {
     size_t n = std::min<size_t>(chunk_left_, data.size());
     ChunkStream& cs = *current_;
     cs.payload.insert(cs.payload.end(), data.begin(), data.begin() + static_cast<ptrdiff_t>(n));
+    buffered_ += n;
+    chunk_left_ -= static_cast<uint32_t>(n);
+    bytes_received_ += n;
     data = data.subspan(n);
-    RTMP_CHECK(payload_added(n));
-  }
-  return Ok{};
-}
-
-Status ChunkReader::payload_added(size_t n) {
-  ChunkStream& cs = *current_;
-  buffered_ += n;
-  chunk_left_ -= static_cast<uint32_t>(n);
-  bytes_received_ += n;
-  if (chunk_left_ == 0) {
-    if (cs.payload.size() == cs.length) {
-      auto st = complete_message(cs, bytes_received_);
-      if (!st.ok()) return fail(std::move(st).error());
-    } else {
-      current_ = nullptr;  // next chunk header
+    if (chunk_left_ == 0) {
+      if (cs.payload.size() == cs.length) {
+        auto st = complete_message(cs, bytes_received_);
+        if (!st.ok()) return fail(std::move(st).error());
+      } else {
+        current_ = nullptr;  // next chunk header
+      }
     }
   }
   return Ok{};
-}
-
-std::span<uint8_t> ChunkReader::direct_window(size_t min_bytes) {
-  drop_window();
-  if (error_ || !current_ || header_len_ != 0 || chunk_left_ < min_bytes || chunk_left_ == 0) {
-    return {};
-  }
-  // Within the reservation made for the declared length: no reallocation. resize() zeroes the
-  // window (a store pass, cheaper than the copy out of a socket buffer it replaces).
-  std::vector<uint8_t>& p = current_->payload;
-  window_base_ = p.size();
-  p.resize(window_base_ + chunk_left_);
-  window_open_ = true;
-  return std::span<uint8_t>(p.data() + window_base_, chunk_left_);
-}
-
-Status ChunkReader::commit_direct(size_t n) {
-  if (!window_open_) {
-    if (n == 0) return error_ ? Status(*error_) : Status(Ok{});
-    return make_error(Errc::kInvalidState, "commit_direct without a window");
-  }
-  n = std::min<size_t>(n, chunk_left_);
-  current_->payload.resize(window_base_ + n);
-  window_open_ = false;
-  return payload_added(n);
-}
-
-size_t ChunkReader::read_hint(size_t min_bytes, size_t max) const {
-  if (error_ || header_len_ != 0 || chunk_size_ < min_bytes) return max;
-  const ChunkStream* cs = current_ ? current_ : last_;
-  if (!cs) return max;
-  // Read up to the end of the next chunk header, so that the payload after it can go through
-  // direct_window(): the rest of the current chunk (when too short for a window itself), then
-  // the header.
-  const size_t pending = current_ ? chunk_left_ : 0;
-  const size_t after = cs->in_message ? cs->length - cs->payload.size() - pending : 0;
-  const size_t type3 = (cs->csid < 64 ? 1 : cs->csid < 320 ? 2 : 3) + (cs->extended ? 4 : 0);
-  if (after >= min_bytes) return std::min(max, pending + type3);
-  // A message ends soon: the next header (type 0-2, at most 18 bytes) may start a large one,
-  // if this connection carries large messages at all. A few payload bytes may come with it.
-  bool large = false;
-  for (const auto& [csid, other] : streams_) large = large || other->length >= min_bytes;
-  if (!large) return max;
-  return std::min(max, pending + (after > 0 ? type3 + after : 0) + sizeof header_buf_);
-}
-
-void ChunkReader::drop_window() {
-  if (!window_open_) return;
-  current_->payload.resize(window_base_);
-  window_open_ = false;
 }
 
 }  // namespace rtmp

@@ -30,7 +30,6 @@
 #include <deque>
 #include <memory>
 #include <optional>
-#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -52,19 +51,6 @@ class ChunkReader {
   // and every later call returns it again; messages completed before the fault stay queued.
   Status receive(Bytes data);
 
-  // Zero-copy receive, for large chunks: while at least `min_bytes` of the current chunk's
-  // payload are still to come, the space in the message buffer where they go. The caller reads
-  // its socket straight into it and then calls commit_direct(n) with the bytes it wrote (n may
-  // be less than the window; 0 or a call to anything else drops the window). Empty when no
-  // window is open: read into your own buffer and call receive().
-  std::span<uint8_t> direct_window(size_t min_bytes);
-  Status commit_direct(size_t n);
-  // How much to read next when there is no window: when a chunk header of a large message
-  // (payload >= min_bytes per chunk) is due, only about the header, so that its payload
-  // then goes through direct_window() instead of being copied out of the caller's buffer.
-  // `max` otherwise.
-  size_t read_hint(size_t min_bytes, size_t max) const;
-
   std::optional<Message> next_message();
   bool has_message() const { return !ready_.empty(); }
 
@@ -81,9 +67,6 @@ class ChunkReader {
   // Parses one header from `h`. Returns bytes consumed, 0 when more bytes are needed.
   Result<size_t> parse_header(Bytes h, uint64_t offset);
   Status complete_message(ChunkStream& cs, uint64_t offset);
-  // Accounts n payload bytes just added to the current chunk; completes its message if done.
-  Status payload_added(size_t n);
-  void drop_window();
   Error fail(Error e);
 
   Limits limits_;
@@ -96,9 +79,6 @@ class ChunkReader {
   // The chunk whose payload is being read: its stream and the bytes left of this chunk.
   ChunkStream* current_ = nullptr;
   uint32_t chunk_left_ = 0;
-  // An open direct_window(): the current message's buffer was grown past what it holds.
-  bool window_open_ = false;
-  size_t window_base_ = 0;  // payload size before the window
 
   uint8_t header_buf_[18];
   size_t header_len_ = 0;

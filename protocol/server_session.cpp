@@ -114,14 +114,13 @@ struct ServerSession::Impl {
   }
 
   // --- input ------------------------------------------------------------------------------
-  // Counts n received bytes against the limits of the phase.
-  Status admit(size_t n, uint64_t now) {
+  Status receive(Bytes data, uint64_t now) {
     if (phase == Phase::kClosed) {
       if (fatal) return *fatal;
       return make_error(Errc::kInvalidState, "session closed");
     }
     last_rx_ms = now;
-    bytes_in += n;
+    bytes_in += data.size();
     if (phase != Phase::kConnected && bytes_in > cfg.limits.max_bytes_before_connect) {
       return fail(make_error(Errc::kLimitExceeded,
                              "more than " + std::to_string(cfg.limits.max_bytes_before_connect) +
@@ -135,11 +134,7 @@ struct ServerSession::Impl {
                                  " bytes before publish",
                              bytes_in));
     }
-    return Ok{};
-  }
 
-  Status receive(Bytes data, uint64_t now) {
-    RTMP_CHECK(admit(data.size(), now));
     if (phase == Phase::kHandshake) {
       auto consumed = handshake.receive(data);
       if (!consumed.ok()) return fail(std::move(consumed).error());
@@ -153,32 +148,15 @@ struct ServerSession::Impl {
     }
     if (data.empty()) return Ok{};
 
-    return after_chunks(reader.receive(data));
-  }
-
-  std::span<uint8_t> receive_window(size_t min_bytes) {
-    if (phase == Phase::kHandshake || phase == Phase::kClosed) return {};
-    return reader.direct_window(min_bytes);
-  }
-
-  Status commit_received(size_t n, uint64_t now) {
-    if (auto st = admit(n, now); !st.ok()) {
-      (void)reader.commit_direct(0);
-      return st;
-    }
-    return after_chunks(reader.commit_direct(n));
-  }
-
-  // Handles what the reader completed, then acknowledges.
-  Status after_chunks(Status r) {
-    RTMP_CHECK(deliver_messages(std::move(r)));
+    RTMP_CHECK(feed_chunks(data));
     // Acknowledgements count every byte of the connection, handshake included.
     if (auto ack = acks.on_bytes(bytes_in)) send(make_acknowledgement(*ack));
     if (phase == Phase::kClosed && fatal) return *fatal;
     return Ok{};
   }
 
-  Status deliver_messages(Status r) {
+  Status feed_chunks(Bytes data) {
+    auto r = reader.receive(data);
     // Deliver what was complete before the fault, then fail.
     while (auto m = reader.next_message()) {
       handle_message(std::move(*m));
@@ -546,17 +524,6 @@ ServerSession::~ServerSession() = default;
 
 Status ServerSession::receive(Bytes data, uint64_t now_ms) {
   return impl_->receive(data, now_ms);
-}
-std::span<uint8_t> ServerSession::receive_window(size_t min_bytes) {
-  return impl_->receive_window(min_bytes);
-}
-Status ServerSession::commit_received(size_t n, uint64_t now_ms) {
-  return impl_->commit_received(n, now_ms);
-}
-size_t ServerSession::read_hint(size_t min_bytes, size_t max) const {
-  const Impl& s = *impl_;
-  if (s.phase == Phase::kHandshake || s.phase == Phase::kClosed) return max;
-  return s.reader.read_hint(min_bytes, max);
 }
 
 std::optional<ServerEvent> ServerSession::next_event() {

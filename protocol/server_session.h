@@ -27,7 +27,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <utility>
 #include <variant>
@@ -134,15 +133,6 @@ class ServerSession {
   // Consumes all of `data`. A peer fault closes the session (SessionClosed event with the
   // error; a goodbye may be queued) and is also returned; later calls return the same error.
   Status receive(Bytes data, uint64_t now_ms);
-  // Zero-copy receive for large chunks (ChunkReader::direct_window): when a chunk's payload
-  // with at least `min_bytes` still to come is being read, the space in the message where they
-  // go. Read the socket straight into it, then commit_received(n) (n = 0 when the read gave
-  // nothing). Empty when there is no such chunk: use receive().
-  std::span<uint8_t> receive_window(size_t min_bytes);
-  Status commit_received(size_t n, uint64_t now_ms);
-  // How many bytes to read into the caller's buffer when receive_window() is empty
-  // (ChunkReader::read_hint): `max`, or a few when a large chunk's header is due.
-  size_t read_hint(size_t min_bytes, size_t max) const;
 
   std::optional<ServerEvent> next_event();
 
