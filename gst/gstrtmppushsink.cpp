@@ -690,13 +690,15 @@ struct GstRtmpPushSinkPrivate {
       if (!pk.header) backlog_push(std::move(pk));
       return true;
     }
-    // Large frames go out zero-copy: the session refers to the mapped buffer between the
-    // chunk headers and flush() writes both with one writev. `pk` holds the buffer until flush
-    // returns; on failure the connection is dropped, never flushed again.
-    const rtmp::Bytes media = pk.payload ? pk.payload->bytes() : rtmp::Bytes();
+    // Large frames go out zero-copy: the session refers to the mapped buffer (or the tag body)
+    // between the chunk headers and flush() writes both with one writev. `pk` holds them until
+    // flush returns; on failure the connection is dropped, never flushed again.
+    // FLV-pad tags have no separate payload: their whole body is the large part.
+    const rtmp::Bytes head = pk.payload ? rtmp::Bytes(pk.body) : rtmp::Bytes();
+    const rtmp::Bytes media = pk.payload ? pk.payload->bytes() : rtmp::Bytes(pk.body);
     auto st = media.size() >= kBorrowMinBytes && run.chunk_size >= kBorrowMinChunk
-                  ? conn->session().send_message_borrowed(pk.type, pk.body, media, pk.dts_ms)
-                  : conn->session().send_message(pk.type, pk.body, media, pk.dts_ms);
+                  ? conn->session().send_message_borrowed(pk.type, head, media, pk.dts_ms)
+                  : conn->session().send_message(pk.type, head, media, pk.dts_ms);
     gst_ertmp::PushFailure f;
     if (!st.ok() || !conn->flush(&f)) {
       *why = st.ok() ? f.message : st.error().to_string();
