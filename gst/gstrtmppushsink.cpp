@@ -746,8 +746,8 @@ struct GstRtmpPushSinkPrivate {
     // Per elementary pad: the sequence header sent last on this connection. Each starts with
     // the one its first backlogged frame needs (the current one without a backlog).
     std::map<const void*, std::shared_ptr<const Packet>> sent;
-    std::vector<std::shared_ptr<const Packet>> current;  // pads' headers now, for after
-    std::vector<const void*> current_key;
+    // Each pad's header now, for after the backlog.
+    std::vector<std::pair<const void*, std::shared_ptr<const Packet>>> current;
     {
       std::lock_guard<std::mutex> lock(mu);
       for (auto& p : pads) {
@@ -767,8 +767,7 @@ struct GstRtmpPushSinkPrivate {
           headers.push_back(at_dts(*first, ts));
           sent[p.get()] = first;
         }
-        current.push_back(now);
-        current_key.push_back(p.get());
+        current.emplace_back(p.get(), now);
         p->sent_seq_version = p->seq_version;
       }
     }
@@ -810,10 +809,8 @@ struct GstRtmpPushSinkPrivate {
       }
     }
     // Live frames follow with the pads' current headers: resend any the backlog left behind.
-    for (size_t i = 0; i < current.size(); ++i) {
-      if (current[i] && sent[current_key[i]] != current[i]) {
-        if (!deliver(at_dts(*current[i], last_dts), why)) return false;
-      }
+    for (const auto& [key, header] : current) {
+      if (header && sent[key] != header && !deliver(at_dts(*header, last_dts), why)) return false;
     }
     return true;
   }

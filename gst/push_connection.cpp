@@ -217,14 +217,12 @@ bool PushConnection::flush(PushFailure* failure) {
   GOutputStream* out = g_io_stream_get_output_stream(stream_);
   // Borrowed media (send_message_borrowed) sits between the chunk headers: one writev sends
   // headers and frame slices from where they are.
-  std::vector<rtmp::Bytes> pieces;
-  std::vector<GOutputVector> vec;
-  while (session_->pending_output_pieces(pieces, kMaxPieces) > 0) {
-    vec.resize(pieces.size());
-    for (size_t i = 0; i < pieces.size(); ++i) vec[i] = {pieces[i].data(), pieces[i].size()};
+  while (session_->pending_output_pieces(pieces_, kMaxPieces) > 0) {
+    vec_.resize(pieces_.size());
+    for (size_t i = 0; i < pieces_.size(); ++i) vec_[i] = {pieces_[i].data(), pieces_[i].size()};
     GError* err = nullptr;
     gsize n = 0;
-    if (!g_output_stream_writev(out, vec.data(), vec.size(), &n, cancel_, &err) || n == 0) {
+    if (!g_output_stream_writev(out, vec_.data(), vec_.size(), &n, cancel_, &err) || n == 0) {
       bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
       set_failure(failure, timed_out ? "the server stopped reading" : "send failed", err);
       g_clear_error(&err);

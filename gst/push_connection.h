@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "protocol/client_session.h"
 
@@ -76,6 +77,9 @@ class PushConnection {
   bool publishing_ = false;
   bool closed_ = false;
   bool write_failed_ = false;
+  // flush() scratch, kept so a send per buffer does not allocate.
+  std::vector<rtmp::Bytes> pieces_;
+  std::vector<GOutputVector> vec_;
 };
 
 }  // namespace gst_ertmp
