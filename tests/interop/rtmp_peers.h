@@ -35,6 +35,28 @@ inline bool have_program(const std::string& name) {
   return std::system(cmd.c_str()) == 0;
 }
 
+// True on a CI machine (CI set and not "false"/"0"): there a missing peer or tool is a test
+// failure, never a skip, because a skipped test proves nothing.
+inline bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && *ci && std::string(ci) != "false" && std::string(ci) != "0";
+}
+
+}  // namespace ertmp_test
+
+// ERTMP_REQUIRE(cond, what): the test needs `what` (a peer, a tool, an element; name the
+// Debian package that provides it). When `cond` is false the test fails in CI and is skipped
+// elsewhere with the reason. Use at the top of a test body or of SetUp (it returns).
+#define ERTMP_REQUIRE(cond, what)                                                 \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
+      if (::ertmp_test::in_ci()) GTEST_FAIL() << "required in CI: " << what;      \
+      GTEST_SKIP() << "needs " << what << " (tools/install-deps.sh installs it)"; \
+    }                                                                             \
+  } while (0)
+
+namespace ertmp_test {
+
 // Runs a shell command and returns its standard output.
 inline std::string run_capture(const std::string& command) {
   std::string out;
