@@ -1,8 +1,10 @@
-// FLV/E-RTMP tag bodies as audio and as video; unit views must stay inside the body.
+// FLV/E-RTMP tag bodies as audio and as video; unit views must stay inside the body, and the
+// body of every Metadata unit goes through the colorInfo parser.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
+#include "protocol/color_info.h"
 #include "protocol/flv_tag.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -11,6 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!tag.ok()) continue;
     for (const auto& u : tag->units) {
       if (u.offset > size || u.size > size - u.offset) std::abort();
+      if (u.packet == rtmp::PacketKind::kMetadata) {
+        (void)rtmp::parse_video_metadata(rtmp::Bytes(data + u.offset, u.size));
+      }
     }
   }
   return 0;

@@ -5,6 +5,7 @@
 #include "protocol/aggregate.h"
 #include "protocol/amf0.h"
 #include "protocol/amf3.h"
+#include "protocol/color_info.h"
 #include "protocol/command.h"
 #include "protocol/flv_file.h"
 #include "protocol/flv_tag.h"
@@ -128,6 +129,32 @@ int main() {
   put("flv_tag", "opus_modex", ot);
   put("flv_tag", "hvc_seq", {0x90, 'h', 'v', 'c', '1', 1, 2, 3});
   put("flv_tag", "mc", {0x94, 'O', 'p', 'u', 's', 2, 2, 0, 1});
+  // E-RTMP Metadata: HDR10 colorInfo (the body alone and as tags on tracks 0 and 2), a reset.
+  {
+    ColorInfo hdr;
+    hdr.color_config = ColorConfig{10, 9, 16, 9};
+    hdr.hdr_cll = HdrCll{400.0, 1000.0};
+    HdrMdcv m;
+    m.red = HdrMdcv::Xy{0.708, 0.292};
+    m.green = HdrMdcv::Xy{0.17, 0.797};
+    m.blue = HdrMdcv::Xy{0.131, 0.046};
+    m.white_point = HdrMdcv::Xy{0.3127, 0.329};
+    m.max_luminance = 1000.0;
+    m.min_luminance = 0.005;
+    hdr.hdr_mdcv = m;
+    std::vector<uint8_t> body;
+    build_video_metadata(hdr, body);
+    put("color_info", "hdr10", body);
+    body.clear();
+    build_video_metadata(ColorInfo{}, body);
+    put("color_info", "reset", body);
+    std::vector<uint8_t> tag;
+    (void)build_color_info_tag(Codec::kHevc, 0, hdr, tag);
+    put("flv_tag", "metadata_hdr10", tag);
+    tag.clear();
+    (void)build_color_info_tag(Codec::kAv1, 2, hdr, tag);
+    put("flv_tag", "metadata_track2", tag);
+  }
   std::vector<uint8_t> f;
   FlvWriter::write_header(f, true, true);
   FlvWriter::write_tag(f, 9, 0, vt);
