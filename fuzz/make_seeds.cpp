@@ -155,6 +155,7 @@ int main() {
     (void)build_color_info_tag(Codec::kAv1, 2, hdr, tag);
     put("flv_tag", "metadata_track2", tag);
   }
+  put("flv_tag", "mpeg2ts_av1", {0x95, 'a', 'v', '0', '1', 0x80, 4, 0x81, 0x28, 0xC0, 0x93});
   std::vector<uint8_t> f;
   FlvWriter::write_header(f, true, true);
   FlvWriter::write_tag(f, 9, 0, vt);
