@@ -10,6 +10,7 @@
 #include "protocol/flv_file.h"
 #include "protocol/flv_tag.h"
 #include "protocol/handshake.h"
+#include "tests/protocol/hdr10.h"
 #include "tests/protocol/session_pair.h"
 using namespace rtmp;
 void put(const std::string& dir, const std::string& name, const std::vector<uint8_t>& b) {
@@ -131,17 +132,7 @@ int main() {
   put("flv_tag", "mc", {0x94, 'O', 'p', 'u', 's', 2, 2, 0, 1});
   // E-RTMP Metadata: HDR10 colorInfo (the body alone and as tags on tracks 0 and 2), a reset.
   {
-    ColorInfo hdr;
-    hdr.color_config = ColorConfig{10, 9, 16, 9};
-    hdr.hdr_cll = HdrCll{400.0, 1000.0};
-    HdrMdcv m;
-    m.red = HdrMdcv::Xy{0.708, 0.292};
-    m.green = HdrMdcv::Xy{0.17, 0.797};
-    m.blue = HdrMdcv::Xy{0.131, 0.046};
-    m.white_point = HdrMdcv::Xy{0.3127, 0.329};
-    m.max_luminance = 1000.0;
-    m.min_luminance = 0.005;
-    hdr.hdr_mdcv = m;
+    const ColorInfo hdr = test::hdr10_color_info();
     std::vector<uint8_t> body;
     build_video_metadata(hdr, body);
     put("color_info", "hdr10", body);

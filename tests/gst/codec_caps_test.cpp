@@ -26,6 +26,7 @@
 #include "protocol/flv_file.h"
 #include "tests/gst/pipeline_util.h"
 #include "tests/interop/rtmp_peers.h"
+#include "tests/protocol/hdr10.h"
 
 namespace gst_ertmp {
 namespace {
@@ -321,20 +322,9 @@ TEST(CodecCaps, Av1Mpeg2TsSequenceStartGivesSequenceStartCaps) {
 // ---- colorInfo <-> caps -------------------------------------------------------------------------
 
 rtmp::ColorInfo hdr10() {
-  rtmp::ColorInfo info;
-  info.color_config = rtmp::ColorConfig{10, 9, 16, 9};
-  info.hdr_cll = rtmp::HdrCll{400.0, 1000.0};
-  rtmp::HdrMdcv m;
-  m.red = rtmp::HdrMdcv::Xy{0.708, 0.292};
-  m.green = rtmp::HdrMdcv::Xy{0.17, 0.797};
-  m.blue = rtmp::HdrMdcv::Xy{0.131, 0.046};
-  m.white_point = rtmp::HdrMdcv::Xy{0.3127, 0.329};
-  m.max_luminance = 1000.0;
-  m.min_luminance = 0.005;
-  info.hdr_mdcv = m;
-  return info;
+  return rtmp::test::hdr10_color_info();
 }
-constexpr const char* kHdr10Mdi = "35400:14600:8500:39850:6550:2300:15635:16450:10000000:50";
+constexpr const char* kHdr10Mdi = rtmp::test::kHdr10MasteringDisplayInfo;
 
 TEST(CodecCaps, ColorInfoBecomesHdrCapsFields) {
   gst_init(nullptr, nullptr);

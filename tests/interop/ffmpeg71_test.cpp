@@ -34,6 +34,7 @@
 #include "tests/interop/av1_obu.h"
 #include "tests/interop/ffmpeg71.h"
 #include "tests/interop/rtmp_peers.h"
+#include "tests/protocol/hdr10.h"
 
 namespace {
 
@@ -650,71 +651,72 @@ TEST_F(Ffmpeg71Limits, ServerAnswersConnectWithoutErtmpCapabilities) {
 // of its flvdec, and a recording that fails as a whole: -c copy to Matroska cannot write a
 // header for a stream without a codec). A newer ffmpeg that reads it fails these tests: then
 // rtmppushsink's enhanced=auto may use the form for it.
-void expect_unreadable(int exit_status, const std::string& log, const std::string& message,
-                       const std::filesystem::path& out) {
-  EXPECT_NE(exit_status, 0) << log;
-  EXPECT_NE(log.find(message), std::string::npos) << "ffmpeg 7.1 said something else:\n" << log;
-  EXPECT_NE(log.find("Could not write header"), std::string::npos) << log;
-  EXPECT_TRUE(Ffmpeg71::packets(out).empty());
-}
+class Ffmpeg71Unreadable : public Ffmpeg71Limits {
+ protected:
+  // Publishes ffmpeg 7.1's HEVC (or `video_args`) + AAC with every tag of `type` re-packed by
+  // the edit, and expects ffmpeg to refuse the stream with `message`.
+  void expect_unreadable(uint8_t type, const std::function<void(rtmp::VideoTagSpec&)>& video_edit,
+                         const std::function<void(rtmp::AudioTagSpec&)>& audio_edit,
+                         const std::string& message,
+                         const std::string& video_args =
+                             "-c:v libx265 -preset ultrafast "
+                             "-x265-params log-level=error") {
+    auto tags = repack(source(video_args), type, video_edit, audio_edit);
+    int rc = publish_to_listener(tags, "unreadable.mkv");
+    std::string log = listener_->log();
+    EXPECT_NE(rc, 0) << log;
+    EXPECT_NE(log.find(message), std::string::npos) << "ffmpeg 7.1 said something else:\n" << log;
+    EXPECT_NE(log.find("Could not write header"), std::string::npos) << log;
+    EXPECT_TRUE(Ffmpeg71::packets(listener_->out()).empty());
+  }
+  static void no_video_edit(rtmp::VideoTagSpec&) {}
+  static void no_audio_edit(rtmp::AudioTagSpec&) {}
+};
 
 // H.264 as E-RTMP 'avc1' FourCC tags (what enhanced=always sends): ffmpeg 7.1's flvdec knows only
 // hvc1/av01/vp09 FourCCs, so the video stream has no codec. enhanced=auto sends legacy AVC tags,
 // which it records as encoded (RtmppushsinkH264StaysLegacyUnderAuto).
-TEST_F(Ffmpeg71Limits, Avc1FourCcVideoIsNotRead) {
-  auto tags = source("-c:v libx264 -preset ultrafast -g 15");
-  auto enhanced = repack(
-      tags, 9, [](rtmp::VideoTagSpec& s) { s.force_enhanced = true; }, [](rtmp::AudioTagSpec&) {});
-  int rc = publish_to_listener(enhanced, "avc1.mkv");
-  expect_unreadable(rc, listener_->log(), "Video codec (61766331) is not implemented",
-                    listener_->out());
+TEST_F(Ffmpeg71Unreadable, Avc1FourCcVideo) {
+  expect_unreadable(
+      9, [](rtmp::VideoTagSpec& s) { s.force_enhanced = true; }, no_audio_edit,
+      "Video codec (61766331) is not implemented", "-c:v libx264 -preset ultrafast -g 15");
 }
 
 // AAC as E-RTMP 'mp4a' FourCC tags: ffmpeg 7.1 has no E-RTMP audio at all (SoundFormat 9 is
 // "Audio codec (9)"), so Opus/FLAC/AC-3/E-AC-3 cannot reach it by RTMP either (and its FLV muxer
 // refuses Opus: FlvMuxerRefusesOpus). enhanced=auto sends AAC and MP3 as legacy tags.
-TEST_F(Ffmpeg71Limits, Mp4aFourCcAudioIsNotRead) {
-  auto tags = source("-c:v libx265 -preset ultrafast -x265-params log-level=error");
-  auto enhanced = repack(
-      tags, 8, [](rtmp::VideoTagSpec&) {}, [](rtmp::AudioTagSpec& s) { s.force_enhanced = true; });
-  int rc = publish_to_listener(enhanced, "mp4a.mkv");
-  expect_unreadable(rc, listener_->log(), "Audio codec (9) is not implemented", listener_->out());
+TEST_F(Ffmpeg71Unreadable, Mp4aFourCcAudio) {
+  expect_unreadable(
+      8, no_video_edit, [](rtmp::AudioTagSpec& s) { s.force_enhanced = true; },
+      "Audio codec (9) is not implemented");
 }
 
 // HEVC frames inside ModEx TimestampOffsetNano: ffmpeg 7.1 predates ModEx (FFmpeg 8.0) and reads
 // the ModEx size and nano bytes as a FourCC (02 000000 -> "Video codec (2000000)"), making a
 // bogus stream per offset. Nano offsets must go only to a peer that advertised capsEx ModEx.
-TEST_F(Ffmpeg71Limits, ModExNanoOffsetIsNotRead) {
-  auto tags = source("-c:v libx265 -preset ultrafast -x265-params log-level=error");
+TEST_F(Ffmpeg71Unreadable, ModExNanoOffset) {
   uint32_t n = 0;
-  auto modex = repack(
-      tags, 9,
+  expect_unreadable(
+      9,
       [&](rtmp::VideoTagSpec& s) {
         if (s.packet == rtmp::VideoPacketType::kCodedFrames) {
           s.nano_offset = (n++ * 333'333) % 1'000'000;
         }
       },
-      [](rtmp::AudioTagSpec&) {});
-  int rc = publish_to_listener(modex, "modex.mkv");
-  expect_unreadable(rc, listener_->log(), "Video codec (2000000) is not implemented",
-                    listener_->out());
+      no_audio_edit, "Video codec (2000000) is not implemented");
 }
 
 // HEVC on track 1 (OneTrack multitrack, as OBS sends tracks >= 1): ffmpeg 7.1 predates
 // multitrack (FFmpeg 8.0) and reads the multitrack byte and FourCC shifted by one ("\0hvc",
 // 0x687663). Tracks >= 1 must go only to a peer that advertised capsEx Multitrack.
-TEST_F(Ffmpeg71Limits, MultitrackIsNotRead) {
-  auto tags = source("-c:v libx265 -preset ultrafast -x265-params log-level=error");
-  auto track1 = repack(
-      tags, 9,
+TEST_F(Ffmpeg71Unreadable, Multitrack) {
+  expect_unreadable(
+      9,
       [](rtmp::VideoTagSpec& s) {
         s.multitrack = rtmp::AvMultitrackType::kOneTrack;
         s.units[0].track_id = 1;
       },
-      [](rtmp::AudioTagSpec&) {});
-  int rc = publish_to_listener(track1, "mt.mkv");
-  expect_unreadable(rc, listener_->log(), "(Video: none (cvh[0] / 0x687663), none): unknown codec",
-                    listener_->out());
+      no_audio_edit, "(Video: none (cvh[0] / 0x687663), none): unknown codec");
 }
 
 // Our colorInfo Metadata packet (build_color_info_tag: D4 'hvc1' <AMF>, HDR10) in place of
@@ -724,17 +726,7 @@ TEST_F(Ffmpeg71Limits, MultitrackIsNotRead) {
 // (this x265 stream signals none: "unknown"), so they are pinned as that.
 TEST_F(Ffmpeg71Limits, ReadsOurColorInfo) {
   auto tags = source("-c:v libx265 -preset ultrafast -x265-params log-level=error");
-  rtmp::ColorInfo hdr;
-  hdr.color_config = rtmp::ColorConfig{10, 9, 16, 9};
-  hdr.hdr_cll = rtmp::HdrCll{400.0, 1000.0};
-  rtmp::HdrMdcv m;
-  m.red = rtmp::HdrMdcv::Xy{0.708, 0.292};
-  m.green = rtmp::HdrMdcv::Xy{0.17, 0.797};
-  m.blue = rtmp::HdrMdcv::Xy{0.131, 0.046};
-  m.white_point = rtmp::HdrMdcv::Xy{0.3127, 0.329};
-  m.max_luminance = 1000.0;
-  m.min_luminance = 0.005;
-  hdr.hdr_mdcv = m;
+  const rtmp::ColorInfo hdr = rtmp::test::hdr10_color_info();
   std::vector<rtmp::FlvFileTag> with_color;
   size_t replaced = 0;
   for (const auto& t : tags) {

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "tests/protocol/hdr10.h"
 #include "tests/protocol/test_util.h"
 
 namespace rtmp {
@@ -39,21 +40,9 @@ Error parse_error(const std::vector<uint8_t>& body) {
   return r.ok() ? Error{} : r.error();
 }
 
-// HDR10 as x265/YouTube describe it: BT.2020 primaries (9), PQ (16), BT.2020 NCL (9), 10 bit,
-// D65 white point, a 1000-nit mastering display down to 0.005 nit, MaxCLL 1000, MaxFALL 400.
+using test::hdr10_color_info;
 ColorInfo hdr10() {
-  ColorInfo info;
-  info.color_config = ColorConfig{10, 9, 16, 9};
-  info.hdr_cll = HdrCll{400.0, 1000.0};
-  HdrMdcv m;
-  m.red = HdrMdcv::Xy{0.708, 0.292};
-  m.green = HdrMdcv::Xy{0.17, 0.797};
-  m.blue = HdrMdcv::Xy{0.131, 0.046};
-  m.white_point = HdrMdcv::Xy{0.3127, 0.329};
-  m.max_luminance = 1000.0;
-  m.min_luminance = 0.005;
-  info.hdr_mdcv = m;
-  return info;
+  return hdr10_color_info();
 }
 
 // The same, byte by byte (E-RTMP v2 "Metadata Frame" field names, AMF0 Objects).
