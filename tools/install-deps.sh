@@ -23,6 +23,8 @@ packages=(
   openssl
   # benchmarks
   bc iperf3 gnuplot-nox
+  # building SRS, the benchmarks' same-run anchor (bench/srs.sh; the source comes from SRS_DIR)
+  automake make patch unzip perl libssl-dev
 )
 # node + npm for node-media-server: Debian's packages unless a node is already installed
 # (e.g. from NodeSource, whose nodejs package carries npm itself).
