@@ -192,10 +192,10 @@ std::string goals_json(const std::vector<Goal>& goals) {
 }
 
 void print_goals(const std::vector<Goal>& goals) {
-  std::printf("\n== Goals ==\n%-34s %-22s %-30s %-9s %-26s %s\n", "measure", "ours", "anchor",
+  std::printf("\n== Goals ==\n%-44s %-24s %-30s %-9s %-26s %s\n", "measure", "ours", "anchor",
               "ratio", "goal", "");
   for (const Goal& g : goals) {
-    std::printf("%-34s %-22s %-30s %-9s %-26s %s\n", g.measure.c_str(), g.ours.c_str(),
+    std::printf("%-44s %-24s %-30s %-9s %-26s %s\n", g.measure.c_str(), g.ours.c_str(),
                 g.anchor.c_str(), g.ratio.c_str(), g.goal.c_str(), g.status.c_str());
   }
 }
@@ -648,26 +648,31 @@ bool parse_done(const std::optional<std::string>& line, ConcurrencyStep* st) {
 // Pass, fail or inconclusive from the counters.
 void judge(ConcurrencyStep* st) {
   if (!st->reason.empty()) return;
-  if (st->sent == 0) {
-    st->reason = "nothing sent";
-  } else if (st->lost || st->dropped_by_sender || st->gaps || st->dead || st->misrouted) {
-    st->reason = "loss";
-  } else if (st->server == Server::kSrs && st->api_active != static_cast<long>(st->n)) {
-    st->reason = "SRS API listed " + std::to_string(st->api_active) + " active streams of " +
-                 std::to_string(st->n);
-  } else if (st->pub_max_lag_ms > kMaxPublisherLagMs) {
-    st->inconclusive = true;
-    char buf[160];
-    std::snprintf(buf, sizeof buf,
-                  "inconclusive: the publisher process ran %.0f ms behind its schedule "
-                  "at %.1f s (machine saturated, offered load not real-time)",
-                  st->pub_max_lag_ms, st->pub_max_lag_at_s);
-    st->reason = buf;
-  } else if (st->late) {
-    st->reason = "late messages (> 200 ms)";
-  } else {
-    st->pass = true;
+  // Every failed check is named; loss and a missing stream fail the step even when the
+  // publisher process also fell behind, lateness alone then only makes it inconclusive.
+  std::vector<std::string> failed;
+  if (st->sent == 0) failed.push_back("nothing sent");
+  if (st->lost || st->dropped_by_sender || st->gaps || st->dead || st->misrouted) {
+    failed.push_back("loss (lost " + std::to_string(st->lost) + ", dropped by the publishers " +
+                     std::to_string(st->dropped_by_sender) + ", gaps " + std::to_string(st->gaps) +
+                     ", dead connections " + std::to_string(st->dead) + ")");
   }
+  if (st->server == Server::kSrs && st->api_active != static_cast<long>(st->n)) {
+    failed.push_back("SRS API listed " + std::to_string(st->api_active) + " active streams of " +
+                     std::to_string(st->n));
+  }
+  const bool hard = !failed.empty();
+  if (st->late) failed.push_back(std::to_string(st->late) + " late messages (> 200 ms)");
+  if (!hard && st->pub_max_lag_ms > kMaxPublisherLagMs) {
+    st->inconclusive = true;
+    failed.insert(failed.begin(),
+                  fmt("inconclusive: the publisher process ran %.0f ms behind its schedule",
+                      st->pub_max_lag_ms) +
+                      fmt(" at %.1f s (machine saturated, offered load not real-time)",
+                          st->pub_max_lag_at_s));
+  }
+  for (const std::string& f : failed) st->reason += (st->reason.empty() ? "" : "; ") + f;
+  st->pass = failed.empty();
 }
 
 void account_latency(const StreamRecv& s, ConcurrencyStep* st, std::vector<uint32_t>* lat) {
@@ -759,17 +764,27 @@ ConcurrencyStep run_ours_step(unsigned kbps, unsigned n, bool overload, const St
   st.overload = overload;
   malloc_trim(0);  // memory freed by the previous step is not this step's base
   st.rss_base_kb = status_field("self", "VmRSS");
-  GstElement* pipeline = gst_pipeline_new(nullptr);
+  GstElement* pipeline = nullptr;
   std::vector<std::unique_ptr<StreamRecv>> streams;
   std::vector<std::unique_ptr<PadContext>> ctxs;
   std::vector<GstElement*> srcs;
   uint16_t port = 0;
-  for (unsigned i = 0; i <= n; ++i) {
-    if (i == n && !overload) break;
-    // The last element (overload only) is the one the late publisher asks for.
-    GstElement* src = make_ingest(i < n ? "k" + std::to_string(i) : "late", port, 2 * n + 64);
-    gst_bin_add(GST_BIN(pipeline), src);
-    if (i < n) {
+  bool started = false;
+  // All elements name one port (port 0 would give each its own listener). Another process may
+  // take the free port before the pipeline binds it: then a new port, at most three times.
+  for (int attempt = 0; attempt < 3 && !started; ++attempt) {
+    if (pipeline) teardown(pipeline);
+    streams.clear();
+    ctxs.clear();
+    srcs.clear();
+    pipeline = gst_pipeline_new(nullptr);
+    port = ertmp_test::free_port();
+    for (unsigned i = 0; i <= n; ++i) {
+      if (i == n && !overload) break;
+      // The last element (overload only) is the one the late publisher asks for.
+      GstElement* src = make_ingest(i < n ? "k" + std::to_string(i) : "late", port, 2 * n + 64);
+      gst_bin_add(GST_BIN(pipeline), src);
+      if (i == n) break;
       streams.push_back(std::make_unique<StreamRecv>());
       streams.back()->index = i;
       streams.back()->record_after_ns = INT64_MAX;
@@ -777,16 +792,12 @@ ConcurrencyStep run_ours_step(unsigned kbps, unsigned n, bool overload, const St
       g_signal_connect(src, "pad-added", G_CALLBACK(on_pad_added), ctxs.back().get());
       srcs.push_back(src);
     }
-    if (i == 0) {
-      // The first element listens on a free port (at READY->PAUSED); the others share it.
-      if (gst_element_set_state(src, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE) break;
-      port = bound_port(src);
-    }
+    started = gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
+    if (!started) st.reason = "pipeline did not start: " + drain_bus(pipeline);
   }
   std::vector<std::array<uint64_t, 4>> sent(n, {0, 0, 0, 0});
-  if (port == 0 || gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    st.reason = "pipeline did not start: " + drain_bus(pipeline);
-  } else {
+  if (started) {
+    st.reason.clear();
     SelfProcess pubs({"--publishers", "--port", std::to_string(port), "--n", std::to_string(n),
                       "--kbps", std::to_string(kbps), "--seconds", std::to_string(cx.seconds)});
     std::string bus_error;
@@ -900,12 +911,18 @@ ConcurrencyStep run_srs_step(unsigned kbps, unsigned n, const StepContext& cx) {
                       std::to_string(cx.seconds)});
     std::string bus_error;
     int64_t mid = INT64_MAX;
+    const int64_t quarter = static_cast<int64_t>(cx.seconds * 0.25e9);
+    int api_asks = 0;
     auto idle = [&] {
       std::string e = drain_bus(pipeline);
       if (bus_error.empty()) bus_error = e;
       st.rss_peak_kb = std::max(st.rss_peak_kb, status_field(spid, "VmRSS"));
       st.threads_peak = std::max(st.threads_peak, status_field(spid, "Threads"));
-      if (st.api_active < 0 && now_ns() >= mid) st.api_active = srs.active_streams(n);
+      // The API is asked at half time and, if it lists fewer streams, at three quarters.
+      if (api_asks < 2 && now_ns() >= mid + api_asks * quarter) {
+        st.api_active = std::max(st.api_active, srs.active_streams(n));
+        api_asks = st.api_active == static_cast<long>(n) ? 2 : api_asks + 1;
+      }
     };
     const std::string child = pubs.pid_str();
     auto line = pubs.read_line(30'000 + static_cast<int>(n) * 100, idle);
@@ -978,10 +995,11 @@ struct ConcurrencyResult {
 
 void print_step_line(const ConcurrencyStep& st) {
   std::printf("  %s%s%s; receiver %.2f cores, lost %" PRIu64 ", late %" PRIu64
-              ", p99 %.0f us; publisher process %.2f cores",
+              ", p99 %.0f us; publisher process %.2f cores, %.0f ms max behind schedule",
               st.pass ? "pass" : (st.inconclusive ? "INCONCLUSIVE" : "FAIL"),
               st.reason.empty() ? "" : ": ", st.reason.c_str(), st.cores(),
-              st.lost + st.dropped_by_sender, st.late, st.latency.p99, st.pub_cores());
+              st.lost + st.dropped_by_sender, st.late, st.latency.p99, st.pub_cores(),
+              st.pub_max_lag_ms);
   if (st.teardown_s >= 0) std::printf("; PLAYING->NULL %.2f s", st.teardown_s);
   if (st.api_active >= 0) std::printf("; API lists %ld streams", st.api_active);
   if (st.overload) {
@@ -994,7 +1012,7 @@ void print_step_line(const ConcurrencyStep& st) {
 
 ConcurrencyResult run_concurrency(const std::vector<unsigned>& kbps_list,
                                   const std::vector<unsigned>& ladder, const StepContext& cx,
-                                  bool want_srs, bool want_overload) {
+                                  bool want_ours, bool want_srs, bool want_overload) {
   ConcurrencyResult res;
   res.kbps_list = kbps_list;
   res.ncores = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
@@ -1006,7 +1024,7 @@ ConcurrencyResult run_concurrency(const std::vector<unsigned>& kbps_list,
                                          : "SRS_DIR not set";
   }
   for (unsigned kbps : kbps_list) {
-    bool ours_on = true, srs_on = res.srs_measured;
+    bool ours_on = want_ours, srs_on = res.srs_measured;
     for (unsigned n : ladder) {
       if (!ours_on && !srs_on) break;
       for (Server server : {Server::kOurs, Server::kSrs}) {
@@ -1023,7 +1041,7 @@ ConcurrencyResult run_concurrency(const std::vector<unsigned>& kbps_list,
         res.steps.push_back(std::move(st));
       }
     }
-    if (want_overload) {
+    if (want_overload && want_ours) {
       unsigned best = res.largest_pass(Server::kOurs, kbps);
       unsigned n = 2 * (best ? best : ladder.front());
       std::printf("overload: ours, %u publishers x %u kbit/s (2x %s) for %.0f s...\n", n, kbps,
@@ -1499,6 +1517,7 @@ void usage() {
       "  --kbps LIST            bitrates (default 600,3000)\n"
       "  --no-overload          no overload step\n"
       "  --no-srs               no SRS steps (they need SRS_DIR and a built SRS)\n"
+      "  --only-srs             concurrency: SRS steps only\n"
       "  --srs-script PATH      default " ERTMP_SOURCE_DIR
       "/bench/srs.sh\n"
       "  --memory-n N           peers per memory case (default 256)\n"
@@ -1511,7 +1530,7 @@ void usage() {
 
 int main(int argc, char** argv) {
   bool want_latency = false, want_concurrency = false, want_memory = false;
-  bool hog = true, overload = true, srs = true;
+  bool hog = true, overload = true, srs = true, ours = true;
   std::string child_mode;
   int rounds = 3;
   double latency_seconds = 10;
@@ -1554,6 +1573,8 @@ int main(int argc, char** argv) {
       overload = false;
     } else if (a == "--no-srs") {
       srs = false;
+    } else if (a == "--only-srs") {
+      ours = false;
     } else if (a == "--srs-script") {
       cx.srs_script = next();
     } else if (a == "--memory-n") {
@@ -1628,8 +1649,8 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<ConcurrencyResult> con;
   if (want_concurrency) {
-    con =
-        std::make_unique<ConcurrencyResult>(run_concurrency(kbps_list, ladder, cx, srs, overload));
+    con = std::make_unique<ConcurrencyResult>(
+        run_concurrency(kbps_list, ladder, cx, ours, srs, overload));
     print_concurrency(*con, cx.seconds);
     json += ", \"concurrency\": " + concurrency_json(*con, cx.seconds);
     concurrency_goals(*con, &goals);

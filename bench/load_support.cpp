@@ -848,7 +848,12 @@ std::string Srs::api_get(const std::string& path, int timeout_ms) const {
 long Srs::active_streams(unsigned expected) const {
   std::string body =
       api_get("/api/v1/streams/?start=0&count=" + std::to_string(expected + 100), 10'000);
-  if (body.find("\"code\":0") == std::string::npos) return -1;
+  // A whole answer ends with the closing brace; a cut one (SRS busy past the timeout) is -1.
+  if (body.find("\"code\":0") == std::string::npos ||
+      body.find_last_not_of(" \r\n") == std::string::npos ||
+      body[body.find_last_not_of(" \r\n")] != '}') {
+    return -1;
+  }
   long n = 0;
   for (size_t at = body.find("\"active\":true"); at != std::string::npos;
        at = body.find("\"active\":true", at + 1)) {

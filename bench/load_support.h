@@ -285,7 +285,7 @@ class Srs {
   uint16_t port() const { return port_; }
   // GET on the HTTP API (path like /api/v1/streams/?count=10); the body, empty on failure.
   std::string api_get(const std::string& path, int timeout_ms) const;
-  // Streams the API lists with an active publisher.
+  // Streams the API lists with an active publisher; -1 when the answer is missing or cut.
   long active_streams(unsigned expected) const;
   // True once the API lists an RTMP player (bounded wait).
   bool wait_player(int timeout_ms) const;
