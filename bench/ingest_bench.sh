@@ -38,13 +38,21 @@ measure() {
   "$@" > "$work/recv.log" 2>&1 &
   local recv=$!
   wait_port "$port" || true
-  sleep 0.3  # let a player (rtmp2src) subscribe before the publish starts
+  # A player (rtmp2src) must have subscribed before the publish starts: wait (bounded) for its
+  # connection, then a little for its play command.
+  if [ -n "$extra_pid" ]; then
+    for _ in $(seq 200); do
+      [ "$(ss -Htn state established "( dport = :$port )" | wc -l)" -gt 0 ] && break
+      sleep 0.05
+    done
+  fi
+  sleep 0.3
   local cpu0 extra0=0
   cpu0=$(cpu_of "$recv")
   [ -n "$extra_pid" ] && extra0=$(cpu_of "$extra_pid")
   local t0 t1
   t0=$(date +%s.%N)
-  if ! timeout "$publish_timeout" ffmpeg -hide_banner -loglevel error -stream_loop $((loops - 1)) \
+  if ! timeout -k 5 "$publish_timeout" ffmpeg -hide_banner -loglevel error -stream_loop $((loops - 1)) \
     -i "$src" -c copy -f flv "$url"; then
     kill "$recv" 2>/dev/null || true
     wait "$recv" 2>/dev/null || true
@@ -116,6 +124,9 @@ else
 fi
 report "nginx-rtmp + rtmp2src ! flvdemux ! fakesink" "${chain[@]}"
 b=$REPORT_CPU
+if [ "$(echo "$REPORT_CPU <= $REPORT_EXTRA" | bc -l)" = 1 ]; then
+  echo "warning: the chain's player (rtmp2src) used no measurable CPU (below the 10 ms tick): either it did not play the stream or the file is too short; the chain's figures are not valid"
+fi
 printf '%-44s cpu %6.3f s                 cpu/GB %7.3f s\n' "  of which nginx-rtmp alone" "$REPORT_EXTRA" \
   "$(echo "$REPORT_EXTRA / ($total / 1000000000)" | bc -l)"
 if [ -n "$a" ]; then

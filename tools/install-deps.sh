@@ -22,7 +22,7 @@ packages=(
   # self-signed certificates for the rtmps tests
   openssl
   # benchmarks
-  bc iperf3 gnuplot-nox
+  bc iperf3 gnuplot-nox iproute2
   # building SRS, the benchmarks' same-run anchor (bench/srs.sh; the source comes from SRS_DIR)
   automake make patch unzip perl libssl-dev
 )
