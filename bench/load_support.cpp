@@ -144,21 +144,28 @@ const std::vector<uint8_t> kAvcSequenceHeader = {
     0xE8, 0x01, 0x00, 0x04, 0x68, 0xCE, 0x3C, 0x80};             // 1 PPS
 const std::vector<uint8_t> kAacSequenceHeader = {0xAF, 0x00, 0x11, 0x90};
 
+namespace {
+
+// At least min_size bytes of a filler pattern (bytes that do not compress to nothing).
+std::vector<uint8_t> filler(size_t size, size_t min_size, unsigned mul, unsigned add) {
+  std::vector<uint8_t> b(std::max(size, min_size));
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * mul + add);
+  return b;
+}
+
+}  // namespace
+
 std::vector<uint8_t> make_video_body(size_t size) {
-  size = std::max(size, kVideoMarkerOffset + kMarkerSize);
-  std::vector<uint8_t> b(size);
-  for (size_t i = 0; i < size; ++i) b[i] = static_cast<uint8_t>(i * 31 + 7);
+  std::vector<uint8_t> b = filler(size, kVideoMarkerOffset + kMarkerSize, 31, 7);
   b[0] = 0x27;
   b[1] = 0x01;
   b[2] = b[3] = b[4] = 0;
-  put_be(&b[5], size - 9, 4);
+  put_be(&b[5], b.size() - 9, 4);
   b[9] = 0x41;
   return b;
 }
 std::vector<uint8_t> make_audio_body(size_t size) {
-  size = std::max(size, kAudioMarkerOffset + kMarkerSize);
-  std::vector<uint8_t> b(size);
-  for (size_t i = 0; i < size; ++i) b[i] = static_cast<uint8_t>(i * 17 + 3);
+  std::vector<uint8_t> b = filler(size, kAudioMarkerOffset + kMarkerSize, 17, 3);
   b[0] = 0xAF;
   b[1] = 0x01;
   return b;
