@@ -75,7 +75,11 @@ measure() {
   echo "$(echo "$last - $cpu0 + $extra1 - $extra0" | bc -l) $(echo "$t1 - $t0" | bc -l) $(echo "$extra1 - $extra0" | bc -l)"
 }
 
-if [ "$our_queues" = 1 ]; then q="queue !"; ours_name="rtmpingestsrc ! queue ! fakesink"; else q=""; ours_name="rtmpingestsrc ! fakesink (no queue)"; fi
+if [ "$our_queues" = 1 ]; then
+  q=(queue !) ours_name="rtmpingestsrc ! queue ! fakesink"
+else
+  q=() ours_name="rtmpingestsrc ! fakesink (no queue)"
+fi
 ours=()
 chain=()
 ours_hung=false
@@ -84,7 +88,7 @@ for r in $(seq "$rounds"); do
     p=$(free_port)
     x=$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "" \
       gst-launch-1.0 -q rtmpingestsrc address=127.0.0.1 port="$p" on-disconnect=wait name=s \
-      s.video_0 ! $q fakesink sync=false s.audio_0 ! $q fakesink sync=false)
+      s.video_0 ! "${q[@]}" fakesink sync=false s.audio_0 ! "${q[@]}" fakesink sync=false)
     if [ "$x" = hung ]; then ours_hung=true; else ours+=("$x"); fi
   fi
 
