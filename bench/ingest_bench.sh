@@ -52,14 +52,24 @@ measure() {
   [ -n "$extra_pid" ] && extra0=$(cpu_of "$extra_pid")
   local t0 t1
   t0=$(date +%s.%N)
-  if ! timeout -k 5 "$publish_timeout" ffmpeg -hide_banner -loglevel error -stream_loop $((loops - 1)) \
-    -i "$src" -c copy -f flv "$url"; then
+  timeout -k 5 "$publish_timeout" ffmpeg -hide_banner -loglevel error -stream_loop $((loops - 1)) \
+    -i "$src" -c copy -f flv "$url" &
+  local pub=$! rc=0
+  # The receiver's CPU is sampled while the publish runs: a player (rtmp2src) exits at the
+  # publisher's end of stream, and a process that is gone has no /proc entry to read.
+  local last=$cpu0 cur still=0
+  while kill -0 "$pub" 2>/dev/null; do
+    cur=$(cpu_of "$recv" 2>/dev/null) && last=$cur
+    sleep 0.02
+  done
+  wait "$pub" || rc=$?
+  if [ "$rc" -ne 0 ]; then
     kill "$recv" 2>/dev/null || true
     wait "$recv" 2>/dev/null || true
-    echo "hung"
+    # timeout(1) exits 124 (SIGTERM sent) or 137 (SIGKILL) when the publish did not end.
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "hung"; else echo "failed"; fi
     return
   fi
-  local last=$cpu0 cur still=0
   for _ in $(seq 100); do
     cur=$(cpu_of "$recv" 2>/dev/null) || break
     if [ "$cur" = "$last" ]; then still=$((still + 1)); else still=0; fi
@@ -89,15 +99,23 @@ for r in $(seq "$rounds"); do
     x=$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "" \
       gst-launch-1.0 -q rtmpingestsrc address=127.0.0.1 port="$p" on-disconnect=wait name=s \
       s.video_0 ! "${q[@]}" fakesink sync=false s.audio_0 ! "${q[@]}" fakesink sync=false)
-    if [ "$x" = hung ]; then ours_hung=true; else ours+=("$x"); fi
+    case "$x" in
+      hung) ours_hung=true ours_why="the publish hung for ${publish_timeout} s (an engine that feeds both pads from one thread deadlocks in preroll without queues; OUR_QUEUES=1 measures it with queues)" ;;
+      failed) ours_hung=true ours_why="the publish failed (ffmpeg exit status non-zero)" ;;
+      *) ours+=("$x") ;;
+    esac
   fi
 
   p=$(free_port)
   start_nginx "$p"
   # rtmp2src must be playing before the publish starts: start it, then publish.
-  chain+=("$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "$ngx" \
-    gst-launch-1.0 -q rtmp2src location="rtmp://127.0.0.1:$p/live/k" ! flvdemux name=d d.video ! queue ! fakesink sync=false d.audio ! queue ! fakesink sync=false)")
+  x=$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "$ngx" \
+    gst-launch-1.0 -q rtmp2src location="rtmp://127.0.0.1:$p/live/k" ! flvdemux name=d d.video ! queue ! fakesink sync=false d.audio ! queue ! fakesink sync=false)
   kill "$ngx"; wait "$ngx" 2>/dev/null || true
+  case "$x" in
+    hung | failed) echo "ingest_bench: the publish into nginx-rtmp (the anchor) $x" >&2; exit 1 ;;
+  esac
+  chain+=("$x")
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -120,7 +138,7 @@ report() {
 }
 echo "file: $bytes bytes x $loops loops, $rounds rounds (medians); OUR_QUEUES=$our_queues; raw (cpu wall nginx-cpu): ours ${ours[*]:-} | chain ${chain[*]}"
 if $ours_hung || [ ${#ours[@]} -eq 0 ]; then
-  echo "$ours_name: not measured: the publish hung for ${publish_timeout} s (an engine that feeds both pads from one thread deadlocks in preroll without queues; OUR_QUEUES=1 measures it with queues)"
+  echo "$ours_name: not measured: ${ours_why:-no round ran}"
   a=""
 else
   report "$ours_name" "${ours[@]}"
