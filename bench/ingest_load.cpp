@@ -1543,7 +1543,7 @@ int main(int argc, char** argv) {
   unsigned port = 0, memory_n = 256;
   std::vector<unsigned> ladder = {125, 250, 500, 1000}, kbps_list = {600, 3000};
   // 16 MiB - 1: the most the 24-bit length field declares; 8 MiB: rtmp::Limits' default
-  // max_message_size, the largest message our server accepts.
+  // max_message_size, the largest message our server accepts from a publisher.
   std::vector<uint32_t> declares = {16777215, 8388608};
   size_t attack_send = 64;
   std::string json_path = "ingest_load.json";
