@@ -27,7 +27,9 @@ packages=(
   # the trixie chroot that holds ffmpeg 7.1 (tools/install-ffmpeg71.sh)
   debootstrap
   # benchmarks
-  bc iperf3 gnuplot-nox
+  bc iperf3 gnuplot-nox iproute2
+  # building SRS, the benchmarks' same-run anchor (bench/srs.sh; the source comes from SRS_DIR)
+  automake make patch unzip perl libssl-dev
 )
 # node + npm for node-media-server: Debian's packages unless a node is already installed
 # (e.g. from NodeSource, whose nodejs package carries npm itself).
