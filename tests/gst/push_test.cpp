@@ -840,7 +840,7 @@ TEST_F(Push, MessagesLeaveInDtsOrderAcrossTracks) {
   while (auto t = r.next_tag()) {
     if (t->type != 8 && t->type != 9) continue;
     (t->type == 8 ? audio : video)++;
-    EXPECT_GE(t->timestamp, last) << "tag " << audio + video;
+    EXPECT_GE(t->timestamp, last) << "tag " << audio + video << " type " << int(t->type) << " size " << t->body.size();
     last = t->timestamp;
   }
   EXPECT_GE(video, 20);
