@@ -191,12 +191,12 @@ void PushPublisher::connect_once() {
     std::string code = f.status_code.empty() ? "" : " (" + f.status_code + ")";
     if (fatal) {
       post_error(connect_error(f.domain, f.code),
-                 (f.rejected ? "the server refused to publish " : "could not publish to ") + where +
+                 (f.rejected ? "The server refused to publish " : "Could not publish to ") + where +
                      code,
                  f.message);
     } else if (give_up) {
       post_error(connection_error(true),
-                 "connection to " + where + " lost and " +
+                 "Connection to " + where + " lost and " +
                      std::to_string(settings_.reconnect_attempts) + " reconnect attempts failed",
                  f.message);
     }
@@ -263,7 +263,7 @@ void PushPublisher::drop_connection(const std::string& why) {
   }
   if (give_up) {
     post_error(connection_error(true),
-               "connection to " + url_.to_string() + " lost and " +
+               "Connection to " + url_.to_string() + " lost and " +
                    std::to_string(settings_.reconnect_attempts) + " reconnect attempts failed",
                why);
   }
