@@ -708,55 +708,61 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
   base_class->unlock = gst_rtmp_push_sink_unlock;
   base_class->unlock_stop = gst_rtmp_push_sink_unlock_stop;
 
-  // Flags as rtmp2sink's: read/write, and changeable in PLAYING where it says so.
+  // Flags as rtmp2sink's: read/write; construct where its location-handler interface
+  // declares them so (set to the default at construction); changeable in PLAYING where it
+  // says so.
   const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  const auto rw_construct = static_cast<GParamFlags>(rw | G_PARAM_CONSTRUCT);
   const auto rw_playing = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING);
   auto str_prop = [&](guint id, const char* name, const char* nick, const char* blurb,
-                      const char* def) {
+                      const char* def, GParamFlags flags) {
     g_object_class_install_property(gobject_class, id,
-                                    g_param_spec_string(name, nick, blurb, def, rw));
+                                    g_param_spec_string(name, nick, blurb, def, flags));
   };
   str_prop(PROP_LOCATION, "location", "Location",
            "rtmp[s]://[user:pass@]host[:port]/application[/instance]/stream[?query] (sets "
            "scheme, host, port, application, stream, username and password; checked at "
            "READY->PAUSED)",
-           DEFAULT_LOCATION);
+           DEFAULT_LOCATION, rw_construct);
   g_object_class_install_property(
       gobject_class, PROP_SCHEME,
       g_param_spec_enum("scheme", "Scheme", "RTMP connection scheme", scheme_get_type(),
                         DEFAULT_SCHEME, rw));
   str_prop(PROP_HOST, "host", "Host", "Server host name or IP literal (IPv6 without brackets)",
-           "localhost");
+           "localhost", rw);
   g_object_class_install_property(
       gobject_class, PROP_PORT,
       g_param_spec_int("port", "Port", "Server port (1935 for rtmp, 443 for rtmps by default)", 1,
                        65535, 1935, rw));
   str_prop(PROP_APPLICATION, "application", "Application",
-           "RTMP application (the path before the stream; may contain '/')", "live");
-  str_prop(PROP_STREAM, "stream", "Stream", "Stream key / name, with its ?query", "myStream");
+           "RTMP application (the path before the stream; may contain '/')", "live", rw);
+  str_prop(PROP_STREAM, "stream", "Stream", "Stream key / name, with its ?query", "myStream",
+           rw);
   str_prop(PROP_SECURE_TOKEN, "secure-token", "Secure token",
-           "Answers a server's secureToken challenge (Limelight-style, as librtmp)", nullptr);
-  str_prop(PROP_USERNAME, "username", "Username", "Adobe authentication user name", nullptr);
-  str_prop(PROP_PASSWORD, "password", "Password", "Adobe authentication password", nullptr);
+           "Answers a server's secureToken challenge (Limelight-style, as librtmp)", nullptr,
+           rw_construct);
+  str_prop(PROP_USERNAME, "username", "Username", "Adobe authentication user name", nullptr, rw);
+  str_prop(PROP_PASSWORD, "password", "Password", "Adobe authentication password", nullptr, rw);
   g_object_class_install_property(
       gobject_class, PROP_AUTHMOD,
       g_param_spec_enum("authmod", "Authentication mode",
                         "RTMP authentication: none, auto (when the server asks) or adobe (from "
                         "the first connect)",
-                        authmod_get_type(), DEFAULT_AUTHMOD, rw));
+                        authmod_get_type(), DEFAULT_AUTHMOD, rw_construct));
   g_object_class_install_property(
       gobject_class, PROP_TIMEOUT,
       g_param_spec_uint("timeout", "Timeout",
                         "Seconds allowed for TCP connect, TLS, the RTMP handshake up to "
                         "NetStream.Publish.Start, and for a stalled write (0 = no limit)",
-                        0, G_MAXUINT, DEFAULT_TIMEOUT, rw));
+                        0, G_MAXUINT, DEFAULT_TIMEOUT, rw_construct));
   g_object_class_install_property(
       gobject_class, PROP_TLS_VALIDATION_FLAGS,
       g_param_spec_flags("tls-validation-flags", "TLS validation flags",
                          "Server certificate problems that refuse an rtmps connection",
-                         G_TYPE_TLS_CERTIFICATE_FLAGS, DEFAULT_TLS_VALIDATION_FLAGS, rw));
+                         G_TYPE_TLS_CERTIFICATE_FLAGS, DEFAULT_TLS_VALIDATION_FLAGS,
+                         rw_construct));
   str_prop(PROP_FLASH_VERSION, "flash-version", "Flash version", "flashVer sent in connect",
-           DEFAULT_FLASH_VERSION);
+           DEFAULT_FLASH_VERSION, rw_construct);
   g_object_class_install_property(
       gobject_class, PROP_ASYNC_CONNECT,
       g_param_spec_boolean("async-connect", "Async connect",
@@ -788,7 +794,7 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
                          stop_commands_get_type(), DEFAULT_STOP_COMMANDS, rw));
   str_prop(PROP_EXTRA_CONNECT_ARGS, "extra-connect-args", "Extra connect arguments",
            "librtmp-style values appended to connect: 'conn=B:1 conn=N:1.5 conn=S:text conn=Z:'",
-           nullptr);
+           nullptr, rw);
   g_object_class_install_property(
       gobject_class, PROP_ENHANCED,
       g_param_spec_enum("enhanced", "Enhanced RTMP", "When to use E-RTMP (FourCC) tags",

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gst/codec_caps.h"
+#include "tests/interop/rtmp_peers.h"
 
 namespace gst_ertmp {
 namespace {
@@ -35,10 +36,27 @@ bool have(std::initializer_list<const char*> names) {
   return true;
 }
 
-#define REQUIRE_ELEMENTS(...)                                              \
-  do {                                                                     \
-    if (!have({__VA_ARGS__})) GTEST_SKIP() << "missing GStreamer element"; \
-  } while (0)
+// The elements named and the Debian packages that hold them, for ERTMP_REQUIRE's message.
+std::string elements_and_packages(std::initializer_list<const char*> names) {
+  static const std::pair<const char*, const char*> kByPrefix[] = {
+      {"avenc_", "gstreamer1.0-libav"},        {"avdec_", "gstreamer1.0-libav"},
+      {"x264", "gstreamer1.0-plugins-ugly"},   {"x265", "gstreamer1.0-plugins-bad"},
+      {"h265parse", "gstreamer1.0-plugins-bad"}, {"av1", "gstreamer1.0-plugins-bad"},
+      {"opus", "gstreamer1.0-plugins-base"},   {"", "gstreamer1.0-plugins-good"},
+  };
+  std::string out;
+  for (const char* n : names) {
+    for (const auto& [prefix, package] : kByPrefix) {
+      if (std::string(n).rfind(prefix, 0) != 0) continue;
+      out += std::string(out.empty() ? "" : ", ") + n + " (" + package + ")";
+      break;
+    }
+  }
+  return out;
+}
+
+#define REQUIRE_ELEMENTS(...) \
+  ERTMP_REQUIRE(have({__VA_ARGS__}), elements_and_packages({__VA_ARGS__}))
 
 struct Frame {
   std::vector<uint8_t> data;
