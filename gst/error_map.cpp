@@ -52,11 +52,12 @@ BusError settings_error() {
 
 void post_bus_error(GstElement* element, const BusError& error, const std::string& text,
                     const std::string& debug) {
-  std::string message = text.empty() ? std::string(error.what) : std::string(error.what) + ": " + text;
+  std::string message =
+      text.empty() ? std::string(error.what) : std::string(error.what) + ": " + text;
   // gst_element_message_full takes ownership of both strings.
-  gst_element_message_full(element, GST_MESSAGE_ERROR, error.domain, error.code,
-                           g_strdup(message.c_str()), debug.empty() ? nullptr : g_strdup(debug.c_str()),
-                           __FILE__, GST_FUNCTION, __LINE__);
+  gst_element_message_full(
+      element, GST_MESSAGE_ERROR, error.domain, error.code, g_strdup(message.c_str()),
+      debug.empty() ? nullptr : g_strdup(debug.c_str()), __FILE__, GST_FUNCTION, __LINE__);
 }
 
 }  // namespace gst_ertmp

@@ -231,9 +231,9 @@ gst_ertmp::PublisherSettings publisher_settings(const Settings& s) {
   c.username = s.url.username;
   c.password = s.url.password;
   c.secure_token = s.secure_token;
-  c.capabilities = rtmp::client_capabilities(
-      {"avc1", "hvc1", "av01", "vp09", "vp08"}, {"mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3"},
-      rtmp::kCapsExReconnect | rtmp::kCapsExMultitrack);
+  c.capabilities = rtmp::client_capabilities({"avc1", "hvc1", "av01", "vp09", "vp08"},
+                                             {"mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3"},
+                                             rtmp::kCapsExReconnect | rtmp::kCapsExMultitrack);
   c.extra_connect_args = parse_connect_args(s.extra_connect_args);
   p.target.auth = static_cast<gst_ertmp::AuthMode>(s.authmod);
   p.target.timeout_s = s.timeout;
@@ -446,12 +446,12 @@ static GstStructure* stats_of(GstRtmpPushSink* self) {
   } else {
     // Before any connection: rtmp2sink's fields, all 0.
     gst_structure_set(s, "in-chunk-size", G_TYPE_UINT, 0u, "out-chunk-size", G_TYPE_UINT, 0u,
-                      "in-window-ack-size", G_TYPE_UINT, 0u, "out-window-ack-size", G_TYPE_UINT,
-                      0u, "in-bytes-total", G_TYPE_UINT64, guint64{0}, "out-bytes-total",
-                      G_TYPE_UINT64, guint64{0}, "in-bytes-acked", G_TYPE_UINT64, guint64{0},
-                      "out-bytes-acked", G_TYPE_UINT64, guint64{0}, "connected", G_TYPE_BOOLEAN,
-                      FALSE, "server", G_TYPE_STRING, "", "reconnects", G_TYPE_UINT, 0u,
-                      "dropped-messages", G_TYPE_UINT64, guint64{0}, nullptr);
+                      "in-window-ack-size", G_TYPE_UINT, 0u, "out-window-ack-size", G_TYPE_UINT, 0u,
+                      "in-bytes-total", G_TYPE_UINT64, guint64{0}, "out-bytes-total", G_TYPE_UINT64,
+                      guint64{0}, "in-bytes-acked", G_TYPE_UINT64, guint64{0}, "out-bytes-acked",
+                      G_TYPE_UINT64, guint64{0}, "connected", G_TYPE_BOOLEAN, FALSE, "server",
+                      G_TYPE_STRING, "", "reconnects", G_TYPE_UINT, 0u, "dropped-messages",
+                      G_TYPE_UINT64, guint64{0}, nullptr);
   }
   priv->input->fill_stats(s);
   return s;
@@ -588,8 +588,8 @@ static void gst_rtmp_push_sink_get_property(GObject* object, guint prop_id, GVal
   const Settings& s = self->priv->settings;
   switch (prop_id) {
     case PROP_LOCATION:
-      g_value_set_string(value,
-                         s.bad_location.empty() ? s.url.to_string().c_str() : s.bad_location.c_str());
+      g_value_set_string(
+          value, s.bad_location.empty() ? s.url.to_string().c_str() : s.bad_location.c_str());
       break;
     case PROP_SCHEME:
       g_value_set_enum(value, s.url.tls() ? SCHEME_RTMPS : SCHEME_RTMP);
@@ -724,10 +724,9 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
            "scheme, host, port, application, stream, username and password; checked at "
            "READY->PAUSED)",
            DEFAULT_LOCATION, rw_construct);
-  g_object_class_install_property(
-      gobject_class, PROP_SCHEME,
-      g_param_spec_enum("scheme", "Scheme", "RTMP connection scheme", scheme_get_type(),
-                        DEFAULT_SCHEME, rw));
+  g_object_class_install_property(gobject_class, PROP_SCHEME,
+                                  g_param_spec_enum("scheme", "Scheme", "RTMP connection scheme",
+                                                    scheme_get_type(), DEFAULT_SCHEME, rw));
   str_prop(PROP_HOST, "host", "Host", "Server host name or IP literal (IPv6 without brackets)",
            "localhost", rw);
   g_object_class_install_property(
@@ -736,8 +735,7 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
                        65535, 1935, rw));
   str_prop(PROP_APPLICATION, "application", "Application",
            "RTMP application (the path before the stream; may contain '/')", "live", rw);
-  str_prop(PROP_STREAM, "stream", "Stream", "Stream key / name, with its ?query", "myStream",
-           rw);
+  str_prop(PROP_STREAM, "stream", "Stream", "Stream key / name, with its ?query", "myStream", rw);
   str_prop(PROP_SECURE_TOKEN, "secure-token", "Secure token",
            "Answers a server's secureToken challenge (Limelight-style, as librtmp)", nullptr,
            rw_construct);
@@ -759,8 +757,7 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
       gobject_class, PROP_TLS_VALIDATION_FLAGS,
       g_param_spec_flags("tls-validation-flags", "TLS validation flags",
                          "Server certificate problems that refuse an rtmps connection",
-                         G_TYPE_TLS_CERTIFICATE_FLAGS, DEFAULT_TLS_VALIDATION_FLAGS,
-                         rw_construct));
+                         G_TYPE_TLS_CERTIFICATE_FLAGS, DEFAULT_TLS_VALIDATION_FLAGS, rw_construct));
   str_prop(PROP_FLASH_VERSION, "flash-version", "Flash version", "flashVer sent in connect",
            DEFAULT_FLASH_VERSION, rw_construct);
   g_object_class_install_property(

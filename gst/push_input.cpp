@@ -382,7 +382,8 @@ bool PushInput::query_latency(GstQuery* query) {
       if (l) {
         live = TRUE;
         min = std::max(min, mn);
-        if (GST_CLOCK_TIME_IS_VALID(mx)) max = GST_CLOCK_TIME_IS_VALID(max) ? std::min(max, mx) : mx;
+        if (GST_CLOCK_TIME_IS_VALID(mx))
+          max = GST_CLOCK_TIME_IS_VALID(max) ? std::min(max, mx) : mx;
       }
     }
     gst_query_unref(q);

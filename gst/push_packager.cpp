@@ -92,7 +92,8 @@ bool Packager::build_tag(TrackKey track, const PushFormat& f, bool sequence_star
     spec.force_enhanced = enhanced_for(track, f);
     spec.multitrack = multitrack;
     spec.units = {unit};
-    st = sequence_start ? rtmp::build_video_tag(spec, out) : rtmp::build_video_tag_header(spec, out);
+    st =
+        sequence_start ? rtmp::build_video_tag(spec, out) : rtmp::build_video_tag_header(spec, out);
   } else {
     rtmp::AudioTagSpec spec;
     spec.packet = sequence_start ? rtmp::AudioPacketType::kSequenceStart
@@ -103,7 +104,8 @@ bool Packager::build_tag(TrackKey track, const PushFormat& f, bool sequence_star
     spec.sound_size = f.sound_size;
     spec.sound_type = f.sound_type;
     spec.units = {unit};
-    st = sequence_start ? rtmp::build_audio_tag(spec, out) : rtmp::build_audio_tag_header(spec, out);
+    st =
+        sequence_start ? rtmp::build_audio_tag(spec, out) : rtmp::build_audio_tag_header(spec, out);
   }
   if (!st.ok()) {
     GST_WARNING_OBJECT(log_object_, "cannot package %s track %u: %s",
@@ -196,8 +198,7 @@ void Packager::package_frame(const ElementaryFrame& in, std::vector<Packet>& out
   if (f.sequence_header_pending) {
     // VP8/VP9 without a profile in caps: nothing is decodable before the key frame that gives
     // the sequence header.
-    GST_DEBUG_OBJECT(log_object_, "dropping a frame on %s before its sequence header",
-                     in.pad_name);
+    GST_DEBUG_OBJECT(log_object_, "dropping a frame on %s before its sequence header", in.pad_name);
     return;
   }
   if (was_pending) {
@@ -208,8 +209,8 @@ void Packager::package_frame(const ElementaryFrame& in, std::vector<Packet>& out
   // CT from the rounded PTS and DTS, not rounded on its own (OBS 31.1's off-by-one fix), and
   // from the DTS before it was clamped at 0, so the frame keeps its composition offset.
   gint64 ct_ms = rtmp_ms(in.pts) - dts_ms;
-  if (!build_tag(in.track, f, false, pk.payload->bytes(), in.keyframe,
-                 static_cast<int32_t>(ct_ms), pk.body)) {
+  if (!build_tag(in.track, f, false, pk.payload->bytes(), in.keyframe, static_cast<int32_t>(ct_ms),
+                 pk.body)) {
     return;
   }
   if (metadata_stale_) rebuild_metadata();
@@ -318,15 +319,19 @@ bool Packager::package_flv(GstBuffer* buffer, std::vector<Packet>& out, std::str
     *error = "cannot map the buffer";
     return false;
   }
-  // A stream that starts mid-way (no "FLV" header) is fed as tags: give it the file header.
-  if (!flv_started_) {
-    flv_started_ = true;
-    if (map.size < 3 || map.data[0] != 'F' || map.data[1] != 'L' || map.data[2] != 'V') {
-      std::vector<uint8_t> hdr;
-      rtmp::FlvWriter::write_header(hdr, true, true);
-      (void)flv_reader_.receive(hdr);
-    }
+  const bool file_header =
+      map.size >= 3 && map.data[0] == 'F' && map.data[1] == 'L' && map.data[2] == 'V';
+  if (flv_started_ && file_header && flv_reader_.at_boundary()) {
+    // A new file header between tags: flvmux (streamable=false) rewrites its header and
+    // onMetaData at EOS, rtmp2sink drops such header buffers; we read on as a new file.
+    flv_reader_ = rtmp::FlvReader();
+  } else if (!flv_started_ && !file_header) {
+    // A stream that starts mid-way (no "FLV" header) is fed as tags: give it the file header.
+    std::vector<uint8_t> hdr;
+    rtmp::FlvWriter::write_header(hdr, true, true);
+    (void)flv_reader_.receive(hdr);
   }
+  flv_started_ = true;
   auto st = flv_reader_.receive(rtmp::Bytes(map.data, map.size));
   gst_buffer_unmap(buffer, &map);
   while (auto tag = flv_reader_.next_tag()) package_flv_tag(std::move(*tag), out);

@@ -61,7 +61,7 @@ class StreamDescription {
 
 // One elementary buffer, as the interleaver hands it over.
 struct ElementaryFrame {
-  GstBuffer* buffer = nullptr;  // borrowed: package_frame takes its own reference
+  GstBuffer* buffer = nullptr;               // borrowed: package_frame takes its own reference
   std::shared_ptr<const PushFormat> format;  // the caps it came with
   TrackKey track;
   const char* pad_name = "";

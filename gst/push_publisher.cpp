@@ -190,10 +190,10 @@ void PushPublisher::connect_once() {
     }
     std::string code = f.status_code.empty() ? "" : " (" + f.status_code + ")";
     if (fatal) {
-      post_error(connect_error(f.domain, f.code),
-                 (f.rejected ? "The server refused to publish " : "Could not publish to ") + where +
-                     code,
-                 f.message);
+      post_error(
+          connect_error(f.domain, f.code),
+          (f.rejected ? "The server refused to publish " : "Could not publish to ") + where + code,
+          f.message);
     } else if (give_up) {
       post_error(connection_error(true),
                  "Connection to " + where + " lost and " +
@@ -225,7 +225,8 @@ void PushPublisher::connect_once() {
     ok = start_connection(&why);
     if (!ok) drop_connection(why);
   }
-  if (ok) GST_INFO_OBJECT(element_, "publishing to %s (server '%s')", where.c_str(), server.c_str());
+  if (ok)
+    GST_INFO_OBJECT(element_, "publishing to %s (server '%s')", where.c_str(), server.c_str());
   post(gst_message_new_element(
       GST_OBJECT(element_),
       gst_structure_new("rtmppushsink-connected", "location", G_TYPE_STRING, where.c_str(),
@@ -554,16 +555,15 @@ GstFlowReturn PushPublisher::finish() {
 
 void PushPublisher::fill_stats(GstStructure* s) {
   std::lock_guard<std::mutex> lock(mu_);
-  gst_structure_set(s, "in-chunk-size", G_TYPE_UINT, live_.in_chunk_size, "out-chunk-size",
-                    G_TYPE_UINT, live_.out_chunk_size, "in-window-ack-size", G_TYPE_UINT,
-                    live_.in_window_ack_size, "out-window-ack-size", G_TYPE_UINT,
-                    live_.out_window_ack_size, "in-bytes-total", G_TYPE_UINT64,
-                    live_.in_bytes_total, "out-bytes-total", G_TYPE_UINT64,
-                    bytes_closed_ + live_.out_bytes_total, "in-bytes-acked", G_TYPE_UINT64,
-                    live_.in_bytes_acked, "out-bytes-acked", G_TYPE_UINT64, live_.out_bytes_acked,
-                    "connected", G_TYPE_BOOLEAN, connected_, "server", G_TYPE_STRING,
-                    server_.c_str(), "reconnects", G_TYPE_UINT, reconnects_, "dropped-messages",
-                    G_TYPE_UINT64, dropped_, nullptr);
+  gst_structure_set(
+      s, "in-chunk-size", G_TYPE_UINT, live_.in_chunk_size, "out-chunk-size", G_TYPE_UINT,
+      live_.out_chunk_size, "in-window-ack-size", G_TYPE_UINT, live_.in_window_ack_size,
+      "out-window-ack-size", G_TYPE_UINT, live_.out_window_ack_size, "in-bytes-total",
+      G_TYPE_UINT64, live_.in_bytes_total, "out-bytes-total", G_TYPE_UINT64,
+      bytes_closed_ + live_.out_bytes_total, "in-bytes-acked", G_TYPE_UINT64, live_.in_bytes_acked,
+      "out-bytes-acked", G_TYPE_UINT64, live_.out_bytes_acked, "connected", G_TYPE_BOOLEAN,
+      connected_, "server", G_TYPE_STRING, server_.c_str(), "reconnects", G_TYPE_UINT, reconnects_,
+      "dropped-messages", G_TYPE_UINT64, dropped_, nullptr);
 }
 
 }  // namespace gst_ertmp

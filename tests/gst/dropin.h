@@ -92,15 +92,15 @@ inline std::string compare_choices(GParamSpec* theirs, GParamSpec* ours) {
 
 // "" when the numeric ranges match.
 inline std::string compare_range(GParamSpec* t, GParamSpec* o) {
-#define ERTMP_RANGE(CHECK, CAST, FMT)                                                          \
-  if (CHECK(t)) {                                                                              \
-    auto* a = CAST(t);                                                                         \
-    auto* b = CAST(o);                                                                         \
-    if (a->minimum != b->minimum || a->maximum != b->maximum) {                                \
-      return "range " + std::to_string(a->minimum) + ".." + std::to_string(a->maximum) +      \
-             " vs ours " + std::to_string(b->minimum) + ".." + std::to_string(b->maximum);    \
-    }                                                                                          \
-    return "";                                                                                 \
+#define ERTMP_RANGE(CHECK, CAST, FMT)                                                      \
+  if (CHECK(t)) {                                                                          \
+    auto* a = CAST(t);                                                                     \
+    auto* b = CAST(o);                                                                     \
+    if (a->minimum != b->minimum || a->maximum != b->maximum) {                            \
+      return "range " + std::to_string(a->minimum) + ".." + std::to_string(a->maximum) +   \
+             " vs ours " + std::to_string(b->minimum) + ".." + std::to_string(b->maximum); \
+    }                                                                                      \
+    return "";                                                                             \
   }
   ERTMP_RANGE(G_IS_PARAM_SPEC_INT, G_PARAM_SPEC_INT, )
   ERTMP_RANGE(G_IS_PARAM_SPEC_UINT, G_PARAM_SPEC_UINT, )
@@ -146,7 +146,8 @@ inline DropinReport compare_dropin(const char* ours_factory, const char* referen
   GstElement* ours = gst_element_factory_make(ours_factory, nullptr);
   GstElement* theirs = gst_element_factory_make(reference_factory, nullptr);
   if (!ours || !theirs) {
-    report.problems.push_back(std::string("cannot make ") + (ours ? reference_factory : ours_factory));
+    report.problems.push_back(std::string("cannot make ") +
+                              (ours ? reference_factory : ours_factory));
     if (ours) gst_object_unref(ours);
     if (theirs) gst_object_unref(theirs);
     return report;
@@ -189,8 +190,7 @@ inline DropinReport compare_dropin(const char* ours_factory, const char* referen
     const GValue* td = g_param_spec_get_default_value(t);
     const GValue* od = g_param_spec_get_default_value(o);
     bool default_differs = !same_value(td, od);
-    std::string default_text =
-        "declared " + value_text(td) + " vs ours " + value_text(od);
+    std::string default_text = "declared " + value_text(td) + " vs ours " + value_text(od);
     // What a fresh instance says (an element may change a value in its init).
     if (!default_differs && (t->flags & G_PARAM_READABLE) && g_strcmp0(name, "name") != 0 &&
         !G_IS_PARAM_SPEC_BOXED(t) && !G_IS_PARAM_SPEC_OBJECT(t)) {

@@ -5,13 +5,16 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "gst/gstrtmppushsink.h"
 #include "tests/gst/dropin.h"
+#include "tests/gst/pipeline_util.h"
 #include "tests/interop/rtmp_peers.h"
 
 namespace {
@@ -108,6 +111,127 @@ TEST_F(Dropin, TheDocsListTheSameDifferences) {
   for (const auto& d : kSinkDifferences) {
     std::string row = std::string("| `") + d.property + "` | " + d.aspect + " |";
     EXPECT_NE(table.find(row), std::string::npos) << "docs lack the row " << row;
+  }
+}
+
+std::string build_root() {
+  const char* b = std::getenv("ERTMP_BUILD_ROOT");
+  return b ? b : "build";
+}
+
+// Runs a command with our plugin on GStreamer's path; returns its exit status and output.
+int run_with_plugin(const std::string& command, std::string* output) {
+  std::string full = "GST_PLUGIN_PATH='" + build_root() + "/gst' " + command + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// tests/gst/dropin_app.c, unchanged, with rtmp2sink and with ours, against nginx-rtmp: both
+// pass, and the refusal of a busy key arrives with the same error domain and code.
+TEST_F(Dropin, TheSameCApplicationRunsWithRtmp2sinkAndOurs) {
+  ERTMP_REQUIRE(have_factory("rtmp2sink"), "rtmp2sink (gstreamer1.0-plugins-bad)");
+  ERTMP_REQUIRE(have_factory("x264enc"), "x264enc (gstreamer1.0-plugins-ugly)");
+  ERTMP_REQUIRE(ertmp_test::NginxRtmp::available(), "nginx-rtmp (libnginx-mod-rtmp)");
+  ertmp_test::NginxRtmp nginx;
+  ASSERT_TRUE(nginx.ready());
+  const std::string app = build_root() + "/tests/gst/dropin_app";
+  ASSERT_TRUE(std::filesystem::exists(app)) << app;
+  std::map<std::string, std::string> refusal;
+  for (const char* element : {"rtmp2sink", "rtmppushsink"}) {
+    std::string out;
+    int status = run_with_plugin("timeout 150 '" + app + "' " + element + " rtmp://127.0.0.1:" +
+                                     std::to_string(nginx.port()) + "/live k" + element,
+                                 &out);
+    EXPECT_EQ(status, 0) << element << ":\n" << out;
+    // "<element> refused: <domain> <code>: <message>"
+    auto at = out.find(std::string(element) + " refused: ");
+    ASSERT_NE(at, std::string::npos) << out;
+    auto line = out.substr(at, out.find('\n', at) - at);
+    auto colon = line.find(':', line.find("refused: ") + 9);
+    refusal[element] = line.substr(line.find("refused: ") + 9, colon - line.find("refused: ") - 9);
+  }
+  EXPECT_EQ(refusal["rtmp2sink"], refusal["rtmppushsink"]) << "error domain and code";
+  EXPECT_EQ(refusal["rtmppushsink"], "gst-resource-error-quark 1") << "RESOURCE/FAILED";
+}
+
+// Real rtmp2sink launch lines, run as gst-launch-1.0 runs them, once with rtmp2sink and once
+// with only the element name changed, into nginx-rtmp recording every stream: both finish,
+// and nginx recorded the same video packets (ffmpeg framemd5) from both, all of them.
+struct LaunchLine {
+  const char* from;     // where the line comes from
+  const char* line;     // SINK and LOCATION are replaced
+  size_t video_frames;  // what the source produces
+};
+
+const LaunchLine kLaunchLines[] = {
+    {"GStreamer's rtmp2sink documentation (example launch line)",
+     "videotestsrc num-buffers=60 ! x264enc ! flvmux ! SINK location=LOCATION", 60},
+    {"hertzbinnon/test_integration gst/topic/cmdline.sh (flvmux latency, sync=false; its "
+     "nvh265enc/voaacenc replaced by x264enc/avenc_aac)",
+     "videotestsrc num-buffers=60 ! x264enc ! h264parse ! flvmux latency=1000000000 "
+     "streamable=true name=muxer ! SINK location=LOCATION sync=false audiotestsrc "
+     "num-buffers=90 ! avenc_aac ! muxer.",
+     60},
+    {"livekit/egress (rtmp2sink with async-connect=false, PR #318)",
+     "videotestsrc num-buffers=60 ! x264enc ! flvmux streamable=true ! SINK async-connect=false "
+     "location=LOCATION",
+     60},
+    {"the drop-in issue: async=false qos=true",
+     "videotestsrc num-buffers=60 ! x264enc ! flvmux streamable=true ! SINK async=false qos=true "
+     "location=LOCATION",
+     60},
+    {"rtmp2sink 1.20+: stop-commands flags",
+     "videotestsrc num-buffers=60 ! x264enc ! flvmux streamable=true ! SINK sync=false "
+     "stop-commands=fcunpublish+deletestream location=LOCATION",
+     60},
+    {"rtmp2sink 1.20+: stop-commands=none",
+     "videotestsrc num-buffers=60 ! x264enc ! flvmux streamable=true ! SINK sync=false "
+     "stop-commands=none location=LOCATION",
+     60},
+    {"chunk-size, ts-offset and max-lateness (rtmp2sink and GstBaseSink properties)",
+     "videotestsrc num-buffers=60 ! x264enc ! flvmux streamable=true ! SINK chunk-size=4096 "
+     "ts-offset=100000000 max-lateness=20000000 location=LOCATION",
+     60},
+};
+
+TEST_F(Dropin, Rtmp2sinkLaunchLinesRunWithOnlyTheElementNameChanged) {
+  ERTMP_REQUIRE(have_factory("rtmp2sink"), "rtmp2sink (gstreamer1.0-plugins-bad)");
+  ERTMP_REQUIRE(have_factory("x264enc") && have_factory("avenc_aac"),
+                "x264enc, avenc_aac (gstreamer1.0-plugins-ugly, gstreamer1.0-libav)");
+  ERTMP_REQUIRE(ertmp_test::NginxRtmp::available(), "nginx-rtmp (libnginx-mod-rtmp)");
+  ERTMP_REQUIRE(ertmp_test::have_program("ffmpeg"), "ffmpeg (ffmpeg)");
+  ertmp_test::NginxRtmp nginx(true);
+  ASSERT_TRUE(nginx.ready());
+  for (size_t i = 0; i < std::size(kLaunchLines); ++i) {
+    const LaunchLine& l = kLaunchLines[i];
+    SCOPED_TRACE(l.from);
+    for (const char* element : {"rtmp2sink", "rtmppushsink"}) {
+      std::string line = l.line;
+      line.replace(line.find("SINK"), 4, element);
+      line.replace(line.find("LOCATION"), 8, nginx.url("l" + std::to_string(i) + element));
+      std::string out;
+      EXPECT_EQ(run_with_plugin("timeout 120 gst-launch-1.0 -q " + line, &out), 0)
+          << element << ": " << line << "\n"
+          << out;
+    }
+  }
+  nginx.stop();  // recordings finalized
+  for (size_t i = 0; i < std::size(kLaunchLines); ++i) {
+    SCOPED_TRACE(kLaunchLines[i].from);
+    auto rec = [&](const char* element) {
+      return nginx.dir() / "rec" / ("l" + std::to_string(i) + element + ".flv");
+    };
+    ASSERT_TRUE(std::filesystem::exists(rec("rtmppushsink")));
+    ASSERT_TRUE(std::filesystem::exists(rec("rtmp2sink")));
+    auto ours = ertmp_test::framemd5s(rec("rtmppushsink"), 0);
+    auto theirs = ertmp_test::framemd5s(rec("rtmp2sink"), 0);
+    EXPECT_EQ(ours.size(), kLaunchLines[i].video_frames);
+    EXPECT_EQ(ours, theirs) << "the same video packets through both elements";
   }
 }
 

@@ -39,10 +39,10 @@ bool have(std::initializer_list<const char*> names) {
 // The elements named and the Debian packages that hold them, for ERTMP_REQUIRE's message.
 std::string elements_and_packages(std::initializer_list<const char*> names) {
   static const std::pair<const char*, const char*> kByPrefix[] = {
-      {"avenc_", "gstreamer1.0-libav"},        {"avdec_", "gstreamer1.0-libav"},
-      {"x264", "gstreamer1.0-plugins-ugly"},   {"x265", "gstreamer1.0-plugins-bad"},
+      {"avenc_", "gstreamer1.0-libav"},          {"avdec_", "gstreamer1.0-libav"},
+      {"x264", "gstreamer1.0-plugins-ugly"},     {"x265", "gstreamer1.0-plugins-bad"},
       {"h265parse", "gstreamer1.0-plugins-bad"}, {"av1", "gstreamer1.0-plugins-bad"},
-      {"opus", "gstreamer1.0-plugins-base"},   {"", "gstreamer1.0-plugins-good"},
+      {"opus", "gstreamer1.0-plugins-base"},     {"", "gstreamer1.0-plugins-good"},
   };
   std::string out;
   for (const char* n : names) {

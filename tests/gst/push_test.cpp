@@ -18,10 +18,10 @@
 
 #include "gst/gstrtmpingestsrc.h"
 #include "gst/gstrtmppushsink.h"
-#include "protocol/flv_file.h"
 #include "protocol/chunk_reader.h"
 #include "protocol/command.h"
 #include "protocol/control.h"
+#include "protocol/flv_file.h"
 #include "protocol/flv_tag.h"
 #include "protocol/server_session.h"
 #include "tests/gst/pipeline_util.h"
@@ -326,27 +326,53 @@ INSTANTIATE_TEST_SUITE_P(
                   "video/x-av1",
                   "av1enc, av1parse (gstreamer1.0-plugins-bad)",
                   true},
-        CodecCase{
-            "vp9", {"vp9enc"}, kVideo + "vp9enc deadline=1 cpu-used=8", "video_0", "video/x-vp9",
-            "vp9enc (gstreamer1.0-plugins-good)"},
-        CodecCase{"vp8", {"vp8enc"}, kVideo + "vp8enc deadline=1", "video_0", "video/x-vp8",
+        CodecCase{"vp9",
+                  {"vp9enc"},
+                  kVideo + "vp9enc deadline=1 cpu-used=8",
+                  "video_0",
+                  "video/x-vp9",
+                  "vp9enc (gstreamer1.0-plugins-good)"},
+        CodecCase{"vp8",
+                  {"vp8enc"},
+                  kVideo + "vp8enc deadline=1",
+                  "video_0",
+                  "video/x-vp8",
                   "vp8enc (gstreamer1.0-plugins-good)"},
-        CodecCase{"opus", {"opusenc"}, kAudio + "opusenc", "audio_0", "audio/x-opus",
+        CodecCase{"opus",
+                  {"opusenc"},
+                  kAudio + "opusenc",
+                  "audio_0",
+                  "audio/x-opus",
                   "opusenc (gstreamer1.0-plugins-base)"},
-        CodecCase{
-            "mp3", {"lamemp3enc"}, kAudio + "lamemp3enc ! mpegaudioparse", "audio_0", "audio/mpeg",
-            "lamemp3enc (gstreamer1.0-plugins-good)"},
+        CodecCase{"mp3",
+                  {"lamemp3enc"},
+                  kAudio + "lamemp3enc ! mpegaudioparse",
+                  "audio_0",
+                  "audio/mpeg",
+                  "lamemp3enc (gstreamer1.0-plugins-good)"},
         CodecCase{"mp3_48k",
                   {"lamemp3enc"},
                   kAudio + "audio/x-raw,rate=48000 ! lamemp3enc ! mpegaudioparse",
                   "audio_0",
                   "audio/mpeg",
                   "lamemp3enc (gstreamer1.0-plugins-good)"},
-        CodecCase{"flac", {"flacenc"}, kAudio + "flacenc ! flacparse", "audio_0", "audio/x-flac",
+        CodecCase{"flac",
+                  {"flacenc"},
+                  kAudio + "flacenc ! flacparse",
+                  "audio_0",
+                  "audio/x-flac",
                   "flacenc (gstreamer1.0-plugins-good)"},
-        CodecCase{"ac3", {"avenc_ac3"}, kAudio + "avenc_ac3", "audio_0", "audio/x-ac3",
+        CodecCase{"ac3",
+                  {"avenc_ac3"},
+                  kAudio + "avenc_ac3",
+                  "audio_0",
+                  "audio/x-ac3",
                   "avenc_ac3 (gstreamer1.0-libav)"},
-        CodecCase{"eac3", {"avenc_eac3"}, kAudio + "avenc_eac3", "audio_0", "audio/x-eac3",
+        CodecCase{"eac3",
+                  {"avenc_eac3"},
+                  kAudio + "avenc_eac3",
+                  "audio_0",
+                  "audio/x-eac3",
                   "avenc_eac3 (gstreamer1.0-libav)"}),
     [](const ::testing::TestParamInfo<CodecCase>& i) { return std::string(i.param.name); });
 
@@ -862,7 +888,8 @@ TEST_F(Push, MessagesLeaveInDtsOrderAcrossTracks) {
   while (auto t = r.next_tag()) {
     if (t->type != 8 && t->type != 9) continue;
     (t->type == 8 ? audio : video)++;
-    EXPECT_GE(t->timestamp, last) << "tag " << audio + video << " type " << int(t->type) << " size " << t->body.size();
+    EXPECT_GE(t->timestamp, last) << "tag " << audio + video << " type " << int(t->type) << " size "
+                                  << t->body.size();
     last = t->timestamp;
   }
   EXPECT_GE(video, 20);
@@ -1108,7 +1135,6 @@ TEST_F(Push, ACapsChangeDuringAnOutageReplaysEachFrameAfterItsOwnSequenceHeader)
   EXPECT_EQ(frame_fill(b[5]), 9);
 }
 
-
 // ---- rtmp2sink semantics: base sink preroll and async, settings, error domains, properties
 // changed while PLAYING, stop commands, pacing. -------------------------------------------
 
@@ -1157,9 +1183,10 @@ TEST_F(Push, AsyncFalseIsPlayingAtOnceAndAsyncTruePrerollsWithoutTheServer) {
     SCOPED_TRACE(pad);
     std::string desc = appsrc_aac_into(pad, "timeout=30 async=false " + where);
     if (std::string(pad) == "push.sink") {
-      desc = "appsrc name=a format=time caps=video/x-flv ! push.sink rtmppushsink name=push "
-             "timeout=30 async=false " +
-             where;
+      desc =
+          "appsrc name=a format=time caps=video/x-flv ! push.sink rtmppushsink name=push "
+          "timeout=30 async=false " +
+          where;
     }
     start_push(desc, false);
     const auto t0 = std::chrono::steady_clock::now();
@@ -1243,9 +1270,9 @@ TEST_F(Push, ErrorDomainsAreRtmp2sinks) {
   gst_object_unref(push_);
   push_ = nullptr;
 
-  start_push(appsrc_aac_into("push.audio_0", "location=rtmp://127.0.0.1:" +
-                                                 std::to_string(ertmp_test::free_port()) +
-                                                 "/live/k"));
+  start_push(appsrc_aac_into(
+      "push.audio_0",
+      "location=rtmp://127.0.0.1:" + std::to_string(ertmp_test::free_port()) + "/live/k"));
   SeenError closed = wait_error(push_, 20 * GST_SECOND);
   EXPECT_EQ(closed.domain, GST_RESOURCE_ERROR);
   EXPECT_EQ(closed.code, GST_RESOURCE_ERROR_OPEN_READ) << closed.text;
@@ -1285,9 +1312,10 @@ std::vector<rtmp::Message> client_messages(const std::vector<uint8_t>& c2s) {
 TEST_F(Push, ChunkSizeChangesWhilePlayingAndEveryFrameStillArrivesWhole) {
   start_ingest();
   ertmp_test::RecordingProxy proxy(static_cast<uint16_t>(port_));
-  start_push(appsrc_aac_into("push.audio_0", "sync=false chunk-size=4096 location=rtmp://"
-                                             "127.0.0.1:" +
-                                                 std::to_string(proxy.port()) + "/live/k"));
+  start_push(appsrc_aac_into("push.audio_0",
+                             "sync=false chunk-size=4096 location=rtmp://"
+                             "127.0.0.1:" +
+                                 std::to_string(proxy.port()) + "/live/k"));
   GstElement* src = gst_bin_get_by_name(GST_BIN(push_), "a");
   auto push_big = [&](int i) {
     GstBuffer* b = gst_buffer_new_allocate(nullptr, 10'000, nullptr);
@@ -1340,8 +1368,8 @@ TEST_F(Push, StopCommandsFlagsChooseWhatIsSentOnEos) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.flags);
     ertmp_test::RecordingProxy proxy(static_cast<uint16_t>(port_));
-    start_push(appsrc_aac_into("push.audio_0", std::string("sync=false stop-commands=") +
-                                                   c.flags + " location=rtmp://127.0.0.1:" +
+    start_push(appsrc_aac_into("push.audio_0", std::string("sync=false stop-commands=") + c.flags +
+                                                   " location=rtmp://127.0.0.1:" +
                                                    std::to_string(proxy.port()) + "/live/k"));
     push_audio_at(0, 1);
     end_appsrc();
@@ -1369,8 +1397,8 @@ TEST_F(Push, StopCommandsFlagsChooseWhatIsSentOnEos) {
 std::filesystem::path make_big_flv(const std::filesystem::path& dir, int frames) {
   std::vector<uint8_t> flv;
   rtmp::FlvWriter::write_header(flv, false, true);
-  std::vector<uint8_t> seq = {0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 4,
-                              0x67, 0x64, 0, 0x1F, 1, 0, 2, 0x68, 0xEE};
+  std::vector<uint8_t> seq = {0x17, 0, 0,    0,    0, 1,    0x64, 0, 0x1F, 0xFF, 0xE1,
+                              0,    4, 0x67, 0x64, 0, 0x1F, 1,    0, 2,    0x68, 0xEE};
   rtmp::FlvWriter::write_tag(flv, 9, 0, seq);
   std::vector<uint8_t> frame(64 * 1024, 0x5A);
   frame[0] = 0x17;
@@ -1397,8 +1425,8 @@ TEST_F(Push, PeakKbpsPacesTheSocketInTheKernelAndInUserSpace) {
     start_ingest();
     ertmp_test::RecordingProxy proxy(static_cast<uint16_t>(port_));
     start_push("filesrc location=" + file.string() + " ! rtmppushsink name=push sync=false " +
-               "peak-kbps=" + std::to_string(kbps) + " location=rtmp://127.0.0.1:" +
-               std::to_string(proxy.port()) + "/live/k");
+               "peak-kbps=" + std::to_string(kbps) +
+               " location=rtmp://127.0.0.1:" + std::to_string(proxy.port()) + "/live/k");
     g_unsetenv("ERTMP_PUSH_USERSPACE_PACING");
     auto wire = [&] { return proxy.client_to_server().size(); };
     // Steady state: 1.5 s after the first megabyte arrived, then a 2 s window.
