@@ -4,6 +4,8 @@
 #include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <sys/wait.h>
 #include <cstdlib>
@@ -11,8 +13,14 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "gst/gstrtmppushsink.h"
+#include "protocol/chunk_reader.h"
+#include "protocol/chunk_writer.h"
+#include "protocol/command.h"
+#include "protocol/crypto.h"
+#include "protocol/handshake.h"
 #include "tests/gst/dropin.h"
 #include "tests/gst/pipeline_util.h"
 #include "tests/interop/rtmp_peers.h"
@@ -233,6 +241,110 @@ TEST_F(Dropin, Rtmp2sinkLaunchLinesRunWithOnlyTheElementNameChanged) {
     EXPECT_EQ(ours.size(), kLaunchLines[i].video_frames);
     EXPECT_EQ(ours, theirs) << "the same video packets through both elements";
   }
+}
+
+// One client: answers its connect with a secureToken challenge (Limelight-style, as librtmp
+// and rtmp2 expect it in the _result's information object) and records the
+// secureTokenResponse the client sends back. Test-only, bounded by a deadline.
+class SecureTokenServer {
+ public:
+  explicit SecureTokenServer(std::string challenge) : challenge_(std::move(challenge)) {
+    fd_ = ertmp_test::listen_loopback(&port_);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SecureTokenServer() {
+    if (thread_.joinable()) thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  // What the client answered ("" when it did not within the deadline); joins the server.
+  std::string answer() {
+    if (thread_.joinable()) thread_.join();
+    return answer_;
+  }
+
+ private:
+  void run() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 20'000) <= 0) return;
+    int c = accept(fd_, nullptr, nullptr);
+    rtmp::ServerHandshake hs;
+    rtmp::ChunkReader reader{rtmp::Limits{}};
+    rtmp::ChunkWriter writer;
+    uint8_t buf[65536];
+    auto send_all = [&](rtmp::Bytes b) {
+      while (!b.empty()) {
+        ssize_t w = write(c, b.data(), b.size());
+        if (w <= 0) return;
+        b = b.subspan(static_cast<size_t>(w));
+      }
+    };
+    while (answer_.empty() && std::chrono::steady_clock::now() < deadline) {
+      pollfd cp{c, POLLIN, 0};
+      if (poll(&cp, 1, 100) <= 0) continue;
+      ssize_t n = read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      rtmp::Bytes in(buf, static_cast<size_t>(n));
+      if (!hs.done()) {
+        auto used = hs.receive(in);
+        if (!used.ok()) break;
+        in = in.subspan(*used);
+        send_all(hs.pending_output());
+        hs.consume_output(hs.pending_output().size());
+        if (!hs.done()) continue;
+      }
+      if (!reader.receive(in).ok()) break;
+      while (auto m = reader.next_message()) {
+        if (m->type != 20) continue;
+        auto cmd = rtmp::parse_command(*m, rtmp::Limits{});
+        if (!cmd.ok()) continue;
+        if (cmd->name == "connect") {
+          std::vector<uint8_t> out;
+          rtmp::Message reply = rtmp::build_command_message(rtmp::make_result(
+              cmd->transaction_id,
+              rtmp::amf::Value::object({{"fmsVer", rtmp::amf::Value("FMS/3,5")}}),
+              rtmp::amf::Value::object({{"level", rtmp::amf::Value("status")},
+                                        {"code", rtmp::amf::Value("NetConnection.Connect.Success")},
+                                        {"secureToken", rtmp::amf::Value(challenge_)}})));
+          reply.csid = 3;
+          writer.write(reply, out);
+          send_all(out);
+        } else if (cmd->name == "secureTokenResponse") {
+          answer_ = cmd->arg_string(0);
+        }
+      }
+    }
+    close(c);
+  }
+
+  std::string challenge_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::string answer_;
+};
+
+// secure-token: rtmp2sink and ours answer the same challenge with the same response, and it is
+// what protocol/crypto.h's secure_token_response computes.
+TEST_F(Dropin, SecureTokenIsAnsweredAsRtmp2sinkAnswersIt) {
+  ERTMP_REQUIRE(have_factory("rtmp2sink"), "rtmp2sink (gstreamer1.0-plugins-bad)");
+  const std::string key = "0123456789abcdefKEY";
+  const std::string challenge = "8d4c1bfa33e92c0177aa5e60b4d2c91f";
+  std::map<std::string, std::string> answers;
+  for (const char* element : {"rtmp2sink", "rtmppushsink"}) {
+    SecureTokenServer server(challenge);
+    std::string out;
+    // The publish never starts (the server stops answering): the line ends with an error.
+    run_with_plugin("timeout 30 gst-launch-1.0 -q appsrc ! video/x-flv ! " + std::string(element) +
+                        " timeout=3 secure-token=" + key +
+                        " location=rtmp://127.0.0.1:" + std::to_string(server.port()) + "/live/k",
+                    &out);
+    answers[element] = server.answer();
+    EXPECT_FALSE(answers[element].empty()) << element << " sent no secureTokenResponse\n" << out;
+  }
+  EXPECT_EQ(answers["rtmppushsink"], answers["rtmp2sink"]);
+  EXPECT_EQ(answers["rtmppushsink"], rtmp::secure_token_response(key, challenge));
 }
 
 }  // namespace
