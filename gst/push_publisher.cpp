@@ -82,6 +82,7 @@ void PushPublisher::stop() {
 void PushPublisher::set_flushing(bool flushing) {
   std::lock_guard<std::mutex> lock(mu_);
   flushing_ = flushing;
+  if (flushing) ++unlocks_;  // PLAYING->PAUSED unlocks and un-unlocks at once: count them
   cv_.notify_all();
 }
 
@@ -497,11 +498,15 @@ GstFlowReturn PushPublisher::send(std::vector<Packet>& packets) {
       want_connect_ = true;  // async-connect=false: connect now
       cv_.notify_all();
     }
-    // Before the first connection: wait for it (or its failure), as rtmp2sink does.
-    cv_.wait(lock, [&] { return ever_connected_ || failed_ || flushing_ || stopping_; });
+    // Before the first connection: wait for it (or its failure), as rtmp2sink does; an
+    // unlock() meanwhile (a flush, PLAYING->PAUSED) returns at once.
+    const guint64 unlocks = unlocks_;
+    cv_.wait(lock, [&] {
+      return ever_connected_ || failed_ || flushing_ || stopping_ || unlocks_ != unlocks;
+    });
     if (failed_) return GST_FLOW_ERROR;
     if (finished_) return GST_FLOW_EOS;
-    if (flushing_ || stopping_) return GST_FLOW_FLUSHING;
+    if (flushing_ || stopping_ || unlocks_ != unlocks) return GST_FLOW_FLUSHING;
   }
   {
     std::lock_guard<std::mutex> io(io_mu_);

@@ -143,6 +143,7 @@ class PushPublisher {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool flushing_ = false;
+  guint64 unlocks_ = 0;  // set_flushing(true) calls
   bool failed_ = false;
   bool finished_ = false;
   bool want_connect_ = false;  // async-connect=false: the first packet asked for it
