@@ -20,14 +20,14 @@
 
 #include "gst/error_map.h"
 #include "gst/location_uri.h"
+#include "gst/push_debug.h"
 #include "gst/push_headers.h"
 #include "gst/push_input.h"
 #include "gst/push_packager.h"
 #include "gst/push_publisher.h"
 #include "protocol/url.h"
 
-GST_DEBUG_CATEGORY_STATIC(rtmp_push_sink_debug);
-#define GST_CAT_DEFAULT rtmp_push_sink_debug
+#define GST_CAT_DEFAULT gst_ertmp::push_debug_category()
 
 enum {
   PROP_0,
@@ -85,44 +85,45 @@ enum { SCHEME_RTMP = 0, SCHEME_RTMPS = 1 };
 enum { AUTHMOD_NONE = 0, AUTHMOD_AUTO = 1, AUTHMOD_ADOBE = 2 };
 enum { STOP_NONE = 0, STOP_FCUNPUBLISH = 1, STOP_CLOSESTREAM = 2, STOP_DELETESTREAM = 4 };
 
+// Registers an enum or flags type once.
+static GType enum_type(gsize* once, const char* name, const GEnumValue* values) {
+  if (g_once_init_enter(once)) g_once_init_leave(once, g_enum_register_static(name, values));
+  return *once;
+}
+static GType flags_type(gsize* once, const char* name, const GFlagsValue* values) {
+  if (g_once_init_enter(once)) g_once_init_leave(once, g_flags_register_static(name, values));
+  return *once;
+}
+
 static GType scheme_get_type() {
-  static GType type = 0;
+  static gsize type = 0;
   static const GEnumValue values[] = {{SCHEME_RTMP, "GST_RTMP_SCHEME_RTMP", "rtmp"},
                                       {SCHEME_RTMPS, "GST_RTMP_SCHEME_RTMPS", "rtmps"},
                                       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) {
-    g_once_init_leave(&type, g_enum_register_static("GstRtmpPushSinkScheme", values));
-  }
-  return type;
+  return enum_type(&type, "GstRtmpPushSinkScheme", values);
 }
 
 static GType authmod_get_type() {
-  static GType type = 0;
+  static gsize type = 0;
   static const GEnumValue values[] = {{AUTHMOD_NONE, "GST_RTMP_AUTHMOD_NONE", "none"},
                                       {AUTHMOD_AUTO, "GST_RTMP_AUTHMOD_AUTO", "auto"},
                                       {AUTHMOD_ADOBE, "GST_RTMP_AUTHMOD_ADOBE", "adobe"},
                                       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) {
-    g_once_init_leave(&type, g_enum_register_static("GstRtmpPushSinkAuthmod", values));
-  }
-  return type;
+  return enum_type(&type, "GstRtmpPushSinkAuthmod", values);
 }
 
 static GType stop_commands_get_type() {
-  static GType type = 0;
+  static gsize type = 0;
   static const GFlagsValue values[] = {{STOP_NONE, "No command", "none"},
                                        {STOP_FCUNPUBLISH, "FCUnpublish", "fcunpublish"},
                                        {STOP_CLOSESTREAM, "closeStream", "closestream"},
                                        {STOP_DELETESTREAM, "deleteStream", "deletestream"},
                                        {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) {
-    g_once_init_leave(&type, g_flags_register_static("GstRtmpPushSinkStopCommands", values));
-  }
-  return type;
+  return flags_type(&type, "GstRtmpPushSinkStopCommands", values);
 }
 
 static GType enhanced_get_type() {
-  static GType type = 0;
+  static gsize type = 0;
   static const GEnumValue values[] = {
       {static_cast<gint>(gst_ertmp::EnhancedMode::kAuto),
        "Legacy FLV for track 0 where the codec has a legacy form (H.264, AAC, MP3, ...), "
@@ -131,10 +132,7 @@ static GType enhanced_get_type() {
       {static_cast<gint>(gst_ertmp::EnhancedMode::kAlways),
        "E-RTMP (FourCC) tags for every codec that has a FourCC", "always"},
       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) {
-    g_once_init_leave(&type, g_enum_register_static("GstRtmpPushEnhanced", values));
-  }
-  return type;
+  return enum_type(&type, "GstRtmpPushEnhanced", values);
 }
 
 static GstStaticPadTemplate sink_template =
@@ -829,7 +827,7 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
       "Publishes to an RTMP/RTMPS server: FLV from flvmux (as rtmp2sink), or elementary streams "
       "(H.264, H.265, AV1, VP9, AAC, Opus, ...; several tracks) as legacy FLV or Enhanced RTMP",
       "gst-ertmp developers");
-  GST_DEBUG_CATEGORY_INIT(rtmp_push_sink_debug, "rtmppushsink", 0, "RTMP push sink");
+  gst_ertmp::push_debug_category();
   gst_type_mark_as_plugin_api(enhanced_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(scheme_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(authmod_get_type(), static_cast<GstPluginAPIFlags>(0));

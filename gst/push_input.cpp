@@ -5,22 +5,15 @@
 #include <cstdio>
 #include <cstring>
 
-GST_DEBUG_CATEGORY_STATIC(push_input_debug);
-#define GST_CAT_DEFAULT push_input_debug
+#include "gst/push_debug.h"
+
+#define GST_CAT_DEFAULT gst_ertmp::push_debug_category()
 
 namespace gst_ertmp {
 namespace {
 
 // Buffers a pad may hold before its chain blocks (back-pressure towards its upstream).
 constexpr size_t kMaxQueuedBuffers = 256;
-
-void init_debug() {
-  static gsize once = 0;
-  if (g_once_init_enter(&once)) {
-    GST_DEBUG_CATEGORY_INIT(push_input_debug, "rtmppushsink", 0, "RTMP push sink");
-    g_once_init_leave(&once, 1);
-  }
-}
 
 PushInput* input_of(GstPad* pad) {
   return static_cast<PushInput*>(gst_pad_get_element_private(pad));
@@ -60,7 +53,6 @@ struct PushInput::InputPad {
 
 PushInput::PushInput(GstElement* element, GstPad* sink_pad, StreamDescription& description)
     : element_(element), sink_pad_(sink_pad), description_(description) {
-  init_debug();
   feeder_ = gst_pad_new("elementary", GST_PAD_SRC);
   gst_object_ref_sink(feeder_);
   gst_pad_set_element_private(feeder_, this);
@@ -344,14 +336,17 @@ gboolean PushInput::handle_event(InputPad* p, GstEvent* ev) {
 
 // --- the base sink's side: upstream events and queries through the feeder ------------------
 
+// The elementary pads, each with a reference the caller drops (no lock held while it uses them).
+std::vector<GstPad*> PushInput::pad_refs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<GstPad*> out;
+  for (auto& p : pads_) out.push_back(GST_PAD(gst_object_ref(p->pad)));
+  return out;
+}
+
 bool PushInput::forward_upstream(GstEvent* ev) {
-  std::vector<GstPad*> peers_of;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& p : pads_) peers_of.push_back(GST_PAD(gst_object_ref(p->pad)));
-  }
   bool any = false;
-  for (GstPad* pad : peers_of) {
+  for (GstPad* pad : pad_refs()) {
     any |= gst_pad_push_event(pad, gst_event_ref(ev)) != FALSE;
     gst_object_unref(pad);
   }
@@ -364,15 +359,10 @@ gboolean PushInput::feeder_event(GstPad* pad, GstObject*, GstEvent* ev) {
 }
 
 bool PushInput::query_latency(GstQuery* query) {
-  std::vector<GstPad*> pads;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& p : pads_) pads.push_back(GST_PAD(gst_object_ref(p->pad)));
-  }
   gboolean live = FALSE;
   GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
   bool any = false;
-  for (GstPad* pad : pads) {
+  for (GstPad* pad : pad_refs()) {
     GstQuery* q = gst_query_new_latency();
     if (gst_pad_peer_query(pad, q)) {
       gboolean l = FALSE;
@@ -396,13 +386,8 @@ bool PushInput::query_latency(GstQuery* query) {
 gboolean PushInput::feeder_query(GstPad* pad, GstObject*, GstQuery* query) {
   PushInput* self = input_of(pad);
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) return self->query_latency(query);
-  std::vector<GstPad*> pads;
-  {
-    std::lock_guard<std::mutex> lock(self->mu_);
-    for (auto& p : self->pads_) pads.push_back(GST_PAD(gst_object_ref(p->pad)));
-  }
   gboolean ok = FALSE;
-  for (GstPad* p : pads) {
+  for (GstPad* p : self->pad_refs()) {
     if (!ok) ok = gst_pad_peer_query(p, query);  // position, duration, ...: the first answer
     gst_object_unref(p);
   }
@@ -514,6 +499,20 @@ void PushInput::learn_liveness(std::unique_lock<std::mutex>& lock) {
   }
 }
 
+// Unlocks `lock` and sends the stream-start and the running-time segment the base sink
+// needs before data (again after a flush), once each.
+void PushInput::push_sticky_events(std::unique_lock<std::mutex>& lock) {
+  const bool start = need_stream_start_, segment = need_segment_;
+  need_stream_start_ = need_segment_ = false;
+  lock.unlock();
+  if (start) gst_pad_push_event(feeder_, gst_event_new_stream_start("rtmppushsink"));
+  if (segment) {
+    GstSegment seg;
+    gst_segment_init(&seg, GST_FORMAT_TIME);
+    gst_pad_push_event(feeder_, gst_event_new_segment(&seg));
+  }
+}
+
 void PushInput::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -526,15 +525,7 @@ void PushInput::run() {
     }
     if (!eos_sent_ && !sink_flushing_ && all_done_locked()) {
       eos_sent_ = true;
-      const bool start = need_stream_start_, segment = need_segment_;
-      need_stream_start_ = need_segment_ = false;
-      lock.unlock();
-      if (start) gst_pad_push_event(feeder_, gst_event_new_stream_start("rtmppushsink"));
-      if (segment) {
-        GstSegment seg;
-        gst_segment_init(&seg, GST_FORMAT_TIME);
-        gst_pad_push_event(feeder_, gst_event_new_segment(&seg));
-      }
+      push_sticky_events(lock);
       gst_pad_push_event(feeder_, gst_event_new_eos());
       lock.lock();
       continue;
@@ -559,15 +550,7 @@ void PushInput::run() {
     frame.keyframe = item.keyframe;
     in_flight_ = frame;
     in_flight_pad_ = p;
-    const bool start = need_stream_start_, segment = need_segment_;
-    need_stream_start_ = need_segment_ = false;
-    lock.unlock();
-    if (start) gst_pad_push_event(feeder_, gst_event_new_stream_start("rtmppushsink"));
-    if (segment) {
-      GstSegment seg;
-      gst_segment_init(&seg, GST_FORMAT_TIME);
-      gst_pad_push_event(feeder_, gst_event_new_segment(&seg));
-    }
+    push_sticky_events(lock);
     GstFlowReturn ret = gst_pad_push(feeder_, buffer);
     lock.lock();
     in_flight_.reset();

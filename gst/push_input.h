@@ -90,7 +90,9 @@ class PushInput {
   std::shared_ptr<InputPad> pick(std::unique_lock<std::mutex>& lock);
   bool all_done_locked() const;
   void learn_liveness(std::unique_lock<std::mutex>& lock);
+  void push_sticky_events(std::unique_lock<std::mutex>& lock);
   void run();
+  std::vector<GstPad*> pad_refs();
   bool forward_upstream(GstEvent* event);
   bool query_latency(GstQuery* query);
 

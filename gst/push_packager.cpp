@@ -6,22 +6,12 @@
 #include "protocol/command.h"
 #include "protocol/flv_tag.h"
 
-GST_DEBUG_CATEGORY_STATIC(push_packager_debug);
-#define GST_CAT_DEFAULT push_packager_debug
+#include "gst/push_debug.h"
+
+#define GST_CAT_DEFAULT gst_ertmp::push_debug_category()
 
 namespace gst_ertmp {
-namespace {
-
-void init_debug() {
-  static gsize once = 0;
-  if (g_once_init_enter(&once)) {
-    // The element's category: packaging is part of what `rtmppushsink:5` shows.
-    GST_DEBUG_CATEGORY_INIT(push_packager_debug, "rtmppushsink", 0, "RTMP push sink");
-    g_once_init_leave(&once, 1);
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // --- StreamDescription ---------------------------------------------------------------------
 
@@ -66,9 +56,7 @@ GstTagList* StreamDescription::tags() const {
 
 Packager::Packager(StreamHeaders& headers, const StreamDescription& description, EnhancedMode mode,
                    GstObject* log_object)
-    : headers_(headers), description_(description), mode_(mode), log_object_(log_object) {
-  init_debug();
-}
+    : headers_(headers), description_(description), mode_(mode), log_object_(log_object) {}
 
 bool Packager::enhanced_for(TrackKey track, const PushFormat& f) const {
   if (track.id != 0 || !f.has_legacy_form) return true;

@@ -5,8 +5,9 @@
 
 #include "gst/error_map.h"
 
-GST_DEBUG_CATEGORY_STATIC(push_publisher_debug);
-#define GST_CAT_DEFAULT push_publisher_debug
+#include "gst/push_debug.h"
+
+#define GST_CAT_DEFAULT gst_ertmp::push_debug_category()
 
 namespace gst_ertmp {
 namespace {
@@ -22,14 +23,6 @@ constexpr gint64 kBusyPollIntervalUs = 20'000;
 // and then drops us gets the backoff and, at the end, an error instead of an endless loop).
 constexpr gint64 kStableConnectionUs = 10 * G_USEC_PER_SEC;
 constexpr guint kCloseLingerMs = 1000;
-
-void init_debug() {
-  static gsize once = 0;
-  if (g_once_init_enter(&once)) {
-    GST_DEBUG_CATEGORY_INIT(push_publisher_debug, "rtmppushsink", 0, "RTMP push sink");
-    g_once_init_leave(&once, 1);
-  }
-}
 
 gint64 now_us() {
   return g_get_monotonic_time();
@@ -51,7 +44,6 @@ PushPublisher::PushPublisher(GstElement* element, PublisherSettings settings,
       headers_(headers),
       chunk_size_(settings_.chunk_size),
       peak_kbps_(settings_.peak_kbps) {
-  init_debug();
   url_ = settings_.target.config.url;
   cancel_ = g_cancellable_new();
 }
