@@ -68,6 +68,14 @@ print(f"\nfile {size/1e6:.1f} MB ({loops} loops of {one_pass/1e6:.1f} MB), {len(
 print(f"{'publisher':34} {'Mbit/s':>9} {'CPU s/GB':>9} {'RSS MiB':>8}")
 for name, tput, cpugb, rss in rows:
     print(f"{name:34} {tput:9.0f} {cpugb:9.2f} {rss:8.1f}")
+# Each round against the anchor of the same round (the machine's load changes between rounds).
+per = [[tuple(map(float, x.split())) for x in blob.split(";") if x.strip()] for blob in sys.argv[4:]]
+for i in range(len(per[-1])):
+    anchor = per[-1][i]
+    cells = []
+    for name, runs in zip(names[:-1], per[:-1]):
+        cells.append(f"{name}: {anchor[1] / runs[i][1]:.2f}x / {runs[i][0] / anchor[0]:.2f}x")
+    print(f"round {i + 1} (throughput / CPU per GB vs the anchor): " + "; ".join(cells))
 a = rows[-1]
 for name, tput, cpugb, rss in rows[:-1]:
     print(f"{name}: throughput {tput / a[1]:.2f}x the anchor (goal >= 2), "

@@ -252,7 +252,38 @@ uint64_t Packager::unwrap_flv_timestamp(uint32_t ts) {
   return flv_last_ts_;
 }
 
-void Packager::package_flv_tag(rtmp::FlvFileTag&& tag, std::vector<Packet>& out) {
+// Whole tags (header, body, PreviousTagSize) back to back, as flvmux pushes them: their
+// (offset of the body, size, type, timestamp); empty when `data` is anything else.
+struct WholeTag {
+  size_t body;
+  size_t size;
+  uint8_t type;
+  uint32_t timestamp;
+};
+static std::vector<WholeTag> whole_tags(rtmp::Bytes data, uint32_t max_size) {
+  std::vector<WholeTag> tags;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    if (data.size() - pos < 11) return {};
+    const uint8_t* h = data.data() + pos;
+    const size_t size = (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3];
+    if (size > max_size || data.size() - pos - 11 < size + 4) return {};
+    const uint32_t ts =
+        (uint32_t{h[7]} << 24) | (uint32_t{h[4]} << 16) | (uint32_t{h[5]} << 8) | h[6];
+    tags.push_back(WholeTag{pos + 11, size, static_cast<uint8_t>(h[0] & 0x1F), ts});
+    pos += 11 + size + 4;
+  }
+  return tags;
+}
+
+void Packager::package_flv_tag(rtmp::FlvFileTag&& tag, std::vector<Packet>& out,
+                               std::shared_ptr<const Payload> borrowed) {
+  if (borrowed && tag.type != 8 && tag.type != 9) {
+    // Data tags are parsed and may be kept: take them out of the buffer.
+    rtmp::Bytes b = borrowed->bytes();
+    tag.body.assign(b.begin(), b.end());
+    borrowed.reset();
+  }
   Packet pk;
   pk.dts_ms = unwrap_flv_timestamp(static_cast<uint32_t>(tag.timestamp));
   pk.type = static_cast<rtmp::MessageType>(tag.type);
@@ -278,14 +309,20 @@ void Packager::package_flv_tag(rtmp::FlvFileTag&& tag, std::vector<Packet>& out)
   if (tag.type != 8 && tag.type != 9) return;  // not media: nothing RTMP can carry
   pk.video = tag.type == 9;
   pk.body = std::move(tag.body);
-  pk.keyframe = !pk.video || pk.body.empty() || (pk.body[0] & 0x70) == 0x10;
+  pk.payload = std::move(borrowed);  // the whole body when borrowed (pk.body is then empty)
+  const rtmp::Bytes body = pk.payload ? pk.payload->bytes() : rtmp::Bytes(pk.body);
+  pk.keyframe = !pk.video || body.empty() || (body[0] & 0x70) == 0x10;
   pk.media = true;
   pk.track = TrackKey{pk.video, 0};
-  auto parsed = rtmp::parse_flv_tag(static_cast<rtmp::TagType>(tag.type), pk.body);
+  auto parsed = rtmp::parse_flv_tag(static_cast<rtmp::TagType>(tag.type), body);
   if (parsed.ok() && !parsed->units.empty()) {
     pk.track.id = parsed->units[0].track_id;
     if (parsed->units[0].packet == rtmp::PacketKind::kSequenceStart) {
       pk.media = false;
+      if (pk.payload) {  // kept across connections: own the bytes
+        pk.body.assign(body.begin(), body.end());
+        pk.payload.reset();
+      }
       auto header = std::make_shared<Packet>(std::move(pk));
       flv_sequence_headers_[header->track] = header;
       headers_.set_sequence_header(header->track, header);
@@ -320,6 +357,22 @@ bool Packager::package_flv(GstBuffer* buffer, std::vector<Packet>& out, std::str
     (void)flv_reader_.receive(hdr);
   }
   flv_started_ = true;
+  // flvmux's buffers are whole tags: frames are sent from the buffer itself, without a copy
+  // (header and data tags are copied: they are small, parsed and kept).
+  if (!file_header && flv_reader_.at_tag_start()) {
+    auto tags = whole_tags(rtmp::Bytes(map.data, map.size), rtmp::Limits{}.max_message_size);
+    if (!tags.empty()) {
+      gst_buffer_unmap(buffer, &map);
+      for (const WholeTag& t : tags) {
+        rtmp::FlvFileTag tag;
+        tag.type = t.type;
+        tag.timestamp = static_cast<int32_t>(t.timestamp);
+        auto payload = std::make_shared<const Payload>(gst_buffer_ref(buffer), t.body, t.size);
+        package_flv_tag(std::move(tag), out, std::move(payload));
+      }
+      return true;
+    }
+  }
   auto st = flv_reader_.receive(rtmp::Bytes(map.data, map.size));
   gst_buffer_unmap(buffer, &map);
   while (auto tag = flv_reader_.next_tag()) package_flv_tag(std::move(*tag), out);

@@ -101,7 +101,10 @@ class Packager {
   void rebuild_metadata();
   gint64 rtmp_ms(gint64 running_ns);  // signed: before the base is negative
   // FLV: one tag.
-  void package_flv_tag(rtmp::FlvFileTag&& tag, std::vector<Packet>& out);
+  // `borrowed`: the tag's body inside the input buffer (sent from there), or null (the body is
+  // in `tag`).
+  void package_flv_tag(rtmp::FlvFileTag&& tag, std::vector<Packet>& out,
+                       std::shared_ptr<const Payload> borrowed = nullptr);
   uint64_t unwrap_flv_timestamp(uint32_t ts);
 
   StreamHeaders& headers_;

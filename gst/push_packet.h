@@ -24,6 +24,16 @@ class Payload {
  public:
   explicit Payload(GstBuffer* buffer) : buffer_(buffer) {  // takes the reference
     if (!gst_buffer_map(buffer_, &map_, GST_MAP_READ)) map_ = GstMapInfo{};
+    size_ = map_.size;
+  }
+  // `size` bytes at `offset` of the buffer (checked against the mapped size).
+  Payload(GstBuffer* buffer, size_t offset, size_t size) : Payload(buffer) {
+    if (offset > size_ || size > size_ - offset) {
+      size_ = 0;
+    } else {
+      offset_ = offset;
+      size_ = size;
+    }
   }
   explicit Payload(std::vector<uint8_t> bytes) : owned_(std::move(bytes)) {}
   ~Payload() {
@@ -35,12 +45,14 @@ class Payload {
   Payload(const Payload&) = delete;
   Payload& operator=(const Payload&) = delete;
   rtmp::Bytes bytes() const {
-    return buffer_ ? rtmp::Bytes(map_.data, map_.size) : rtmp::Bytes(owned_);
+    return buffer_ ? rtmp::Bytes(map_.data, map_.size).subspan(offset_, size_) : rtmp::Bytes(owned_);
   }
 
  private:
   GstBuffer* buffer_ = nullptr;
   GstMapInfo map_{};
+  size_t offset_ = 0;
+  size_t size_ = 0;
   std::vector<uint8_t> owned_;
 };
 
