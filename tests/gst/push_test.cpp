@@ -1418,7 +1418,7 @@ std::filesystem::path make_big_flv(const std::filesystem::path& dir, int frames)
 TEST_F(Push, PeakKbpsPacesTheSocketInTheKernelAndInUserSpace) {
   const guint kbps = 8000;
   const double bytes_per_s = kbps * 125.0;
-  auto file = make_big_flv(dir_, 400);  // 26 MB: never drained within the test
+  auto file = make_big_flv(dir_, 600);  // 39 MB: never drained within the test
   for (bool userspace : {false, true}) {
     SCOPED_TRACE(userspace ? "user space" : "kernel");
     if (userspace) g_setenv("ERTMP_PUSH_USERSPACE_PACING", "1", TRUE);
@@ -1443,6 +1443,19 @@ TEST_F(Push, PeakKbpsPacesTheSocketInTheKernelAndInUserSpace) {
     const double rate = static_cast<double>(b1 - b0) / secs;
     EXPECT_LE(rate, bytes_per_s * 1.10) << rate * 8 / 1000 << " kbit/s for peak-kbps=" << kbps;
     EXPECT_GE(rate, bytes_per_s * 0.5) << rate * 8 / 1000 << " kbit/s for peak-kbps=" << kbps;
+    // Changeable while PLAYING: twice the rate from the next buffer on.
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(push_), "push");
+    g_object_set(sink, "peak-kbps", 2 * kbps, nullptr);
+    gst_object_unref(sink);
+    wait_push_until([] { return false; }, 2);  // the send buffer settles at the new rate
+    const size_t c0 = wire();
+    const auto t2 = std::chrono::steady_clock::now();
+    wait_push_until([] { return false; }, 2);
+    const double faster =
+        static_cast<double>(wire() - c0) /
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
+    EXPECT_LE(faster, 2 * bytes_per_s * 1.10) << faster * 8 / 1000 << " kbit/s";
+    EXPECT_GE(faster, rate * 1.3) << faster * 8 / 1000 << " kbit/s after " << rate * 8 / 1000;
     gst_element_set_state(push_, GST_STATE_NULL);
     gst_object_unref(push_);
     push_ = nullptr;
