@@ -45,7 +45,8 @@ class Payload {
   Payload(const Payload&) = delete;
   Payload& operator=(const Payload&) = delete;
   rtmp::Bytes bytes() const {
-    return buffer_ ? rtmp::Bytes(map_.data, map_.size).subspan(offset_, size_) : rtmp::Bytes(owned_);
+    return buffer_ ? rtmp::Bytes(map_.data, map_.size).subspan(offset_, size_)
+                   : rtmp::Bytes(owned_);
   }
 
  private:
