@@ -864,9 +864,10 @@ void message_over_max_before_connect(Fault& f) {
   RawPeer p(f.port_);
   ASSERT_TRUE(p.ok());
   ASSERT_TRUE(p.handshake());
-  // The 24-bit length field tops out at 16 MiB - 1; the limit is 8 MiB.
+  // The 24-bit length field tops out at 16 MiB - 1; before a publish the limit is 64 KiB
+  // (Limits::max_message_size_before_publish): nothing is reserved for it.
   p.send(huge_header(0xFFFFFF, 20));
-  expect_dropped_with_warning(f, p, "16777215 bytes over the 8388608-byte limit");
+  expect_dropped_with_warning(f, p, "16777215 bytes over the 65536-byte limit");
 }
 
 void message_over_max_after_connect(Fault& f) {
@@ -874,8 +875,26 @@ void message_over_max_after_connect(Fault& f) {
   ASSERT_TRUE(p.ok());
   ASSERT_TRUE(p.handshake());
   ASSERT_TRUE(p.connect_app());
+  p.send(huge_header(64u * 1024 + 1, 20));  // N+1 of Limits::max_message_size_before_publish
+  expect_dropped_with_warning(f, p, "65537 bytes over the 65536-byte limit");
+}
+
+void message_over_max_after_publish(Fault& f) {
+  RawPeer p(f.port_);
+  ASSERT_TRUE(p.ok());
+  uint32_t id = 0;
+  ASSERT_EQ(p.start_publish("huge", &id), "NetStream.Publish.Start");
+  // A publisher may send large frames: 8 MiB is accepted, 8 MiB + 1 is not.
+  rtmp::Message big;
+  big.type = 9;
+  big.stream_id = id;
+  big.csid = 6;
+  big.payload.assign(8u * 1024 * 1024, 0x17);
+  p.write(big);
   p.send(huge_header(8u * 1024 * 1024 + 1, 9));  // N+1 of Limits::max_message_size
   expect_dropped_with_warning(f, p, "8388609 bytes over the 8388608-byte limit");
+  std::lock_guard<std::mutex> lock(f.ingest_log_.mu);
+  EXPECT_EQ(f.ingest_log_.find_warning_locked(p.peer(), "8388608 bytes over"), nullptr);
 }
 
 void set_chunk_size_zero(Fault& f) {
@@ -1445,18 +1464,17 @@ void many_chunk_streams(Fault& f) {
   expect_dropped_with_warning(f, p, "more than 64 chunk streams");
 }
 
-void chunk_streams_declaring_max_size_messages(Fault& f) {
-  // 61 chunk streams (one-byte csids 3..63) each declare an 8 MiB message (the size limit) and send
-  // 1 byte of it: ~1 KB of traffic. Limits::max_buffered_bytes (32 MiB) must bound what the
-  // server sets aside for them, so the 5th declaration is refused; reserving every declared
-  // size would take 512 MiB of address space per connection.
-  RawPeer p(f.port_);
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE(p.handshake());
+// 61 chunk streams (one-byte csids 3..63) each declare a message of `size` (the size limit)
+// and send 1 byte of it: ~1 KB of traffic. The buffered-bytes bound must cap what the server
+// sets aside for them (`budget_text` names it); reserving every declared size would take 61 x
+// `size` of address space per connection.
+void declare_max_size_messages(Fault& f, RawPeer& p, uint32_t size,
+                               const std::string& budget_text) {
   p.set_chunk_size(1);
   Bytes b;
+  auto u8 = [](uint32_t v) { return static_cast<uint8_t>(v); };
   for (uint8_t csid = 3; csid < 64; ++csid) {
-    put(b, {csid, 0, 0, 0, 0x80, 0x00, 0x00, 9, 1, 0, 0, 0, 0x17});  // 8 MiB, 1 byte
+    put(b, {csid, 0, 0, 0, u8(size >> 16), u8(size >> 8), u8(size), 9, 1, 0, 0, 0, 0x17});
   }
   long vm0 = status_kb("VmSize");
   p.send(b);
@@ -1467,10 +1485,27 @@ void chunk_streams_declaring_max_size_messages(Fault& f) {
   EXPECT_LT(grown_mb, 100) << "the server reserved " << grown_mb
                            << " MiB for messages a peer only declared";
   if (answered) {
-    ADD_FAILURE() << "61 declared 8 MiB messages were accepted";
+    ADD_FAILURE() << "61 declared messages of " << size << " bytes were accepted";
   } else {
-    f.expect_warning(p.peer(), "partially received messages exceed 33554432 bytes");
+    f.expect_warning(p.peer(), budget_text);
   }
+}
+
+void chunk_streams_declaring_max_size_messages(Fault& f) {
+  // Before any publish: 64 KiB messages against a 128 KiB budget (the 3rd is refused).
+  RawPeer p(f.port_);
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p.handshake());
+  declare_max_size_messages(f, p, 64u * 1024, "partially received messages exceed 131072 bytes");
+}
+
+void chunk_streams_declaring_max_size_messages_after_publish(Fault& f) {
+  // A publisher: 8 MiB messages against Limits::max_buffered_bytes, 32 MiB (the 5th is refused).
+  RawPeer p(f.port_);
+  ASSERT_TRUE(p.ok());
+  ASSERT_EQ(p.start_publish("declarer"), "NetStream.Publish.Start");
+  declare_max_size_messages(f, p, 8u * 1024 * 1024,
+                            "partially received messages exceed 33554432 bytes");
 }
 
 void bytes_before_connect_cap(Fault& f) {
@@ -1578,6 +1613,7 @@ std::vector<FaultCase> catalogue() {
       {"Type2ChunkOnANeverStartedChunkStream", "", type2_chunk_on_unknown_csid},
       {"MessageOverMaxSizeBeforeConnect", "", message_over_max_before_connect},
       {"MessageOverMaxSizeAfterConnect", "", message_over_max_after_connect},
+      {"MessageOverMaxSizeAfterPublish", "", message_over_max_after_publish},
       {"SetChunkSizeZero", "", set_chunk_size_zero},
       {"SetChunkSize2Pow31", "", set_chunk_size_2_pow_31},
       {"SetChunkSizeAtMaxAndMaxPlusOne", "", set_chunk_size_max_and_max_plus_one},
@@ -1606,6 +1642,8 @@ std::vector<FaultCase> catalogue() {
       {"MaxConnectionsAtNAndNPlus1", "max-connections=3", max_connections_at_n_and_n_plus_1},
       {"TooManyChunkStreams", "", many_chunk_streams},
       {"ChunkStreamsDeclaringMaxSizeMessages", "", chunk_streams_declaring_max_size_messages},
+      {"ChunkStreamsDeclaringMaxSizeMessagesAfterPublish", "",
+       chunk_streams_declaring_max_size_messages_after_publish},
       {"BytesBeforeConnectCap", "", bytes_before_connect_cap},
       {"CreateStreamFlood", "", create_stream_flood},
       {"DownstreamBlocks10s", "", downstream_blocks_10s, "timeout=20", no_block},
