@@ -77,6 +77,9 @@ struct ClientSession::Impl {
   double connect_txn = 0, create_txn = 0;
   uint32_t stream_id = 0;
   bool stop_requested = false;
+  uint32_t out_window = 0;     // the Window Ack Size we sent
+  uint64_t acked_by_us = 0;    // last Acknowledgement we sent
+  uint64_t acked_by_peer = 0;  // last Acknowledgement the server sent
 
   void pull_handshake_output() {
     Bytes b = handshake->pending_output();
@@ -142,7 +145,10 @@ struct ClientSession::Impl {
       if (phase == Phase::kClosed) break;
     }
     if (!r.ok()) return fail(std::move(r).error());
-    if (auto ack = acks.on_bytes(bytes_in)) send(make_acknowledgement(*ack));
+    if (auto ack = acks.on_bytes(bytes_in)) {
+      acked_by_us = *ack;
+      send(make_acknowledgement(*ack));
+    }
     if (phase == Phase::kClosed && fatal) return *fatal;
     return Ok{};
   }
@@ -157,7 +163,15 @@ struct ClientSession::Impl {
       case MessageType::kSetPeerBandwidth: {
         // Answer with our Window Ack Size equal to the peer's bandwidth, as clients do.
         auto bw = parse_set_peer_bandwidth(m.payload);
-        if (bw.ok()) send(make_window_ack_size(bw->window));
+        if (bw.ok()) {
+          out_window = bw->window;
+          send(make_window_ack_size(bw->window));
+        }
+        return;
+      }
+      case MessageType::kAcknowledgement: {
+        auto seq = parse_acknowledgement(m.payload);
+        if (seq.ok()) acked_by_peer = *seq;
         return;
       }
       case MessageType::kUserControl: {
@@ -196,6 +210,16 @@ struct ClientSession::Impl {
       ev.server_caps = parse_capabilities(c.command_object);
       if (!ev.server_caps.present_any && info) ev.server_caps = parse_capabilities(*info);
       events.push(std::move(ev));
+      if (info && info->get("secureToken")) {
+        std::string challenge = info->get_string("secureToken");
+        if (cfg.secure_token.empty()) {
+          fail(make_error(Errc::kAuthFailed, "server requires secureToken but no token given"));
+          return;
+        }
+        send_command(
+            0, make_command("secureTokenResponse", 0, amf::Value::null(),
+                            {amf::Value(secure_token_response(cfg.secure_token, challenge))}));
+      }
       const std::string& stream = cfg.url.stream;
       send_command(0,
                    make_command("releaseStream", txn(), amf::Value::null(), {amf::Value(stream)}));
@@ -386,16 +410,53 @@ size_t ClientSession::pending_output_pieces(std::vector<Bytes>& pieces, size_t m
 }
 
 void ClientSession::stop() {
+  stop(StopCommands{});
+}
+
+void ClientSession::stop(const StopCommands& commands) {
   Impl& s = *impl_;
   if (s.phase == Phase::kClosed) return;
   if (s.stream_id != 0) {
-    s.send_command(0, make_command("FCUnpublish", s.txn(), amf::Value::null(),
-                                   {amf::Value(s.cfg.url.stream)}));
-    s.send_command(0, make_command("deleteStream", s.txn(), amf::Value::null(),
-                                   {amf::Value(static_cast<double>(s.stream_id))}));
+    if (commands.fc_unpublish) {
+      s.send_command(0, make_command("FCUnpublish", s.txn(), amf::Value::null(),
+                                     {amf::Value(s.cfg.url.stream)}));
+    }
+    if (commands.close_stream) {
+      s.send_command(s.stream_id, make_command("closeStream", 0, amf::Value::null(), {}));
+    }
+    if (commands.delete_stream) {
+      s.send_command(0, make_command("deleteStream", s.txn(), amf::Value::null(),
+                                     {amf::Value(static_cast<double>(s.stream_id))}));
+    }
   }
   s.phase = Phase::kClosed;
   s.events.push(ClientClosed{});
+}
+
+void ClientSession::set_chunk_size(uint32_t n) {
+  Impl& s = *impl_;
+  n = std::clamp<uint32_t>(n, 1, 0x7FFFFFFF);
+  if (s.phase == Phase::kHandshake) {
+    s.cfg.out_chunk_size = n;
+    return;
+  }
+  if (s.phase == Phase::kClosed || n == s.writer.chunk_size()) return;
+  s.send(make_set_chunk_size(n));
+  s.writer.set_chunk_size(n);
+}
+
+ClientStats ClientSession::stats() const {
+  const Impl& s = *impl_;
+  ClientStats st;
+  st.in_chunk_size = s.reader.chunk_size();
+  st.out_chunk_size = s.writer.chunk_size();
+  st.in_window_ack_size = s.acks.window();
+  st.out_window_ack_size = s.out_window;
+  st.in_bytes_total = s.reader.bytes_received();
+  st.out_bytes_total = s.output.consumed();
+  st.in_bytes_acked = s.acked_by_us;
+  st.out_bytes_acked = s.acked_by_peer;
+  return st;
 }
 
 uint64_t ClientSession::bytes_received() const {

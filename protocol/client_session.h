@@ -48,6 +48,11 @@ struct ClientConfig {
   std::string auth_query;  // appended to app on this attempt ("?authmod=adobe&user=..")
   Limits limits;
   uint64_t timeout_ms = 10'000;  // handshake + connect + publish must finish within this
+  // Limelight-style secureToken: when the connect _result carries a `secureToken` challenge,
+  // the answer (crypto.h secure_token_response) goes back as `secureTokenResponse`, as
+  // librtmp and rtmp2 do. A challenge without a token here fails the session (kAuthFailed),
+  // as rtmp2 does: the server would drop us.
+  std::string secure_token;
   // Random bytes for the handshake; empty = a fixed pattern (tests). The caller supplies
   // 1528 bytes from a real random source in production (sans-IO: no entropy source here).
   std::vector<uint8_t> random;
@@ -82,6 +87,25 @@ struct ClientWarning {
 struct ClientClosed {
   std::optional<Error> error;
   std::string status_code;  // e.g. "NetStream.Publish.BadName", empty when none
+};
+
+// The commands stop() sends (rtmp2sink's `stop-commands` flags).
+struct StopCommands {
+  bool fc_unpublish = true;
+  bool close_stream = false;
+  bool delete_stream = true;
+};
+
+// Connection counters, named as GStreamer's rtmp2 reports them in `stats`.
+struct ClientStats {
+  uint32_t in_chunk_size = 128;
+  uint32_t out_chunk_size = 128;
+  uint32_t in_window_ack_size = 0;   // the server's Window Ack Size: we ack every this many
+  uint32_t out_window_ack_size = 0;  // ours, sent in answer to Set Peer Bandwidth
+  uint64_t in_bytes_total = 0;
+  uint64_t out_bytes_total = 0;  // handed to the socket (consumed output)
+  uint64_t in_bytes_acked = 0;   // the last sequence number we acknowledged
+  uint64_t out_bytes_acked = 0;  // the last sequence number the server acknowledged
 };
 
 using ClientEvent = std::variant<ClientConnected, PublishStarted, AuthRetry, ReconnectRequested,
@@ -125,6 +149,16 @@ class ClientSession {
 
   // Clean stop: FCUnpublish + deleteStream; ClientClosed{} follows.
   void stop();
+  // The same with a choice of commands: FCUnpublish (csid 3, stream 0, with the stream name),
+  // closeStream (on the publish stream) and deleteStream (stream 0, with the stream id), in
+  // that order; none at all is allowed.
+  void stop(const StopCommands& commands);
+
+  // Changes the outgoing chunk size: before the handshake ends it replaces the configured one;
+  // later a Set Chunk Size goes out and every following chunk uses `n` (1 .. 0x7FFFFFFF).
+  void set_chunk_size(uint32_t n);
+
+  ClientStats stats() const;
 
   uint64_t bytes_received() const;
   uint64_t bytes_sent() const;

@@ -240,5 +240,136 @@ TEST(ClientSession, DigestHandshakeAgainstOurServer) {
   EXPECT_TRUE(p.client.publishing());
 }
 
+// Connect accepted by the scripted server with `info` as the _result's information object.
+void connect_with_info(ClientSession& c, ScriptedServer& s, amf::Value info) {
+  s.feed(c);
+  s.feed(c);
+  ASSERT_EQ(s.commands.size(), 1u);
+  s.reply(c, make_result(s.commands[0].transaction_id, amf::Value::object({}), std::move(info)));
+  s.feed(c);
+}
+
+TEST(ClientSession, SecureTokenChallengeIsAnsweredBeforeThePublishCommands) {
+  auto cc = test::client_config("rtmp://h/live/k");
+  cc.secure_token = "0123456789abcdefTAIL";
+  ClientSession c(cc, 0);
+  ScriptedServer s;
+  connect_with_info(c, s,
+                    amf::Value::object({{"code", amf::Value("NetConnection.Connect.Success")},
+                                        {"secureToken", amf::Value("6a8d2cbe5f0c1e33")}}));
+  ASSERT_EQ(s.commands.size(), 5u);
+  EXPECT_EQ(s.commands[1].name, "secureTokenResponse");
+  EXPECT_EQ(s.commands[1].arg_string(0),
+            secure_token_response("0123456789abcdef", "6a8d2cbe5f0c1e33"));
+  EXPECT_EQ(s.commands[2].name, "releaseStream");
+  EXPECT_FALSE(c.closed());
+}
+
+TEST(ClientSession, SecureTokenChallengeWithoutATokenFailsLikeRtmp2) {
+  ClientSession c(test::client_config("rtmp://h/live/k"), 0);
+  ScriptedServer s;
+  connect_with_info(c, s,
+                    amf::Value::object({{"code", amf::Value("NetConnection.Connect.Success")},
+                                        {"secureToken", amf::Value("00")}}));
+  EXPECT_TRUE(c.closed());
+  auto ev = c.next_event();  // ClientConnected first
+  ev = c.next_event();
+  ASSERT_TRUE(ev);
+  auto closed = std::get_if<ClientClosed>(&*ev);
+  ASSERT_TRUE(closed && closed->error);
+  EXPECT_EQ(closed->error->code, Errc::kAuthFailed);
+}
+
+TEST(ClientSession, StopSendsTheChosenCommands) {
+  struct Case {
+    StopCommands commands;
+    std::vector<std::string> names;
+  };
+  const Case cases[] = {
+      {StopCommands{}, {"FCUnpublish", "deleteStream"}},
+      {StopCommands{false, false, false}, {}},
+      {StopCommands{true, true, true}, {"FCUnpublish", "closeStream", "deleteStream"}},
+      {StopCommands{false, true, false}, {"closeStream"}},
+  };
+  for (const Case& k : cases) {
+    ClientSession c(test::client_config("rtmp://h/live/k"), 0);
+    ScriptedServer s;
+    connect_with_info(c, s,
+                      amf::Value::object({{"code", amf::Value("NetConnection.Connect.Success")}}));
+    s.reply(c, make_result(s.commands[3].transaction_id, amf::Value::null(), amf::Value(7.0)));
+    s.feed(c);
+    s.reply(c,
+            make_on_status(amf::Value::object({{"level", amf::Value("status")},
+                                               {"code", amf::Value("NetStream.Publish.Start")}})));
+    ASSERT_TRUE(c.publishing());
+    size_t before = s.commands.size();
+    c.stop(k.commands);
+    s.feed(c);
+    std::vector<std::string> names;
+    for (size_t i = before; i < s.commands.size(); ++i) names.push_back(s.commands[i].name);
+    EXPECT_EQ(names, k.names);
+    for (size_t i = before; i < s.commands.size(); ++i) {
+      if (s.commands[i].name == "deleteStream") {
+        EXPECT_EQ(s.commands[i].arg_number(0), 7.0);
+      }
+    }
+    EXPECT_TRUE(c.closed());
+  }
+}
+
+TEST(ClientSession, ChunkSizeChangesMidStreamAndMediaStillArrivesWhole) {
+  SessionPair p(test::client_config("rtmp://h/live/k"), ServerConfig{});
+  p.on_server_event = accept_all;
+  ASSERT_TRUE(p.drive());
+  std::vector<uint8_t> frame(5000, 0x5A);
+  frame[0] = 0x17;
+  frame[1] = 1;
+  // 1 is the protocol's minimum; 0xFFFFFF is our server's Limits::max_chunk_size.
+  for (uint32_t size : {4096u, 1u, 300u, 0xFFFFFFu}) {
+    p.client.set_chunk_size(size);
+    EXPECT_EQ(p.client.stats().out_chunk_size, size);
+    ASSERT_TRUE(p.client.send_video(frame, 40).ok());
+    ASSERT_TRUE(p.drive());
+  }
+  auto media = p.server_of<MediaReceived>();
+  ASSERT_EQ(media.size(), 4u);
+  for (const auto& m : media) EXPECT_EQ(m.message.payload, frame);
+  // Out of range values are clamped to 1 .. 0x7FFFFFFF (the 31 bits Set Chunk Size has).
+  p.client.set_chunk_size(0x80000000u);
+  EXPECT_EQ(p.client.stats().out_chunk_size, 0x7FFFFFFFu);
+  p.client.set_chunk_size(0);
+  EXPECT_EQ(p.client.stats().out_chunk_size, 1u);
+  // Before the handshake ends it is the configured size (sent ahead of connect).
+  ClientSession early(test::client_config("rtmp://h/live/k"), 0);
+  early.set_chunk_size(200);
+  ScriptedServer s;
+  s.feed(early);
+  s.feed(early);
+  EXPECT_EQ(s.reader.chunk_size(), 200u);
+}
+
+TEST(ClientSession, StatsCountBytesAndAcknowledgements) {
+  SessionPair p(test::client_config("rtmp://h/live/k"), ServerConfig{});
+  p.on_server_event = accept_all;
+  ASSERT_TRUE(p.drive());
+  std::vector<uint8_t> frame(100'000, 0x11);
+  frame[0] = 0x17;
+  frame[1] = 1;
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(p.client.send_video(frame, static_cast<uint64_t>(i) * 33).ok());
+    ASSERT_TRUE(p.drive());
+  }
+  ClientStats st = p.client.stats();
+  EXPECT_EQ(st.out_bytes_total, p.client.bytes_sent());
+  EXPECT_GT(st.out_bytes_total, 6'000'000u);
+  EXPECT_EQ(st.out_chunk_size, 4096u);
+  EXPECT_GT(st.in_bytes_total, 0u);
+  // Our server asks for acks every window (2.5 MB by default): it acknowledged what it read.
+  EXPECT_GT(st.out_bytes_acked, 0u);
+  EXPECT_LE(st.out_bytes_acked, st.out_bytes_total);
+  EXPECT_GT(st.out_window_ack_size, 0u) << "answered Set Peer Bandwidth";
+  EXPECT_GT(st.in_window_ack_size, 0u);
+}
+
 }  // namespace
 }  // namespace rtmp
