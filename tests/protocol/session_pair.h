@@ -85,4 +85,11 @@ inline ClientConfig client_config(const std::string& url) {
   return c;
 }
 
+// A ClientSession config in the play role.
+inline ClientConfig play_config(const std::string& url) {
+  ClientConfig c = client_config(url);
+  c.role = ClientRole::kPlay;
+  return c;
+}
+
 }  // namespace rtmp::test
