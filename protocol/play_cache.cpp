@@ -9,7 +9,7 @@ namespace rtmp {
 namespace {
 
 // AMF0 string "@setDataFrame": marker 0x02, length 13, the bytes (command.h).
-constexpr std::string_view kSetDataFrame = "\x02\x00\x0d@setDataFrame";
+constexpr std::string_view kSetDataFrame("\x02\x00\x0d@setDataFrame", 16);
 
 // Removes a leading "@setDataFrame" from a data message in place (after the AMF3 format
 // byte for type 15): players must see "onMetaData" first (ertmp-wire.md B.4 #11). Cut as
