@@ -760,15 +760,12 @@ Status ServerSession::accept_play(uint32_t stream_id, const PlayAccept& how) {
   }
   s.send_status(stream_id, "status", "NetStream.Play.Start", "Started playing " + slot->name,
                 slot->name);
+  // No data onStatus NetStream.Data.Start after it, although SRS sends one: ffmpeg 5.1 turns
+  // that data message into an extra "unknown" data stream (play_peers_test).
   Message access = build_data_message("|RtmpSampleAccess", {amf::Value(true), amf::Value(true)});
   access.stream_id = stream_id;
   access.csid = kCsidData;
   s.send(access);
-  Message data_start = build_data_message(
-      "onStatus", {amf::Value::object({{"code", amf::Value("NetStream.Data.Start")}})});
-  data_start.stream_id = stream_id;
-  data_start.csid = kCsidData;
-  s.send(data_start);
   return Ok{};
 }
 

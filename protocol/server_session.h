@@ -26,8 +26,9 @@
 //   duration, reset) -> event PlayRequested (with the player's E-RTMP caps from connect);
 //   accept_play    -> [Stream Is Recorded(id)], Stream Begin(id), [onStatus Play.Reset when the
 //                     play asked for a reset], onStatus Play.Start, data |RtmpSampleAccess
-//                     (true, true), data onStatus NetStream.Data.Start      (SRS's order; nginx
-//                     sends the same minus Reset/Data.Start)
+//                     (true, true)   (SRS's order; nginx-rtmp sends no Reset. SRS's data
+//                     onStatus Data.Start is left out: ffmpeg 5.1 makes an extra data stream
+//                     of it)
 //   reject_play    -> onStatus error (Play.StreamNotFound by default), then close (as nginx)
 //   send_media     -> the caller's audio/video/data for the player (PlayCache, play_cache.h,
 //                     builds the late joiner's start)

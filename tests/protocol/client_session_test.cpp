@@ -754,7 +754,7 @@ TEST(ClientSession, PlaysFromOurServerSession) {
   for (const auto& st : p.client_of<StatusReceived>()) codes.push_back(st.code);
   EXPECT_EQ(codes,
             (std::vector<std::string>{"NetStream.Play.Reset", "NetStream.Play.Start",
-                                      "NetStream.Data.Start", "NetStream.Play.UnpublishNotify"}));
+                                      "NetStream.Play.UnpublishNotify"}));
   auto controls = p.client_of<StreamControlReceived>();
   ASSERT_GE(controls.size(), 2u);
   EXPECT_EQ(controls.back().type, UserControlType::kStreamEof);

@@ -597,7 +597,7 @@ TEST(ServerSession, PlayRequestCarriesTheNameQueryPositionsAndThePlayersCaps) {
   EXPECT_FALSE(c.server.play_state(1));  // not accepted yet
 }
 
-TEST(ServerSession, AcceptPlaySendsTheSrsSequenceByteForByte) {
+TEST(ServerSession, AcceptPlaySendsStreamBeginResetStartAndSampleAccessByteForByte) {
   Player c;
   ASSERT_TRUE(c.play("k").ok());
   const size_t from = c.mark();
@@ -636,11 +636,6 @@ TEST(ServerSession, AcceptPlaySendsTheSrsSequenceByteForByte) {
           // Data |RtmpSampleAccess(true, true), as nginx-rtmp.
           {18, 1,
            cat({hex("02 0011"), test::bytes_of("|RtmpSampleAccess"), hex("01 01"), hex("01 01")})},
-          // Data onStatus {code: NetStream.Data.Start}, as SRS.
-          {18, 1,
-           cat({hex("02 0008"), test::bytes_of("onStatus"), hex("03"), hex("0004"),
-                test::bytes_of("code"), hex("02 0014"), test::bytes_of("NetStream.Data.Start"),
-                hex("000009")})},
       });
   auto st = c.server.play_state(1);
   ASSERT_TRUE(st);
@@ -654,7 +649,7 @@ TEST(ServerSession, AcceptRecordedPlayWithoutResetAddsIsRecordedAndSkipsReset) {
   const size_t from = c.mark();
   ASSERT_TRUE(c.server.accept_play(1, PlayAccept{.recorded = true}).ok());
   auto got = c.since(from);
-  ASSERT_EQ(got.size(), 5u);
+  ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0].payload, hex("0004 00000001"));  // Stream Is Recorded (event 4), stream 1
   EXPECT_EQ(got[1].payload, hex("0000 00000001"));  // Stream Begin
   EXPECT_EQ(got[2].payload,
@@ -882,7 +877,7 @@ TEST(ServerSession, CloseStreamDeleteStreamAndPlay2EndThePlay) {
     const size_t from = c.mark();
     ASSERT_TRUE(c.server.accept_play(1).ok());
     auto got = c.since(from);
-    ASSERT_EQ(got.size(), 4u);
+    ASSERT_EQ(got.size(), 3u);
     EXPECT_EQ(got[1].payload,
               t::on_status("status", "NetStream.Play.Start", "Started playing high", "high"));
   }
