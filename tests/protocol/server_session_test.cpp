@@ -979,6 +979,23 @@ TEST(ServerSession, OnFcPublishWaitsForTheDecision) {
   }
 }
 
+// node-media-server's relay client (src/protocol/rtmp_client.js, 4.3.2) and other minimal
+// clients publish with connect, createStream, publish only: they get Stream Begin and
+// Publish.Start, and no onFCPublish they never asked for.
+TEST(ServerSession, PublishWithoutFcPublishGetsNoOnFcPublish) {
+  RawClient c;
+  ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+  ASSERT_TRUE(c.command("createStream", 2, amf::Value::null(), {}).ok());
+  ASSERT_TRUE(
+      c.command("publish", 3, amf::Value::null(), {amf::Value("k"), amf::Value("live")}, 1).ok());
+  const size_t from = c.mark();
+  ASSERT_TRUE(c.server.accept_publish(1).ok());
+  expect_messages(
+      c.since(from),
+      {{4, 0, hex("0000 00000001")},
+       {20, 1, t::on_status("status", "NetStream.Publish.Start", "k is now published.", "k")}});
+}
+
 TEST(ServerSession, FcPublishNamesAreBoundedAtSixteen) {
   // 16 names are remembered; the 17th pushes out the oldest, whose accept then sends no
   // onFCPublish.
