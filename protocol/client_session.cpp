@@ -116,11 +116,14 @@ struct ClientSession::Impl {
     pending[t] = name;
     return t;
   }
-  void send_netstream(const char* name, std::vector<amf::Value> args) {
+  // A NetStream command of a player (transaction 0, null, args) on the play stream.
+  Status player_command(const char* name, std::vector<amf::Value> args) {
+    if (phase != Phase::kPlaying) return make_error(Errc::kInvalidState, "not playing");
     Message m = build_command_message(make_command(name, 0, amf::Value::null(), std::move(args)));
     m.stream_id = stream_id;
     m.csid = kCsidPlay;
     send(std::move(m));
+    return Ok{};
   }
 
   Error fail(Error e, std::string status_code = {}) {
@@ -522,24 +525,16 @@ uint32_t ClientSession::stream_id() const {
 }
 
 Status ClientSession::pause(bool paused, double position_ms) {
-  if (!playing()) return make_error(Errc::kInvalidState, "not playing");
-  impl_->send_netstream("pause", {amf::Value(paused), amf::Value(position_ms)});
-  return Ok{};
+  return impl_->player_command("pause", {amf::Value(paused), amf::Value(position_ms)});
 }
 Status ClientSession::seek(double position_ms) {
-  if (!playing()) return make_error(Errc::kInvalidState, "not playing");
-  impl_->send_netstream("seek", {amf::Value(position_ms)});
-  return Ok{};
+  return impl_->player_command("seek", {amf::Value(position_ms)});
 }
 Status ClientSession::receive_audio(bool enabled) {
-  if (!playing()) return make_error(Errc::kInvalidState, "not playing");
-  impl_->send_netstream("receiveAudio", {amf::Value(enabled)});
-  return Ok{};
+  return impl_->player_command("receiveAudio", {amf::Value(enabled)});
 }
 Status ClientSession::receive_video(bool enabled) {
-  if (!playing()) return make_error(Errc::kInvalidState, "not playing");
-  impl_->send_netstream("receiveVideo", {amf::Value(enabled)});
-  return Ok{};
+  return impl_->player_command("receiveVideo", {amf::Value(enabled)});
 }
 Status ClientSession::set_buffer_length(uint32_t buffer_ms) {
   if (!playing()) return make_error(Errc::kInvalidState, "not playing");
@@ -547,7 +542,6 @@ Status ClientSession::set_buffer_length(uint32_t buffer_ms) {
   return Ok{};
 }
 Status ClientSession::play2(const Play2Options& o) {
-  if (!playing()) return make_error(Errc::kInvalidState, "not playing");
   amf::Value opts = amf::Value::object({
       {"streamName", amf::Value(o.stream_name)},
       {"oldStreamName",
@@ -556,8 +550,7 @@ Status ClientSession::play2(const Play2Options& o) {
       {"len", amf::Value(o.len)},
       {"transition", amf::Value(o.transition)},
   });
-  impl_->send_netstream("play2", {std::move(opts)});
-  return Ok{};
+  return impl_->player_command("play2", {std::move(opts)});
 }
 
 Status ClientSession::send_audio(Bytes body, uint64_t dts_ms) {

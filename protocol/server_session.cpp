@@ -633,6 +633,18 @@ struct ServerSession::Impl {
     return &it->second;
   }
 
+  // The slot of a stream in `want` for a caller's decision; the errors a decision returns.
+  Result<StreamSlot*> decision_slot(uint32_t id, StreamState want) {
+    if (phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
+    StreamSlot* slot = slot_in(id, want);
+    if (!slot) {
+      return make_error(Errc::kInvalidArgument, want == StreamState::kPlaying
+                                                    ? "stream is not playing"
+                                                    : "no pending play on that stream");
+    }
+    return slot;
+  }
+
   bool any_playing() const {
     for (const auto& [sid, slot] : streams) {
       if (slot.state == StreamState::kPlaying) return true;
@@ -744,9 +756,7 @@ Status ServerSession::accept_play(uint32_t stream_id) {
 
 Status ServerSession::accept_play(uint32_t stream_id, const PlayAccept& how) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlayPending);
-  if (!slot) return make_error(Errc::kInvalidArgument, "no pending play on that stream");
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlayPending));
   slot->state = StreamState::kPlaying;
   slot->play = PlayState{};
   slot->play.recorded = how.recorded;
@@ -775,9 +785,7 @@ Status ServerSession::reject_play(uint32_t stream_id, std::string description) {
 
 Status ServerSession::reject_play(uint32_t stream_id, PlayRejection why, std::string description) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlayPending);
-  if (!slot) return make_error(Errc::kInvalidArgument, "no pending play on that stream");
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlayPending));
   std::string_view code = why == PlayRejection::kStreamNotFound ? "NetStream.Play.StreamNotFound"
                           : why == PlayRejection::kFailed       ? "NetStream.Play.Failed"
                                                           : "NetStream.Play.NoSupportedTrackFound";
@@ -794,9 +802,7 @@ Status ServerSession::reject_play(uint32_t stream_id, PlayRejection why, std::st
 
 Status ServerSession::send_media(uint32_t stream_id, const Message& message) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlaying);
-  if (!slot) return make_error(Errc::kInvalidArgument, "stream is not playing");
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlaying));
   const bool video = message.kind() == MessageType::kVideo;
   const bool audio = message.kind() == MessageType::kAudio;
   if ((video || audio) && (slot->play.paused || (video && !slot->play.receive_video) ||
@@ -814,9 +820,7 @@ Status ServerSession::send_media(uint32_t stream_id, const Message& message) {
 
 Status ServerSession::notify_play(uint32_t stream_id, PlayNotice notice) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlaying);
-  if (!slot) return make_error(Errc::kInvalidArgument, "stream is not playing");
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlaying));
   const std::string& name = slot->name;
   switch (notice) {
     case PlayNotice::kUnpublished:
@@ -855,9 +859,7 @@ Status ServerSession::notify_play(uint32_t stream_id, PlayNotice notice) {
 
 Status ServerSession::accept_seek(uint32_t stream_id, double position_ms) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlaying);
-  if (!slot) return make_error(Errc::kInvalidArgument, "stream is not playing");
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlaying));
   s.send(make_user_control(UserControlType::kStreamEof, stream_id));
   (void)position_ms;  // the position is the caller's business; the answer is the same
   s.send_status(stream_id, "status", "NetStream.Seek.Notify", "Seeking " + slot->name, slot->name);

@@ -546,6 +546,19 @@ void expect_served_from_the_keyframe(const FlvServer& server, const Hashes& sour
                          src_video.end() - static_cast<long>(got_video.size())));
 }
 
+// A recorder's FLV against what was served: the audio/video tags (type, timestamp, body)
+// byte-identical and in order, the metadata present, the same frame hashes.
+void expect_recorded_what_was_served(const std::filesystem::path& flv, const FlvServer& server,
+                                     const Hashes& source, const std::string& who) {
+  expect_served_from_the_keyframe(server, source);
+  auto got = media_tags_of_flv(flv);
+  auto want = media_tags_of(server.served());
+  EXPECT_EQ(got.size(), want.size()) << who;
+  EXPECT_TRUE(got == want) << who << "'s recording differs from what was served";
+  EXPECT_TRUE(recorded_served_metadata(flv, server.served())) << who;
+  expect_same(hashes_of_flv(read_file(flv)), hashes_of_messages(server.served()), who);
+}
+
 TEST_F(PlayPeers, FfmpegAndFfprobePlayFromServerSessionThroughThePlayCache) {
   {
     FlvServer server(src_, 1500);
@@ -581,13 +594,7 @@ TEST_F(PlayPeers, RtmpdumpRecordsWhatServerSessionServed) {
   EXPECT_TRUE(rc == 0 || (rc == 2 && why.find("downloaded about 99.") != std::string::npos))
       << "rtmpdump exit " << rc << "; its log:\n"
       << why;
-  expect_served_from_the_keyframe(server, source_);
-  // Byte-identical audio/video tags (type, timestamp, body) in order, and the metadata.
-  auto got = media_tags_of_flv(out);
-  auto want = media_tags_of(server.served());
-  EXPECT_EQ(got.size(), want.size());
-  EXPECT_TRUE(got == want) << "rtmpdump's recording differs from what was served";
-  EXPECT_TRUE(recorded_served_metadata(out, server.served()));
+  expect_recorded_what_was_served(out, server, source_, "rtmpdump");
 }
 
 TEST_F(PlayPeers, Rtmp2srcRecordsWhatServerSessionServed) {
@@ -601,15 +608,8 @@ TEST_F(PlayPeers, Rtmp2srcRecordsWhatServerSessionServed) {
   int rc = gst.wait(20'000);
   ASSERT_TRUE(server.wait_done(10'000));
   EXPECT_EQ(rc, 0) << "gst-launch exit";
-  expect_served_from_the_keyframe(server, source_);
-  // rtmp2src writes an FLV header then one tag per audio/video/data message: the media tags
-  // (type, timestamp, body) are what we served, in order.
-  auto got = media_tags_of_flv(out);
-  auto want = media_tags_of(server.served());
-  EXPECT_EQ(got.size(), want.size());
-  EXPECT_TRUE(got == want) << "rtmp2src's output differs from what was served";
-  EXPECT_TRUE(recorded_served_metadata(out, server.served()));
-  EXPECT_EQ(hashes_of_flv(read_file(out)), hashes_of_messages(server.served()));
+  // rtmp2src writes an FLV header, then one tag per audio/video/data message.
+  expect_recorded_what_was_served(out, server, source_, "rtmp2src");
 }
 
 }  // namespace

@@ -135,34 +135,36 @@ TEST(ClientSession, CreateStreamResultWithoutAUsableIdIsAnError) {
   }
 }
 
+// The first leg of Adobe auth: connect, the server's "need auth; authmod=adobe" rejection,
+// and the AuthRetry the session reports.
+std::optional<AuthRetry> first_auth_retry(const ClientConfig& cc) {
+  ClientSession c(cc, 0);
+  ScriptedServer s;
+  s.feed(c);
+  s.feed(c);
+  EXPECT_EQ(s.commands.size(), 1u);
+  s.reply(c, make_error_reply(
+                 1, amf::Value::null(),
+                 amf::Value::object(
+                     {{"level", amf::Value("error")},
+                      {"code", amf::Value("NetConnection.Connect.Rejected")},
+                      {"description", amf::Value("[ AccessManager.Reject ] : [ code=403 need "
+                                                 "auth; authmod=adobe ] : ")}})));
+  std::optional<AuthRetry> retry;
+  while (auto ev = c.next_event()) {
+    if (auto r = std::get_if<AuthRetry>(&*ev)) retry = *r;
+  }
+  return retry;
+}
+
 TEST(ClientSession, AdobeAuthChallengeResponse) {
   auto cc = test::client_config("rtmp://h/live/key");
   cc.username = "user";
   cc.password = "pass";
-  {
-    ClientSession c(cc, 0);
-    ScriptedServer s;
-    s.feed(c);
-    s.feed(c);
-    ASSERT_EQ(s.commands.size(), 1u);
-    s.reply(
-        c,
-        make_error_reply(
-            1, amf::Value::null(),
-            amf::Value::object(
-                {{"level", amf::Value("error")},
-                 {"code", amf::Value("NetConnection.Connect.Rejected")},
-                 {"description",
-                  amf::Value(
-                      "[ AccessManager.Reject ] : [ code=403 need auth; authmod=adobe ] : ")}})));
-    std::optional<AuthRetry> retry;
-    while (auto ev = c.next_event()) {
-      if (auto r = std::get_if<AuthRetry>(&*ev)) retry = *r;
-    }
-    ASSERT_TRUE(retry);
-    EXPECT_EQ(retry->auth_query, "?authmod=adobe&user=user");
-    cc.auth_query = retry->auth_query;
-  }
+  std::optional<AuthRetry> first = first_auth_retry(cc);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->auth_query, "?authmod=adobe&user=user");
+  cc.auth_query = first->auth_query;
   ClientSession c(cc, 0);
   ScriptedServer s;
   s.feed(c);
@@ -298,12 +300,9 @@ Message on_stream(Message m, uint32_t stream_id, uint64_t ts = 0) {
 }
 
 Message av(uint8_t type, uint64_t ts, std::vector<uint8_t> payload) {
-  Message m;
-  m.type = type;
+  Message m = test::make_message(type, ts, std::move(payload));
   m.csid = type == 9 ? 6 : 4;
   m.stream_id = 1;
-  m.timestamp = ts;
-  m.payload = std::move(payload);
   return m;
 }
 
@@ -696,23 +695,7 @@ TEST(ClientSession, AdobeAuthWorksForPlayToo) {
   auto cc = test::play_config("rtmp://h/live/key");
   cc.username = "user";
   cc.password = "pass";
-  ClientSession c(cc, 0);
-  ScriptedServer s;
-  s.feed(c);
-  s.feed(c);
-  s.reply(c,
-          make_error_reply(
-              1, amf::Value::null(),
-              amf::Value::object(
-                  {{"level", amf::Value("error")},
-                   {"code", amf::Value("NetConnection.Connect.Rejected")},
-                   {"description",
-                    amf::Value(
-                        "[ AccessManager.Reject ] : [ code=403 need auth; authmod=adobe ] : ")}})));
-  std::optional<AuthRetry> retry;
-  while (auto ev = c.next_event()) {
-    if (auto r = std::get_if<AuthRetry>(&*ev)) retry = *r;
-  }
+  std::optional<AuthRetry> retry = first_auth_retry(cc);
   ASSERT_TRUE(retry);
   EXPECT_EQ(retry->auth_query, "?authmod=adobe&user=user");
   cc.auth_query = retry->auth_query;
@@ -752,9 +735,8 @@ TEST(ClientSession, PlaysFromOurServerSession) {
   EXPECT_EQ(media[0].message.timestamp, 33u);
   std::vector<std::string> codes;
   for (const auto& st : p.client_of<StatusReceived>()) codes.push_back(st.code);
-  EXPECT_EQ(codes,
-            (std::vector<std::string>{"NetStream.Play.Reset", "NetStream.Play.Start",
-                                      "NetStream.Play.UnpublishNotify"}));
+  EXPECT_EQ(codes, (std::vector<std::string>{"NetStream.Play.Reset", "NetStream.Play.Start",
+                                             "NetStream.Play.UnpublishNotify"}));
   auto controls = p.client_of<StreamControlReceived>();
   ASSERT_GE(controls.size(), 2u);
   EXPECT_EQ(controls.back().type, UserControlType::kStreamEof);

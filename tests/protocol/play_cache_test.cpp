@@ -14,11 +14,7 @@ using test::cat;
 using test::hex;
 
 Message msg(uint8_t type, uint64_t ts, std::vector<uint8_t> payload) {
-  Message m;
-  m.type = type;
-  m.timestamp = ts;
-  m.payload = std::move(payload);
-  return m;
+  return test::make_message(type, ts, std::move(payload));
 }
 
 // Legacy FLV tag bodies (FLV 10.1 E.4.2/E.4.3).

@@ -545,14 +545,6 @@ struct Player : RawClient {
   }
 };
 
-Message media_message(uint8_t type, uint64_t ts, std::vector<uint8_t> payload) {
-  Message m;
-  m.type = type;
-  m.timestamp = ts;
-  m.payload = std::move(payload);
-  return m;
-}
-
 // Expects `got` to be exactly the messages in `want` (type, message stream id, payload).
 struct Expect {
   uint8_t type;
@@ -668,7 +660,7 @@ TEST(ServerSession, AcceptRecordedPlayWithoutResetAddsIsRecordedAndSkipsReset) {
           {20, 1, t::on_status("status", "NetStream.Play.Stop", "Stopped playing vod", "vod")},
       });
   EXPECT_FALSE(c.server.play_state(1));
-  Message v = media_message(9, 0, avc_frame(true, 5, 1));
+  Message v = test::make_message(9, 0, avc_frame(true, 5, 1));
   EXPECT_EQ(c.server.send_media(1, v).error().code, Errc::kInvalidArgument);
 }
 
@@ -747,8 +739,8 @@ TEST(ServerSession, PlayerControlsAreEventsAndStateThatSendMediaHonours) {
   Player c;
   ASSERT_TRUE(c.play("k").ok());
   ASSERT_TRUE(c.server.accept_play(1).ok());
-  Message video = media_message(9, 10, avc_frame(true, 20, 7));
-  Message audio = media_message(8, 11, hex("AF 01 112233"));
+  Message video = test::make_message(9, 10, avc_frame(true, 20, 7));
+  Message audio = test::make_message(8, 11, hex("AF 01 112233"));
   Message data = build_data_message("onTextData", {amf::Value::object({})});
   auto sent_types = [&c](auto&& send) {
     const size_t from = c.mark();
