@@ -14,6 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_gop_bytes = 64 * 1024;  // reach the bounds often
   limits.max_gop_ms = 2000;
   limits.max_header_entries = 8;
+  limits.max_gop_messages = 256;
   rtmp::PlayCache cache(limits);
   rtmp::PeerCapabilities legacy;
   rtmp::PeerCapabilities ertmp = rtmp::default_server_capabilities();

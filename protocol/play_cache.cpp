@@ -184,7 +184,8 @@ void PlayCache::add_to_gop(const SharedItem& item) {
   gop_.push_back(item);
   gop_bytes_ += item->message.payload.size();
   gop_last_ms_ = std::max(gop_last_ms_, item->message.timestamp);
-  if (gop_bytes_ > limits_.max_gop_bytes || gop_last_ms_ - gop_start_ms_ > limits_.max_gop_ms) {
+  if (gop_bytes_ > limits_.max_gop_bytes || gop_last_ms_ - gop_start_ms_ > limits_.max_gop_ms ||
+      gop_.size() > limits_.max_gop_messages) {
     drop_gop();
   }
 }

@@ -93,6 +93,10 @@ struct PlayCacheLimits {
   // Time span (timestamp of the newest message minus the keyframe's) of the GOP, ms; past it
   // the GOP is dropped the same way. A joiner would otherwise start that far behind live.
   uint64_t max_gop_ms = 10'000;
+  // Messages in the GOP, whatever their size. Stops: a publisher sending empty or tiny
+  // messages at one timestamp (neither bound above grows, but each kept message costs about
+  // 200 bytes of bookkeeping). 16384 is 10 s of 60 fps video with 8 audio tracks.
+  size_t max_gop_messages = 16384;
   // Header entries kept (one per track and header kind; a ManyTracks message is one entry).
   // Stops: a publisher cycling through 256 track ids x kinds. The oldest entry goes first.
   size_t max_header_entries = 64;

@@ -229,6 +229,18 @@ TEST(PlayCache, GopDurationLimitAtNAndNPlusOne) {
   }
 }
 
+TEST(PlayCache, GopMessagesLimitAtNAndNPlusOne) {
+  // Empty audio messages at one timestamp: only the message count bounds them.
+  for (size_t extra : {0u, 1u}) {
+    PlayCacheLimits l;
+    l.max_gop_messages = 10;
+    PlayCache cache(l);
+    cache.push(avc_key(0, 10));
+    for (size_t i = 0; i < 9 + extra; ++i) cache.push(msg(8, 0, {}));
+    EXPECT_EQ(cache.has_gop(), extra == 0) << extra;
+  }
+}
+
 TEST(PlayCache, HeaderEntriesLimitAtNAndNPlusOne) {
   for (uint8_t extra : {uint8_t{0}, uint8_t{1}}) {
     PlayCacheLimits l;
