@@ -114,14 +114,6 @@ void add_tag(Hashes& h, uint8_t type, Bytes body) {
   }
 }
 
-Hashes hashes_of_flv(const std::vector<uint8_t>& flv) {
-  Hashes h;
-  FlvReader r;
-  EXPECT_TRUE(r.receive(flv).ok());
-  while (auto t = r.next_tag()) add_tag(h, t->type, t->body);
-  return h;
-}
-
 // Reports the first difference of two hash lists in a readable way.
 void expect_same(const Hashes& got, const Hashes& want, const std::string& who) {
   for (const char* kind : {"video", "audio"}) {
@@ -547,16 +539,26 @@ void expect_served_from_the_keyframe(const FlvServer& server, const Hashes& sour
 }
 
 // A recorder's FLV against what was served: the audio/video tags (type, timestamp, body)
-// byte-identical and in order, the metadata present, the same frame hashes.
+// byte-identical and in order, the metadata present. `may_lose_last`: rtmp2src hands each
+// message to its streaming thread through a one-message slot, and its Stream EOF handler
+// stops the loop, which then drops a message still in the slot (gstrtmp2src.c,
+// control_callback -> stop_task; the task's cleanup replaces self->message with NULL): under
+// load the last message is lost, whoever the server is (nginx-rtmp too). Only that one, and
+// only the last, is tolerated.
 void expect_recorded_what_was_served(const std::filesystem::path& flv, const FlvServer& server,
-                                     const Hashes& source, const std::string& who) {
+                                     const Hashes& source, const std::string& who,
+                                     bool may_lose_last = false) {
   expect_served_from_the_keyframe(server, source);
   auto got = media_tags_of_flv(flv);
   auto want = media_tags_of(server.served());
+  ASSERT_FALSE(want.empty());
+  if (may_lose_last && got.size() + 1 == want.size()) want.pop_back();
   EXPECT_EQ(got.size(), want.size()) << who;
-  EXPECT_TRUE(got == want) << who << "'s recording differs from what was served";
+  size_t first = 0;
+  while (first < got.size() && first < want.size() && got[first] == want[first]) ++first;
+  EXPECT_TRUE(got == want) << who << "'s recording differs from what was served at tag " << first
+                           << " of " << want.size();
   EXPECT_TRUE(recorded_served_metadata(flv, server.served())) << who;
-  expect_same(hashes_of_flv(read_file(flv)), hashes_of_messages(server.served()), who);
 }
 
 TEST_F(PlayPeers, FfmpegAndFfprobePlayFromServerSessionThroughThePlayCache) {
@@ -609,7 +611,7 @@ TEST_F(PlayPeers, Rtmp2srcRecordsWhatServerSessionServed) {
   ASSERT_TRUE(server.wait_done(10'000));
   EXPECT_EQ(rc, 0) << "gst-launch exit";
   // rtmp2src writes an FLV header, then one tag per audio/video/data message.
-  expect_recorded_what_was_served(out, server, source_, "rtmp2src");
+  expect_recorded_what_was_served(out, server, source_, "rtmp2src", /*may_lose_last=*/true);
 }
 
 }  // namespace
