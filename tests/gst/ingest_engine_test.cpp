@@ -523,8 +523,8 @@ TEST_F(Engine, LocationIsCheckedAtStartAndHostNamesResolve) {
     const char* location;
     const char* error;  // nullptr: starts
   } cases[] = {
-      {"rtmp://[bad/live/k", "Invalid location"},
-      {"http://127.0.0.1/live/k", "Invalid location"},
+      {"rtmp://[bad/live/k", "does not parse"},
+      {"http://127.0.0.1/live/k", "does not parse"},
       {"rtmps://127.0.0.1:0/live/k", "no TLS certificate"},
       {"rtmp://127.0.0.1:0/live/secret?token=abc", "has a query"},
       {"rtmp://user:pw@127.0.0.1:0/live/k", "has credentials"},
