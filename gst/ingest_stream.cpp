@@ -32,7 +32,12 @@ IngestStream::IngestStream(GstElement* element, const IngestPadTemplates& templa
       templates_(templates),
       config_(config),
       post_(std::move(post)),
-      on_room_(std::move(on_room)) {}
+      on_room_(std::move(on_room)) {
+  if (config_.flv_mode && config_.flv_pad) {
+    std::lock_guard<std::mutex> lock(mu_);
+    flv_track_locked();  // before the element activates its pads: the task starts with them
+  }
+}
 
 IngestStream::~IngestStream() {
   stop();
@@ -80,9 +85,12 @@ bool IngestStream::map_timestamp(uint64_t rtmp_ms, GstClockTimeDiff* dts) {
 
 void IngestStream::open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* id,
                                      std::shared_ptr<PadHandover> after) {
-  GstPadTemplate* templ = gst_static_pad_template_get(tmpl);
-  GstPad* pad = gst_pad_new_from_template(templ, t.name.c_str());
-  gst_object_unref(templ);
+  GstPad* pad = t.adopted ? config_.flv_pad : nullptr;
+  if (!pad) {
+    GstPadTemplate* templ = gst_static_pad_template_get(tmpl);
+    pad = gst_pad_new_from_template(templ, t.name.c_str());
+    gst_object_unref(templ);
+  }
   gst_pad_set_query_function(pad, templates_.query);
   gst_pad_use_fixed_caps(pad);
   t.stream = std::make_unique<PadStream>(element_, pad, config_.limits, on_room_);
@@ -106,6 +114,7 @@ IngestStream::Track& IngestStream::flv_track_locked() {
   if (flv_) return *flv_;
   flv_ = std::make_unique<Track>();
   flv_->name = "src";
+  flv_->adopted = config_.flv_pad != nullptr;
   open_track_locked(*flv_, templates_.flv, "flv");
   set_caps_locked(*flv_, gst_caps_new_empty_simple("video/x-flv"));
   return *flv_;
@@ -137,12 +146,16 @@ void IngestStream::set_caps_locked(Track& t, GstCaps* caps) {
   gst_caps_replace(&t.caps, caps);
   t.stream->push_event(gst_event_new_caps(caps));
   gst_caps_unref(caps);
-  if (!t.stream->add_requested()) {
+  if (!t.stream->add_requested() && !t.announced) {
     GstSegment segment;
     gst_segment_init(&segment, GST_FORMAT_TIME);
     t.stream->push_event(gst_event_new_segment(&segment));
     if (tags_) t.stream->push_event(gst_event_new_tag(gst_tag_list_ref(tags_)));
-    t.stream->push_add_pad();
+    if (t.adopted) {
+      t.announced = true;
+    } else {
+      t.stream->push_add_pad();
+    }
   }
 }
 
@@ -294,7 +307,7 @@ bool IngestStream::end_of_stream() {
   std::lock_guard<std::mutex> lock(mu_);
   bool any = false;
   auto eos = [&](Track& t) {
-    if (!t.stream || !t.stream->add_requested()) return;
+    if (!t.stream || !(t.stream->add_requested() || t.announced)) return;
     t.stream->push_event(gst_event_new_eos());
     any = true;
   };

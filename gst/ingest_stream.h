@@ -47,6 +47,10 @@ class IngestStream {
   struct Config {
     bool flv_mode = false;
     QueueLimits limits;
+    // flv_mode only: a pad the element already has (rtmpingestsrc mode=caller's always `src`,
+    // as rtmp2src's): the FLV stream pushes through it from construction on, never adding or
+    // removing a pad of its own. Borrowed; the element keeps it.
+    GstPad* flv_pad = nullptr;
   };
   // `post` gets element-message structures (it takes them) and peer warnings (structure null,
   // text set) to put on the bus from a safe thread; `on_room` runs on a pad task when a pad
@@ -78,6 +82,8 @@ class IngestStream {
     bool video = false;
     unsigned stream_number = 0;  // stream ids of the pads that replaced it after codec changes
     bool discont = true;
+    bool adopted = false;    // Config::flv_pad: the element's own pad
+    bool announced = false;  // adopted: its segment went out (what push_add_pad means else)
     guint64 frames = 0;
     guint64 bytes = 0;
   };

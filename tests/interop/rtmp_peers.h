@@ -204,10 +204,11 @@ class NginxRtmp {
            (std::filesystem::exists("/usr/sbin/nginx") || have_program("nginx"));
   }
 
-  explicit NginxRtmp(bool record = false) {
+  // `port` 0: a free one; else that port (a server restarted where its clients reconnect).
+  explicit NginxRtmp(bool record = false, uint16_t port = 0) {
     dir_ = make_temp_dir("nginx");
     std::filesystem::create_directories(dir_ / "rec");
-    port_ = free_port();
+    port_ = port ? port : free_port();
     std::ofstream conf(dir_ / "nginx.conf");
     conf << "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n"
          << "daemon off;\nmaster_process off;\nworker_processes 1;\n"

@@ -1,0 +1,428 @@
+#include "gst/pull_connection.h"
+
+#include <gst/gst.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <algorithm>
+
+#include "gst/error_map.h"
+
+GST_DEBUG_CATEGORY_STATIC(ertmp_pull_io_debug);
+#define GST_CAT_DEFAULT ertmp_pull_io_debug
+
+namespace gst_ertmp {
+namespace {
+
+constexpr size_t kReadSize = 128 * 1024;
+// How long a cancelled GIO operation may take to report back before it is abandoned (its
+// completion then frees what it needs; see AsyncOp).
+constexpr gint64 kCancelGraceUs = 2 * G_USEC_PER_SEC;
+// The socket's own timeout, which only bounds what GIO does blocking on its own (TLS
+// close_notify on close): everything else here is non-blocking.
+constexpr guint kSocketTimeoutS = 2;
+
+void init_debug() {
+  static gsize once = 0;
+  if (g_once_init_enter(&once)) {
+    GST_DEBUG_CATEGORY_INIT(ertmp_pull_io_debug, "ertmppull", 0,
+                            "gst-ertmp caller-mode connection (rtmpingestsrc mode=caller)");
+    g_once_init_leave(&once, 1);
+  }
+}
+
+uint64_t now_ms() {
+  return static_cast<uint64_t>(g_get_monotonic_time() / 1000);
+}
+
+// The completion of a GIO asynchronous call, delivered on this thread's context. A waiter that
+// gives up marks it abandoned; the completion then frees it.
+struct AsyncOp {
+  GAsyncResult* result = nullptr;
+  bool abandoned = false;
+  static void done(GObject*, GAsyncResult* res, gpointer data) {
+    auto* op = static_cast<AsyncOp*>(data);
+    if (op->abandoned) {
+      delete op;
+      return;
+    }
+    op->result = G_ASYNC_RESULT(g_object_ref(res));
+  }
+  ~AsyncOp() {
+    if (result) g_object_unref(result);
+  }
+};
+
+gboolean raise_flag(gpointer data) {
+  *static_cast<bool*>(data) = true;
+  return G_SOURCE_REMOVE;
+}
+gboolean raise_flag_pollable(GObject*, gpointer data) {
+  return raise_flag(data);
+}
+gboolean wake_only(gpointer) {
+  return G_SOURCE_REMOVE;
+}
+
+// Iterates this thread's default context until `done()` or `deadline_us` (monotonic, 0 = none).
+// `source` (taken, may be null) is attached for the wait; its callback must be set. False when
+// the deadline came first.
+template <class Done>
+bool iterate_until(Done done, gint64 deadline_us, GSource* source) {
+  GMainContext* ctx = g_main_context_get_thread_default();
+  g_assert(ctx);  // the puller thread pushes its own (pull_client.cpp)
+  if (source) g_source_attach(source, ctx);
+  GSource* timer = nullptr;
+  bool met = done();
+  while (!met) {
+    if (deadline_us) {
+      gint64 left = deadline_us - g_get_monotonic_time();
+      if (left <= 0) break;
+      if (!timer) {
+        timer = g_timeout_source_new(static_cast<guint>((left + 999) / 1000));
+        g_source_set_callback(timer, wake_only, nullptr, nullptr);
+        g_source_attach(timer, ctx);
+      }
+    }
+    g_main_context_iteration(ctx, TRUE);
+    met = done();
+    if (timer && g_source_is_destroyed(timer)) {
+      g_source_unref(timer);
+      timer = nullptr;
+    }
+  }
+  for (GSource* s : {source, timer}) {
+    if (!s) continue;
+    g_source_destroy(s);
+    g_source_unref(s);
+  }
+  return met;
+}
+
+// Waits for `op` until the deadline; past it, cancels `cancel` and waits (bounded) for the
+// operation to report its cancellation. Returns the result, or null when abandoned.
+GAsyncResult* await(AsyncOp* op, gint64 deadline_us, GCancellable* cancel, bool* timed_out) {
+  *timed_out = !iterate_until([op] { return op->result != nullptr; }, deadline_us, nullptr);
+  if (*timed_out) {
+    g_cancellable_cancel(cancel);
+    iterate_until([op] { return op->result != nullptr; }, g_get_monotonic_time() + kCancelGraceUs,
+                  nullptr);
+  }
+  return op->result;
+}
+
+void set_failure(PullFailure* f, std::string message, GError* err = nullptr,
+                 GIOErrorEnum code = G_IO_ERROR_FAILED) {
+  if (!f) return;
+  *f = PullFailure{};
+  f->message = std::move(message);
+  f->domain = G_IO_ERROR;
+  f->code = code;
+  if (err) {
+    f->message += std::string(": ") + err->message;
+    f->cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    f->domain = err->domain;
+    f->code = err->code;
+  }
+}
+
+// The server's certificate is refused only for the problems the application asked us to check
+// (tls-validation-flags, as rtmp2src).
+gboolean on_accept_certificate(GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags errors,
+                               gpointer flags) {
+  guint refused = static_cast<guint>(errors) & GPOINTER_TO_UINT(flags);
+  if (refused != 0) GST_WARNING("server certificate refused (GTlsCertificateFlags 0x%x)", refused);
+  return refused == 0;
+}
+
+void cancel_linked(GCancellable*, gpointer linked) {
+  g_cancellable_cancel(G_CANCELLABLE(linked));
+}
+
+}  // namespace
+
+PullConnection::~PullConnection() {
+  if (caller_cancel_) {
+    g_cancellable_disconnect(caller_cancel_, cancel_link_);
+    g_object_unref(caller_cancel_);
+  }
+  if (conn_) {
+    // TLS sends close_notify here: cancellable, and bounded by the socket's timeout.
+    g_io_stream_close(stream_, cancel_, nullptr);
+    if (stream_ != G_IO_STREAM(conn_)) g_object_unref(stream_);
+    g_object_unref(conn_);
+  }
+  if (cancel_) g_object_unref(cancel_);
+}
+
+std::unique_ptr<PullConnection> PullConnection::open(const PullTarget& target, GCancellable* cancel,
+                                                     PullFailure* failure) {
+  init_debug();
+  rtmp::ClientConfig config = target.config;
+  config.role = rtmp::ClientRole::kPlay;
+  if (target.auth == AuthMode::kNone) {
+    config.username.clear();  // the session then never answers an authentication request
+  } else if (target.auth == AuthMode::kAdobe) {
+    if (config.username.empty() || config.password.empty()) {
+      set_failure(failure, "adobe authentication needs a username and a password", nullptr,
+                  G_IO_ERROR_PERMISSION_DENIED);
+      if (failure) failure->rejected = true;
+      return nullptr;
+    }
+    if (config.auth_query.empty()) config.auth_query = "?authmod=adobe&user=" + config.username;
+  }
+  // Adobe authentication takes up to three connections: plain, user named, challenge answered.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::unique_ptr<PullConnection> c(new PullConnection());
+    c->cancel_ = g_cancellable_new();
+    c->caller_cancel_ = G_CANCELLABLE(g_object_ref(cancel));
+    c->cancel_link_ = g_cancellable_connect(cancel, G_CALLBACK(cancel_linked), c->cancel_, nullptr);
+    if (c->connect_once(target, config, failure)) return c;
+    if (!c->auth_retry_) return nullptr;
+    GST_INFO("server asks for adobe authentication: reconnecting");
+    config.auth_query = *c->auth_retry_;
+  }
+  set_failure(failure, "authentication did not complete", nullptr, G_IO_ERROR_PERMISSION_DENIED);
+  if (failure) failure->rejected = true;
+  return nullptr;
+}
+
+bool PullConnection::connect_once(const PullTarget& target, rtmp::ClientConfig config,
+                                  PullFailure* failure) {
+  const gint64 start = g_get_monotonic_time();
+  const gint64 deadline = target.timeout_s ? start + gint64{target.timeout_s} * G_USEC_PER_SEC : 0;
+  timeout_s_ = target.timeout_s;
+  buf_.resize(kReadSize);
+  const rtmp::Url& url = config.url;
+  server_ = url.host_for_url() + ":" + std::to_string(url.port);
+  const std::string timeout_text =
+      "within the timeout (" + std::to_string(target.timeout_s) + " s)";
+
+  GSocketClient* client = g_socket_client_new();
+  GSocketConnectable* addr = g_network_address_new(url.host.c_str(), url.port);
+  auto* op = new AsyncOp;
+  g_socket_client_connect_async(client, addr, cancel_, AsyncOp::done, op);
+  bool timed_out = false;
+  GAsyncResult* res = await(op, deadline, cancel_, &timed_out);
+  GError* err = nullptr;
+  if (res) conn_ = g_socket_client_connect_finish(client, res, &err);
+  g_object_unref(client);
+  if (res) {
+    delete op;
+  } else {
+    op->abandoned = true;
+  }
+  if (!conn_) {
+    g_object_unref(addr);
+    if (timed_out) {
+      set_failure(failure, "could not connect to " + server_ + " " + timeout_text, nullptr,
+                  G_IO_ERROR_TIMED_OUT);
+    } else {
+      set_failure(failure, "could not connect to " + server_, err);
+    }
+    g_clear_error(&err);
+    return false;
+  }
+  GSocket* socket = g_socket_connection_get_socket(conn_);
+  g_socket_set_option(socket, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
+  g_socket_set_timeout(socket, kSocketTimeoutS);
+  stream_ = G_IO_STREAM(conn_);
+
+  if (url.tls()) {
+    GIOStream* tls = g_tls_client_connection_new(G_IO_STREAM(conn_), addr, &err);
+    if (!tls) {
+      g_object_unref(addr);
+      set_failure(failure, "TLS is not available (glib-networking missing?)", err);
+      g_clear_error(&err);
+      return false;
+    }
+    stream_ = tls;
+    g_signal_connect(tls, "accept-certificate", G_CALLBACK(on_accept_certificate),
+                     GUINT_TO_POINTER(static_cast<guint>(target.tls_validation_flags)));
+    op = new AsyncOp;
+    g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, cancel_,
+                                     AsyncOp::done, op);
+    res = await(op, deadline, cancel_, &timed_out);
+    bool ok = res && g_tls_connection_handshake_finish(G_TLS_CONNECTION(tls), res, &err);
+    if (res) {
+      delete op;
+    } else {
+      op->abandoned = true;
+    }
+    if (!ok) {
+      g_object_unref(addr);
+      if (timed_out) {
+        set_failure(failure,
+                    "the TLS handshake with " + server_ + " did not finish " + timeout_text,
+                    nullptr, G_IO_ERROR_TIMED_OUT);
+      } else {
+        set_failure(failure, "TLS handshake with " + url.host + " failed", err);
+      }
+      g_clear_error(&err);
+      return false;
+    }
+  }
+  g_object_unref(addr);
+
+  GST_DEBUG("connected to %s, playing %s", server_.c_str(), url.to_string().c_str());
+  config.random.resize(1528);
+  for (auto& b : config.random) b = static_cast<uint8_t>(g_random_int_range(0, 256));
+  // The session's own timeout ends at the same deadline (what is left of it).
+  if (deadline) {
+    gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
+    config.timeout_ms = static_cast<uint64_t>(std::max<gint64>(left_ms, 1));
+  } else {
+    config.timeout_ms = 0;
+  }
+  session_ = std::make_unique<rtmp::ClientSession>(std::move(config), now_ms());
+  while (!playing_) {
+    if (!flush(failure)) return false;
+    switch (read(deadline, failure)) {
+      case Read::kData:
+        break;
+      case Read::kTimedOut:
+        set_failure(failure, "no answer to play from " + server_ + " " + timeout_text, nullptr,
+                    G_IO_ERROR_TIMED_OUT);
+        return false;
+      case Read::kClosed:
+        if (!drain_until_playing(failure)) return false;  // a refusal closes too: report it
+        set_failure(failure, "the server closed the connection", nullptr,
+                    G_IO_ERROR_CONNECTION_CLOSED);
+        return false;
+      case Read::kFailed:
+        return false;
+      case Read::kCancelled:
+        set_failure(failure, "cancelled", nullptr, G_IO_ERROR_CANCELLED);
+        if (failure) failure->cancelled = true;
+        return false;
+    }
+    session_->handle_timeout(now_ms());
+    if (!drain_until_playing(failure)) return false;
+  }
+  GST_INFO("playing %s from %s ('%s') after %" G_GINT64_FORMAT " ms", url.stream.c_str(),
+           server_.c_str(), fms_ver_.c_str(), (g_get_monotonic_time() - start) / 1000);
+  return true;
+}
+
+// Handles the events up to PlayStarted; what else the server said meanwhile (onMetaData, Stream
+// Begin, Play.Reset) is held for next_event().
+bool PullConnection::drain_until_playing(PullFailure* failure) {
+  while (!playing_) {
+    auto ev = session_->next_event();
+    if (!ev) return true;
+    if (auto c = std::get_if<rtmp::ClientConnected>(&*ev)) {
+      fms_ver_ = c->fms_ver;
+    } else if (std::get_if<rtmp::PlayStarted>(&*ev)) {
+      playing_ = true;
+    } else if (auto a = std::get_if<rtmp::AuthRetry>(&*ev)) {
+      auth_retry_ = a->auth_query;
+    } else if (auto w = std::get_if<rtmp::ClientWarning>(&*ev)) {
+      GST_WARNING("%s: %s", server_.c_str(), w->error.to_string().c_str());
+    } else if (auto cl = std::get_if<rtmp::ClientClosed>(&*ev)) {
+      if (!cl->error && auth_retry_) return false;  // adobe auth: open() reconnects
+      set_failure(failure, cl->error ? cl->error->to_string() : "the server ended the session");
+      if (failure) {
+        failure->status_code = cl->status_code;
+        failure->rejected = cl->error && cl->error->code == rtmp::Errc::kAuthFailed;
+        failure->code = !cl->status_code.empty() ? io_error_for_status(cl->status_code)
+                        : cl->error              ? io_error_for_errc(cl->error->code)
+                                                 : G_IO_ERROR_CONNECTION_CLOSED;
+      }
+      return false;
+    } else {
+      held_.push_back(std::move(*ev));
+    }
+  }
+  return true;
+}
+
+std::optional<rtmp::ClientEvent> PullConnection::next_event() {
+  if (!held_.empty()) {
+    rtmp::ClientEvent ev = std::move(held_.front());
+    held_.pop_front();
+    return ev;
+  }
+  return session_->next_event();
+}
+
+PullConnection::Read PullConnection::read(gint64 deadline_us, PullFailure* failure) {
+  GInputStream* in = g_io_stream_get_input_stream(stream_);
+  auto* pollable = G_POLLABLE_INPUT_STREAM(in);
+  for (;;) {
+    GError* err = nullptr;
+    gssize n =
+        g_pollable_input_stream_read_nonblocking(pollable, buf_.data(), buf_.size(), cancel_, &err);
+    if (n > 0) {
+      // A protocol fault closes the session: its ClientClosed event says why.
+      (void)session_->receive(rtmp::Bytes(buf_.data(), static_cast<size_t>(n)), now_ms());
+      return Read::kData;
+    }
+    if (n == 0) return Read::kClosed;
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      g_error_free(err);
+      bool ready = false;
+      GSource* src = g_pollable_input_stream_create_source(pollable, cancel_);
+      g_source_set_callback(src, G_SOURCE_FUNC(raise_flag_pollable), &ready, nullptr);
+      if (!iterate_until([&ready] { return ready; }, deadline_us, src)) return Read::kTimedOut;
+      continue;
+    }
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      g_error_free(err);
+      return Read::kCancelled;
+    }
+    set_failure(failure, "receive from " + server_ + " failed", err);
+    g_error_free(err);
+    return Read::kFailed;
+  }
+}
+
+bool PullConnection::flush(PullFailure* failure) {
+  GOutputStream* out = g_io_stream_get_output_stream(stream_);
+  auto* pollable = G_POLLABLE_OUTPUT_STREAM(out);
+  gint64 deadline = 0;
+  while (!session_->pending_output().empty()) {
+    rtmp::Bytes b = session_->pending_output();
+    GError* err = nullptr;
+    gssize n =
+        g_pollable_output_stream_write_nonblocking(pollable, b.data(), b.size(), cancel_, &err);
+    if (n > 0) {
+      session_->consume_output(static_cast<size_t>(n));
+      deadline = 0;
+      continue;
+    }
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+      g_error_free(err);
+      if (!deadline && timeout_s_) {
+        deadline = g_get_monotonic_time() + gint64{timeout_s_} * G_USEC_PER_SEC;
+      }
+      bool ready = false;
+      GSource* src = g_pollable_output_stream_create_source(pollable, cancel_);
+      g_source_set_callback(src, G_SOURCE_FUNC(raise_flag_pollable), &ready, nullptr);
+      if (!iterate_until([&ready] { return ready; }, deadline, src)) {
+        set_failure(failure,
+                    server_ + " took nothing we sent for " + std::to_string(timeout_s_) + " s",
+                    nullptr, G_IO_ERROR_TIMED_OUT);
+        return false;
+      }
+      continue;
+    }
+    set_failure(failure, "send to " + server_ + " failed", err);
+    g_error_free(err);
+    return false;
+  }
+  return true;
+}
+
+void PullConnection::close() {
+  if (!session_) return;
+  session_->stop();  // deleteStream
+  GOutputStream* out = g_io_stream_get_output_stream(stream_);
+  rtmp::Bytes b = session_->pending_output();
+  if (!b.empty()) {
+    // One try: a server that does not take it at once does not get it.
+    (void)g_pollable_output_stream_write_nonblocking(G_POLLABLE_OUTPUT_STREAM(out), b.data(),
+                                                     b.size(), cancel_, nullptr);
+  }
+}
+
+}  // namespace gst_ertmp
