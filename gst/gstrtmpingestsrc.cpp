@@ -304,6 +304,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute, gst_ertmp::PullLi
   bool publishing = false;
   gint64 publish_started_us = 0;
   std::atomic<uint64_t> bound_connection{0};
+  std::string last_lost;  // caller mode: why the played stream was lost last (publisher_mu)
   std::atomic<bool> ended{false};  // EOS sent: later publishers are refused until READY
 
   // Caller mode with output-mode=flv: rtmp2src's always `src` pad, the element's from the
@@ -515,6 +516,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute, gst_ertmp::PullLi
       std::lock_guard<std::mutex> lock(publisher_mu);
       peer = publisher.peer;
       publishing = false;
+      last_lost = why;
     }
     post_structure(gst_structure_new("rtmpingestsrc-publisher-disconnected", "peer", G_TYPE_STRING,
                                      peer.c_str(), "clean", G_TYPE_BOOLEAN, clean, "replaced",
@@ -571,8 +573,22 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute, gst_ertmp::PullLi
 
   void on_ended() override {
     ended = true;
-    if (!state->stream->end_of_stream())
-      post_structure(gst_structure_new_empty("rtmpingestsrc-eos"));
+    const bool eos = state->stream->end_of_stream();
+    GST_INFO_OBJECT(self, "the played stream is over (%s)", eos ? "EOS" : "no pad for an EOS");
+    if (eos) return;
+    // No pad to carry the EOS: the application would wait for ever. As flvdemux does when its
+    // input ends before any data, an error.
+    post_structure(gst_structure_new_empty("rtmpingestsrc-eos"));
+    std::string debug;
+    {
+      std::lock_guard<std::mutex> lock(publisher_mu);
+      debug = "the stream ended before any media (" + last_lost + ")";
+    }
+    GError* err = g_error_new_literal(GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+                                      "The played stream ended before any media");
+    gst_ertmp::BusPoster::instance().post(
+        element(), gst_message_new_error(GST_OBJECT(self), err, debug.c_str()));
+    g_error_free(err);
   }
 
   // A pad was added (pad-added's class handler, on the pad's task) or onMetaData came, or time

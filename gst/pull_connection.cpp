@@ -358,7 +358,10 @@ PullConnection::Read PullConnection::read(gint64 deadline_us, PullFailure* failu
       return Read::kData;
     }
     if (n == 0) return Read::kClosed;
-    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+    // TIMED_OUT: the socket's own timeout (kSocketTimeoutS) passed while we waited; our
+    // deadline, not the socket's, decides (a live stream may be silent for long).
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ||
+        g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
       g_error_free(err);
       bool ready = false;
       GSource* src = g_pollable_input_stream_create_source(pollable, cancel_);
@@ -390,7 +393,8 @@ bool PullConnection::flush(PullFailure* failure) {
       deadline = 0;
       continue;
     }
-    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+    if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ||
+        g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
       g_error_free(err);
       if (!deadline && timeout_s_) {
         deadline = g_get_monotonic_time() + gint64{timeout_s_} * G_USEC_PER_SEC;

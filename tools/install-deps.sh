@@ -22,6 +22,8 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   ffmpeg nginx-light libnginx-mod-rtmp rtmpdump
+  # a real TLS terminator in front of nginx-rtmp (rtmpingestsrc mode=caller over rtmps)
+  haproxy
   # self-signed certificates for the rtmps tests
   openssl
   # the trixie chroot that holds ffmpeg 7.1 (tools/install-ffmpeg71.sh)

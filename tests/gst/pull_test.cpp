@@ -8,8 +8,9 @@
 //    check of tls-validation-flags;
 //  - nginx-rtmp killed and restarted mid-play: the element reconnects, the same pads go on with
 //    monotonic timestamps and a DISCONT;
-//  - `playbin uri=rtmp://...` (gst-launch with the built plugin at its registered rank) plays
-//    nginx-rtmp's H.264/AAC and node-media-server's HEVC, which rtmp2src cannot;
+//  - `playbin uri=rtmp://...` (gst-launch with the built plugin, its rank raised as an
+//    application would) plays nginx-rtmp's H.264/AAC and node-media-server's HEVC, which
+//    rtmp2src cannot;
 //  - a refused play (StreamNotFound) is rtmp2src's error domain and code;
 //  - back-pressure, async-connect, num-buffers, stats;
 //  - hostile servers, in the fault catalogue's manner (docs/faults.md): each row asserts its
@@ -88,6 +89,7 @@ struct BusRecord {
             r->eos = true;
           }
           r->cv.notify_all();
+          gst_message_unref(msg);  // a sync handler that drops a message owns it
           return GST_BUS_DROP;
         },
         this, nullptr);
@@ -326,6 +328,10 @@ TEST_F(Pull, PlaysFfmpegsPublishFromNginxByteIdentical) {
   ASSERT_TRUE(nginx.ready());
   make_caller("location=" + nginx.url("k"));
   play();
+  ASSERT_TRUE(bus_.wait_message("rtmpingestsrc-publisher-connected", 15'000)) << bus_.first_error();
+  // Played before anything is published: nginx-rtmp says nothing until the publisher comes;
+  // silence longer than the socket's own 2 s timeout is not a lost stream.
+  EXPECT_FALSE(bus_.wait_end(3000)) << bus_.first_error();
   publish_source_after_play(nginx.url("k"));
   // nginx-rtmp sends Stream EOF when the publisher leaves: EOS, as rtmp2src.
   ASSERT_TRUE(bus_.wait_end(20'000));
@@ -513,9 +519,12 @@ TEST_F(Pull, ServerRestartMidPlayReconnectsAndTheSamePadsGoOn) {
 
 // --- playbin ----------------------------------------------------------------------------------
 
-// gst-launch-1.0 playbin with the built plugin at the rank it registers (no override): it must
-// pick rtmpingestsrc for rtmp:// and decode. Returns the output; `frames` the video frames
-// that reached the video sink.
+// gst-launch-1.0 playbin with the built plugin; the element registers at rank none (rtmp2src
+// stays the default player), so `env` raises it as an application would
+// (kRankUp) when playbin is to pick it for rtmp:// and decode. Returns the output; `frames` the
+// video frames that reached the video sink.
+const char* const kRankUp = "GST_PLUGIN_FEATURE_RANK=rtmpingestsrc:MAX";
+
 std::string playbin(const std::string& uri, const std::string& env, int* frames, int* exit_code,
                     int timeout_ms) {
   auto dir = ertmp_test::make_temp_dir("playbin");
@@ -546,7 +555,7 @@ TEST_F(Pull, PlaybinPlaysAnRtmpUriFromNginxThroughTheElement) {
   ASSERT_TRUE(nginx.ready());
   int frames = 0, code = -1;
   std::string text;
-  std::thread player([&] { text = playbin(nginx.url("k"), "", &frames, &code, 40'000); });
+  std::thread player([&] { text = playbin(nginx.url("k"), kRankUp, &frames, &code, 40'000); });
   // The player may join before or during the publish (nginx-rtmp sends a late joiner the
   // sequence headers): either way it plays to the publisher's end.
   Child ff("exec ffmpeg -hide_banner -loglevel error -re -stream_loop 1 -i '" + src_.string() +
@@ -561,7 +570,7 @@ TEST_F(Pull, PlaybinPlaysAnRtmpUriFromNginxThroughTheElement) {
 }
 
 // The E-RTMP HEVC stream rtmp2src cannot play: playbin with rtmpingestsrc decodes it; the same
-// playbin with rtmp2src (ours ranked out) renders no video frame.
+// playbin with rtmp2src (ours at its registered rank none) renders no video frame.
 TEST_F(Pull, PlaybinPlaysHevcFromNodeMediaServerWhichRtmp2srcCannot) {
   ERTMP_REQUIRE(ertmp_test::NodeMediaServer::available(),
                 "node-media-server (tools/install-deps.sh, npm)");
@@ -570,11 +579,8 @@ TEST_F(Pull, PlaybinPlaysHevcFromNodeMediaServerWhichRtmp2srcCannot) {
   const std::string url = nms.url("live", "hevc");
   int ours_frames = 0, ours_code = -1, theirs_frames = 0, theirs_code = -1;
   std::string ours_text, theirs_text;
-  std::thread ours([&] { ours_text = playbin(url, "", &ours_frames, &ours_code, 40'000); });
-  std::thread theirs([&] {
-    theirs_text = playbin(url, "GST_PLUGIN_FEATURE_RANK=rtmpingestsrc:NONE", &theirs_frames,
-                          &theirs_code, 25'000);
-  });
+  std::thread ours([&] { ours_text = playbin(url, kRankUp, &ours_frames, &ours_code, 40'000); });
+  std::thread theirs([&] { theirs_text = playbin(url, "", &theirs_frames, &theirs_code, 25'000); });
   start_push(
       "videotestsrc is-live=true num-buffers=240 ! video/x-raw,width=320,height=240,"
       "framerate=30/1 ! x265enc speed-preset=ultrafast key-int-max=15 ! h265parse ! "
@@ -741,7 +747,8 @@ TEST_F(Pull, AsyncConnectFalseWaitsForPlayingAndNumBuffersEndsTheStream) {
   ASSERT_TRUE(bus_.wait_end(30'000));
   EXPECT_TRUE(bus_.eos) << bus_.first_error();
   EXPECT_EQ(media_.count("flv"), 50u);
-  std::lock_guard<std::mutex> lock(media_.got.mu);
+  // The EOS and the message travel separately (pad task, bus poster): wait for the message.
+  EXPECT_TRUE(bus_.wait_message("rtmpingestsrc-publisher-disconnected", 5000));
   EXPECT_NE(bus_.text_of("rtmpingestsrc-publisher-disconnected").find("num-buffers"),
             std::string::npos);
 }
@@ -825,12 +832,13 @@ class PullFault : public Pull {
       bus_.errors.clear();
       bus_.messages.clear();
     }
-    fds0_ = ertmp_test::count_fds();
-    threads0_ = ertmp_test::count_threads();
   }
   // Runs the caller at `url` with `props` against a hostile server until its error or EOS
   // (bounded by `within_ms`); then the common assertions: PLAYING->NULL at once, nothing left.
   void run_row(const std::string& url, const std::string& props, int within_ms) {
+    // The hostile server (its listening socket, its thread) exists already: count from here.
+    fds0_ = ertmp_test::count_fds();
+    threads0_ = ertmp_test::count_threads();
     make_caller(props + " location=" + url);
     t0_ = Clock::now();
     play();
@@ -930,7 +938,8 @@ TEST_F(PullFault, TricklingTlsHandshakeCannotStretchTheTimeout) {
 }
 
 // After a proper play (our ServerSession), a message header that declares 16 MiB - 1: the
-// stream is lost with a clear reason at once (nothing of that size is allocated), EOS.
+// stream is lost with a clear reason at once (nothing of that size is allocated); no media
+// came, so no pad can carry an EOS: an error (as flvdemux's for input without data).
 TEST_F(PullFault, HugeMessageAfterThePlayEndsTheStreamWithAClearReason) {
   HostileServer huge([](int fd, HostileServer& s) {
     rtmp::ServerSession session(rtmp::ServerConfig{}, 0);
@@ -962,7 +971,9 @@ TEST_F(PullFault, HugeMessageAfterThePlayEndsTheStreamWithAClearReason) {
   run_row(local_url(huge.port()), "timeout=5", 1000);
   ASSERT_TRUE(ended_);
   EXPECT_LT(elapsed_ms_, 3000);
-  EXPECT_TRUE(bus_.eos) << bus_.first_error();
+  std::string error = bus_.first_error();
+  EXPECT_NE(error.find("ended before any media"), std::string::npos) << error;
+  EXPECT_NE(error.find("16777215"), std::string::npos) << error;
   std::string reason = bus_.text_of("rtmpingestsrc-publisher-disconnected");
   EXPECT_NE(reason.find("16777215"), std::string::npos) << reason;
 }
