@@ -1182,6 +1182,21 @@ void timestamps_across_the_32bit_wrap(Fault& f) {
   f.expect_no_warning(p.peer());
 }
 
+// The inode of the socket behind each socket fd of this process ("socket:[12345]" -> "12345").
+std::vector<std::string> socket_fd_inodes() {
+  std::vector<std::string> inodes;
+  DIR* d = opendir("/proc/self/fd");
+  while (dirent* e = d ? readdir(d) : nullptr) {
+    char target[256] = {};
+    std::string path = std::string("/proc/self/fd/") + e->d_name;
+    ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
+    std::string t(target, n > 0 ? static_cast<size_t>(n) : 0);
+    if (t.rfind("socket:[", 0) == 0) inodes.push_back(t.substr(8, t.size() - 9));
+  }
+  if (d) closedir(d);
+  return inodes;
+}
+
 // Fds of this process holding the server side of a loopback TCP connection from one of
 // `peer_ports` to `server_port` (from /proc/net/tcp: a socket the server has not closed is
 // still listed, in CLOSE_WAIT once its peer left). Immune to other fds opening or closing
@@ -1202,15 +1217,7 @@ int held_server_sockets(int server_port, const std::set<int>& peer_ports) {
     if (port_of(v[1]) == server_port && peer_ports.count(port_of(v[2]))) inodes.insert(v[9]);
   }
   int held = 0;
-  DIR* d = opendir("/proc/self/fd");
-  while (dirent* e = d ? readdir(d) : nullptr) {
-    char target[256] = {};
-    std::string path = std::string("/proc/self/fd/") + e->d_name;
-    ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
-    std::string t(target, n > 0 ? static_cast<size_t>(n) : 0);
-    if (t.rfind("socket:[", 0) == 0 && inodes.count(t.substr(8, t.size() - 9))) ++held;
-  }
-  if (d) closedir(d);
+  for (const auto& inode : socket_fd_inodes()) held += inodes.count(inode) ? 1 : 0;
   return held;
 }
 
@@ -1335,15 +1342,7 @@ int dead_socket_fds() {
     }
   }
   int dead = 0;
-  DIR* d = opendir("/proc/self/fd");
-  while (dirent* e = d ? readdir(d) : nullptr) {
-    char target[256] = {};
-    std::string path = std::string("/proc/self/fd/") + e->d_name;
-    ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
-    std::string t(target, n > 0 ? static_cast<size_t>(n) : 0);
-    if (t.rfind("socket:[", 0) == 0 && !live.count(t.substr(8, t.size() - 9))) ++dead;
-  }
-  if (d) closedir(d);
+  for (const auto& inode : socket_fd_inodes()) dead += live.count(inode) ? 0 : 1;
   return dead;
 }
 
