@@ -37,8 +37,9 @@ class Haproxy {
   struct Backend {
     uint16_t port = 0;
     ProxyProtocol proxy = kV2;
-    // A TCP connect health check every 200 ms (without a PROXY header: HAProxy's default; a
-    // listener that requires the header sees a connection that sends nothing and closes).
+    // A TCP connect health check every 200 ms. With a PROXY version the check sends the
+    // header too (`check-send-proxy`; version 2 checks carry the LOCAL command): a listener
+    // that requires the header sees it, then the connection closes.
     bool check = false;
   };
 
@@ -72,7 +73,8 @@ class Haproxy {
           << (b.proxy == kV1   ? " send-proxy"
               : b.proxy == kV2 ? " send-proxy-v2"
                                : "")
-          << (b.check ? " check inter 200 fall 1 rise 1" : "") << "\n";
+          << (b.check ? " check inter 200 fall 1 rise 1" : "")
+          << (b.check && b.proxy != kNone ? " check-send-proxy" : "") << "\n";
     }
     cfg.close();
     const std::string bin = have_program("haproxy") ? "haproxy" : "/usr/sbin/haproxy";
