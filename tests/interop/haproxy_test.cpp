@@ -5,7 +5,9 @@
 // the bytes after the header, as the listener will (phase 2 of issue 15).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -61,7 +63,12 @@ class ProxiedAcceptor {
   uint16_t port() const { return port_; }
   int fd() const { return fd_; }
 
+  // Accepts the next connection (the previous one, if any, is closed).
   bool accept_one(int timeout_ms) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    after_.clear();
+    raw_header_.clear();
     pollfd p{listen_fd_, POLLIN, 0};
     if (poll(&p, 1, timeout_ms) <= 0) return false;
     fd_ = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -224,6 +231,53 @@ TEST_P(HaproxyProxyProtocol, FfmpegPublishingThroughHaproxyIsSeenWithItsOwnAddre
   EXPECT_EQ(key, "key");
   EXPECT_EQ(video, 60u) << "2 s at 30 fps through HAProxy";
   EXPECT_TRUE(ended) << "no FCUnpublish/deleteStream from ffmpeg";
+}
+
+// The next relayed client's header on `acc` within `timeout_ms`, skipping HAProxy's health
+// checks (LOCAL); nullopt when none came.
+std::optional<rtmp::ProxyHeader> next_client(ProxiedAcceptor& acc, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < deadline) {
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    if (!acc.accept_one(std::max(left, 1))) continue;
+    auto h = acc.read_header(2000);
+    if (h.ok() && h->command == rtmp::ProxyCommand::kProxy) return *h;
+  }
+  return std::nullopt;
+}
+
+// The helper's several-backend form, as a drain test behind HAProxy uses it: every backend
+// gets health checks carrying a version 2 LOCAL header, and once s0 is drained on the runtime
+// API, new clients all go to s1 with their own address.
+TEST(HaproxyHelper, ChecksSendLocalHeadersAndADrainedServerGetsNoNewClient) {
+  ERTMP_REQUIRE(Haproxy::available(), "haproxy (Debian package haproxy)");
+  ProxiedAcceptor a, b;
+  Haproxy lb({{a.port(), Haproxy::kV2, true}, {b.port(), Haproxy::kV2, true}});
+  ASSERT_TRUE(lb.ready()) << lb.log();
+  for (ProxiedAcceptor* acc : {&a, &b}) {
+    ASSERT_TRUE(acc->accept_one(5000)) << "no health check\n" << lb.log();
+    auto h = acc->read_header(5000);
+    ASSERT_TRUE(h.ok()) << h.error().to_string();
+    EXPECT_EQ(h->command, rtmp::ProxyCommand::kLocal);
+    EXPECT_FALSE(h->has_addresses());
+  }
+  lb.admin("set server ertmp/s0 state drain");
+  // HAProxy's own view, from "show stat" (CSV: pxname,svname,...,status,...).
+  std::string stat = lb.admin("show stat");
+  EXPECT_NE(stat.find("ertmp,s0,"), std::string::npos) << stat;
+  EXPECT_NE(stat.substr(stat.find("ertmp,s0,")).find(",DRAIN,"), std::string::npos) << stat;
+
+  for (int i = 0; i < 3; ++i) {
+    int client = ertmp_test::connect_loopback(lb.port(), 5000);
+    ASSERT_GE(client, 0);
+    auto h = next_client(b, 5000);
+    ASSERT_TRUE(h) << "client " << i << " did not reach s1\n" << lb.log();
+    EXPECT_EQ(h->source.port, local_port(client));
+    close(client);
+  }
+  // Meanwhile s0 saw health checks only.
+  EXPECT_FALSE(next_client(a, 500)) << "a drained server got a new client";
 }
 
 INSTANTIATE_TEST_SUITE_P(SendProxy, HaproxyProxyProtocol,
