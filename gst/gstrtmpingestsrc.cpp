@@ -1,26 +1,31 @@
 // rtmpingestsrc: RTMP/E-RTMP publishers (OBS, ffmpeg, encoders) push straight into the pipeline.
 //
-// Threads: the shared IngestServer's connection thread of the bound publisher calls into this
-// element (on_media & co.) and pushes on the source pads itself, so downstream back-pressure
-// slows the publisher through TCP. State changes: READY->PAUSED binds/routes, PAUSED->READY
-// deactivates the pads first (unblocking a push), then unroutes and waits for the connection
-// thread to leave the element (bounded).
+// Rooms: this file is the GObject shell (properties in a Settings struct, a State built at
+// READY->PAUSED and dropped at PAUSED->READY, the publish-request signal, bus messages). The
+// listener and connections are gst/ingest_server (served by the shared I/O loops of
+// gst/io_loop); what a publisher's messages become on the pads is gst/ingest_stream; each pad
+// streams from its own task out of a bounded queue (gst/pad_stream).
+//
+// Threads: publisher callbacks come from an I/O loop thread and never block: media goes into
+// the pads' queues, bus messages go through BusPoster. The publish decision (the application's
+// publish-request handler) runs on a thread of its own. State changes: READY->PAUSED resolves
+// and validates the settings, binds (or shares) the listener and routes the application/key;
+// PAUSED->READY unroutes first (no loop enters the element after that), then stops the pad
+// tasks and removes the pads.
 #include "gst/gstrtmpingestsrc.h"
 
 #include <algorithm>
-#include <map>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 
-#include "gst/codec_caps.h"
 #include "gst/ingest_server.h"
+#include "gst/ingest_stream.h"
 #include "gst/location_uri.h"
-#include "protocol/command.h"
-#include "protocol/flv_file.h"
 #include "protocol/url.h"
 
-GST_DEBUG_CATEGORY_STATIC(rtmp_ingest_src_debug);
+GST_DEBUG_CATEGORY(rtmp_ingest_src_debug);
 #define GST_CAT_DEFAULT rtmp_ingest_src_debug
 
 enum {
@@ -42,6 +47,11 @@ enum {
   PROP_TLS_CERTIFICATE_FILE,
   PROP_TLS_KEY_FILE,
   PROP_ALLOW_TAKEOVER,
+  PROP_MAX_QUEUE_BYTES,
+  PROP_MAX_QUEUE_TIME,
+  PROP_PENDING_MEMORY,
+  PROP_LISTEN_BACKLOG,
+  PROP_REUSE_PORT,
 };
 
 enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
@@ -56,6 +66,11 @@ enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
 #define DEFAULT_IDLE_TIMEOUT 30
 #define DEFAULT_ALLOW_TAKEOVER FALSE
+#define DEFAULT_MAX_QUEUE_BYTES (8 * 1024 * 1024)
+#define DEFAULT_MAX_QUEUE_TIME (2 * GST_SECOND)
+#define DEFAULT_PENDING_MEMORY (64 * 1024 * 1024)
+#define DEFAULT_LISTEN_BACKLOG 1024
+#define DEFAULT_REUSE_PORT FALSE
 
 typedef enum { ON_DISCONNECT_EOS = 0, ON_DISCONNECT_WAIT = 1 } GstRtmpIngestOnDisconnect;
 typedef enum { OUTPUT_ELEMENTARY = 0, OUTPUT_FLV = 1 } GstRtmpIngestOutputMode;
@@ -109,7 +124,16 @@ static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE(
 
 namespace {
 
+// Property values, as set; checked and resolved at READY->PAUSED (start()).
 struct Settings {
+  // `location` as set. A parsable one fills address/port/application/stream-key at once; what
+  // a listener cannot honour is kept here and fails READY->PAUSED (never silently ignored).
+  std::string location;
+  bool location_set = false;
+  std::string location_error;  // unparsable
+  bool location_tls = false;
+  bool location_query = false;
+  bool location_credentials = false;
   std::string address = DEFAULT_ADDRESS;
   guint port = DEFAULT_PORT;
   std::string application = DEFAULT_APPLICATION;
@@ -124,6 +148,11 @@ struct Settings {
   std::string tls_certificate_file;
   std::string tls_key_file;  // empty: the key is in tls_certificate_file
   bool allow_takeover = DEFAULT_ALLOW_TAKEOVER;
+  guint64 max_queue_bytes = DEFAULT_MAX_QUEUE_BYTES;
+  GstClockTime max_queue_time = DEFAULT_MAX_QUEUE_TIME;
+  guint64 pending_memory = DEFAULT_PENDING_MEMORY;
+  int listen_backlog = DEFAULT_LISTEN_BACKLOG;
+  bool reuse_port = DEFAULT_REUSE_PORT;
 };
 
 std::shared_ptr<GTlsCertificate> adopt_certificate(GTlsCertificate* cert) {
@@ -131,12 +160,14 @@ std::shared_ptr<GTlsCertificate> adopt_certificate(GTlsCertificate* cert) {
   return std::shared_ptr<GTlsCertificate>(cert, [](GTlsCertificate* c) { g_object_unref(c); });
 }
 
-struct Track {
-  GstPad* pad = nullptr;
-  GstCaps* caps = nullptr;
-  bool discont = true;
-  guint64 frames = 0;
-  guint64 bytes = 0;
+// What exists between READY->PAUSED and PAUSED->READY.
+struct State {
+  std::shared_ptr<gst_ertmp::IngestServer> server;
+  std::unique_ptr<gst_ertmp::IngestStream> stream;
+  guint bound_port = 0;
+  bool tls = false;
+  std::string address;  // resolved
+  bool eos_on_disconnect = true;
 };
 
 }  // namespace
@@ -158,25 +189,19 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
 
   GstRtmpIngestSrc* self;
   Settings settings;  // guarded by the object lock
-  std::shared_ptr<gst_ertmp::IngestServer> server;
-  guint bound_port = 0;
+  // Built by start(), dropped by stop(); loop callbacks only run between add_route and
+  // remove_route, pad tasks only while `state->stream` runs, so neither needs the lock.
+  // Readers from application threads (stats, bound-port) take state_mu.
+  std::mutex state_mu;
+  std::unique_ptr<State> state;
 
-  // Publisher state: written by the bound connection thread; read by stats under stats_mu.
-  std::mutex stats_mu;
-  std::map<std::pair<bool, guint>, Track> tracks;
+  // The bound publisher (stats, and where on_room resumes reading).
+  std::mutex publisher_mu;
   gst_ertmp::PublisherInfo publisher;
   bool publishing = false;
-  bool ended = false;  // EOS sent: later publishers are refused until READY
   gint64 publish_started_us = 0;
-  guint64 total_bytes = 0;
-  bool have_offset = false;
-  GstClockTimeDiff ts_offset = 0;  // running time - RTMP time, per publish
-  GstClockTime max_dts = 0;        // highest DTS pushed on any pad, across publishers
-  GstTagList* tags = nullptr;
-  bool flow_error_posted = false;
-  bool flv_mode = false;  // copied from the settings at start
-  Track flv_track;
-  bool flv_header_sent = false;
+  std::atomic<uint64_t> bound_connection{0};
+  std::atomic<bool> ended{false};  // EOS sent: later publishers are refused until READY
 
   GstElement* element() { return GST_ELEMENT(self); }
 
@@ -187,33 +212,18 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     return s;
   }
 
-  GstClockTime running_time_now() {
-    GstClock* clock = gst_element_get_clock(element());
-    if (!clock) return GST_CLOCK_TIME_NONE;
-    GstClockTime now = gst_clock_get_time(clock);
-    gst_object_unref(clock);
-    GstClockTime base = gst_element_get_base_time(element());
-    return now > base ? now - base : 0;
-  }
-
-  // The first message of a publish starts at the running time now, and never before what an
-  // earlier publisher pushed (a takeover follows it within milliseconds, and a real-time
-  // publisher runs a little ahead of the clock), so DTS stay monotonic on every pad.
-  void set_offset(GstClockTime now, uint64_t rtmp_ts) {
-    GstClockTime base = GST_CLOCK_TIME_IS_VALID(now) ? now : 0;
-    base = std::max(base, max_dts);
-    ts_offset =
-        static_cast<GstClockTimeDiff>(base) - static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
-    have_offset = true;
-  }
-
-  void post_message(GstStructure* s) {
-    gst_element_post_message(element(), gst_message_new_element(GST_OBJECT(self), s));
+  // Element messages from loop threads go through BusPoster: a sync bus handler never runs on
+  // an I/O loop (it may stop the element, which waits for the loops).
+  void post_structure(GstStructure* s) {
+    gst_ertmp::BusPoster::instance().post(element(), gst_message_new_element(GST_OBJECT(self), s));
   }
 
   // --- IngestRoute --------------------------------------------------------------------------
 
-  bool on_publish_request(const gst_ertmp::PublisherInfo& info, std::string* reason) override {
+  void ref() override { gst_object_ref(self); }
+  void unref() override { gst_object_unref(self); }
+
+  bool decide_publish(const gst_ertmp::PublisherInfo& info, std::string* reason) override {
     if (ended) {
       *reason = "stream ended";
       return false;
@@ -229,270 +239,79 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
                       info.peer.c_str());
       return false;
     }
+    return true;
+  }
+
+  void on_publisher_bound(const gst_ertmp::PublisherInfo& info) override {
     {
-      std::lock_guard<std::mutex> lock(stats_mu);
+      std::lock_guard<std::mutex> lock(publisher_mu);
       publisher = info;
       publishing = true;
       publish_started_us = g_get_monotonic_time();
     }
-    have_offset = false;
-    for (auto& [key, t] : tracks) t.discont = true;
-    flv_track.discont = true;
+    bound_connection = info.connection;
+    state->stream->begin();
     GST_INFO_OBJECT(self, "publisher %s connected: app '%s' stream '%s' (%s)", info.peer.c_str(),
                     info.app.c_str(), info.stream.c_str(), info.flash_ver.c_str());
-    post_message(gst_structure_new(
+    post_structure(gst_structure_new(
         "rtmpingestsrc-publisher-connected", "peer", G_TYPE_STRING, info.peer.c_str(),
         "application", G_TYPE_STRING, info.app.c_str(), "stream-key", G_TYPE_STRING,
         info.stream.c_str(), "encoder", G_TYPE_STRING, info.flash_ver.c_str(), nullptr));
-    return true;
   }
 
-  Track& track_for(bool video, guint id) {
-    auto& t = tracks[{video, id}];
-    if (t.pad) return t;
-    std::string name = std::string(video ? "video_" : "audio_") + std::to_string(id);
-    GstPadTemplate* tmpl = gst_static_pad_template_get(video ? &video_template : &audio_template);
-    t.pad = gst_pad_new_from_template(tmpl, name.c_str());
-    gst_object_unref(tmpl);
-    gst_pad_set_query_function(t.pad, pad_query);
-    gst_pad_use_fixed_caps(t.pad);
-    gst_pad_set_active(t.pad, TRUE);
-    gchar* stream_id = gst_pad_create_stream_id(t.pad, element(), name.c_str());
-    gst_pad_push_event(t.pad, gst_event_new_stream_start(stream_id));
-    g_free(stream_id);
-    return t;
+  static gst_ertmp::Intake intake(gst_ertmp::IngestStream::Result r, std::string* why) {
+    switch (r) {
+      case gst_ertmp::IngestStream::Result::kOk:
+        return gst_ertmp::Intake::kMore;
+      case gst_ertmp::IngestStream::Result::kFull:
+        return gst_ertmp::Intake::kFull;
+      case gst_ertmp::IngestStream::Result::kBadTimestamp:
+        *why = "a timestamp more than 2^40 ms away from the publish's first one";
+        return gst_ertmp::Intake::kBad;
+    }
+    return gst_ertmp::Intake::kMore;
   }
 
-  void ensure_pad_added(Track& t) {
-    if (GST_OBJECT_PARENT(t.pad)) return;
-    GstSegment segment;
-    gst_segment_init(&segment, GST_FORMAT_TIME);
-    gst_pad_push_event(t.pad, gst_event_new_segment(&segment));
-    if (tags) gst_pad_push_event(t.pad, gst_event_new_tag(gst_tag_list_ref(tags)));
-    gst_element_add_pad(element(), t.pad);
+  gst_ertmp::Intake on_media(rtmp::MediaReceived&& media, std::string* why) override {
+    return intake(state->stream->media(std::move(media)), why);
   }
 
-  void set_caps(Track& t, GstCaps* caps) {
-    if (t.caps && gst_caps_is_equal(t.caps, caps)) {
-      gst_caps_unref(caps);
-      return;
-    }
-    GST_INFO_OBJECT(self, "%s caps %" GST_PTR_FORMAT, GST_PAD_NAME(t.pad),
-                    static_cast<gpointer>(caps));
-    gst_caps_replace(&t.caps, caps);
-    gst_pad_push_event(t.pad, gst_event_new_caps(caps));
-    gst_caps_unref(caps);
-    ensure_pad_added(t);
-  }
-
-  // FLV output mode: every message becomes one FLV tag (header first), like rtmp2src emits.
-  void push_flv(uint8_t type, uint64_t rtmp_ts, rtmp::Bytes body) {
-    Track& t = flv_track;
-    if (!t.pad) {
-      GstPadTemplate* tmpl = gst_static_pad_template_get(&flv_template);
-      t.pad = gst_pad_new_from_template(tmpl, "src");
-      gst_object_unref(tmpl);
-      gst_pad_set_query_function(t.pad, pad_query);
-      gst_pad_use_fixed_caps(t.pad);
-      gst_pad_set_active(t.pad, TRUE);
-      gchar* stream_id = gst_pad_create_stream_id(t.pad, element(), "flv");
-      gst_pad_push_event(t.pad, gst_event_new_stream_start(stream_id));
-      g_free(stream_id);
-      set_caps(t, gst_caps_new_empty_simple("video/x-flv"));
-    }
-    GstClockTime now = running_time_now();
-    if (!have_offset) set_offset(now, rtmp_ts);
-    std::vector<uint8_t> bytes;
-    if (!flv_header_sent) {
-      rtmp::FlvWriter::write_header(bytes, true, true);
-      flv_header_sent = true;
-    }
-    rtmp::FlvWriter::write_tag(bytes, type, static_cast<int64_t>(rtmp_ts), body);
-    auto* holder = new std::vector<uint8_t>(std::move(bytes));
-    GstBuffer* buf = gst_buffer_new_wrapped_full(
-        GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
-        [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
-    GstClockTimeDiff dts = ts_offset + static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
-    GST_BUFFER_DTS(buf) = dts >= 0 ? static_cast<GstClockTime>(dts) : 0;
-    max_dts = std::max(max_dts, GST_BUFFER_DTS(buf));
-    if (t.discont) {
-      GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-      t.discont = false;
-    }
-    {
-      std::lock_guard<std::mutex> lock(stats_mu);
-      ++t.frames;
-      t.bytes += body.size();
-      total_bytes += body.size();
-    }
-    GstFlowReturn ret = gst_pad_push(t.pad, buf);
-    if ((ret < GST_FLOW_EOS || ret == GST_FLOW_NOT_NEGOTIATED) && !flow_error_posted) {
-      flow_error_posted = true;
-      GST_ELEMENT_FLOW_ERROR(self, ret);
-    }
-  }
-
-  void on_media(rtmp::MediaReceived&& media) override {
-    if (flv_mode) {
-      push_flv(media.message.type, media.message.timestamp, media.message.payload);
-      return;
-    }
-    if (media.tag_error) {
-      on_peer_warning(publisher.peer, "skipped a media message: " + media.tag_error->to_string());
-      return;
-    }
-    const uint64_t rtmp_ts = media.message.timestamp;
-    GstClockTime now = running_time_now();
-    if (!have_offset) set_offset(now, rtmp_ts);
-    auto* holder = new std::vector<uint8_t>(std::move(media.message.payload));
-    GstBuffer* whole = gst_buffer_new_wrapped_full(
-        GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
-        [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
-    {
-      std::lock_guard<std::mutex> lock(stats_mu);
-      total_bytes += holder->size();
-    }
-    for (const auto& u : media.tag.units) {
-      if (u.packet == rtmp::PacketKind::kSilence || u.packet == rtmp::PacketKind::kCommand ||
-          u.packet == rtmp::PacketKind::kSequenceEnd || u.packet == rtmp::PacketKind::kMetadata ||
-          u.packet == rtmp::PacketKind::kMpeg2TsSequenceStart) {
-        continue;
-      }
-      Track& t = track_for(u.video, u.track_id);
-      gst_ertmp::StreamFormat fmt;
-      fmt.codec = u.codec;
-      fmt.sound_rate = u.sound_rate;
-      fmt.sound_size = u.sound_size;
-      fmt.sound_type = u.sound_type;
-      if (u.packet == rtmp::PacketKind::kSequenceStart ||
-          u.packet == rtmp::PacketKind::kMultichannelConfig) {
-        fmt.sequence_header = rtmp::Bytes(holder->data() + u.offset, u.size);
-        if (u.packet == rtmp::PacketKind::kMultichannelConfig) {
-          fmt.sequence_header = {};
-          fmt.channels_hint = u.multichannel.channel_count;
-        }
-        std::string error;
-        GstCaps* caps = gst_ertmp::caps_for(fmt, &error);
-        if (!caps) {
-          on_peer_warning(publisher.peer, "unusable sequence header on " +
-                                              std::string(GST_PAD_NAME(t.pad)) + ": " + error);
-          continue;
-        }
-        set_caps(t, caps);
-        continue;
-      }
-      if (!t.caps) {
-        if (gst_ertmp::needs_sequence_header(u.codec)) {
-          GST_DEBUG_OBJECT(self, "dropping a %s frame before its sequence header",
-                           rtmp::codec_name(u.codec));
-          continue;
-        }
-        std::string error;
-        GstCaps* caps = gst_ertmp::caps_for(fmt, &error);
-        if (!caps) {
-          on_peer_warning(publisher.peer, error);
-          continue;
-        }
-        set_caps(t, caps);
-      }
-      GstBuffer* buf = gst_buffer_copy_region(whole, GST_BUFFER_COPY_MEMORY, u.offset, u.size);
-      GstClockTimeDiff dts = ts_offset + static_cast<GstClockTimeDiff>(rtmp_ts * GST_MSECOND);
-      GstClockTimeDiff pts = dts + static_cast<GstClockTimeDiff>(u.composition_time) * GST_MSECOND +
-                             static_cast<GstClockTimeDiff>(u.nano_offset);
-      GST_BUFFER_DTS(buf) = dts >= 0 ? static_cast<GstClockTime>(dts) : 0;
-      GST_BUFFER_PTS(buf) = pts >= 0 ? static_cast<GstClockTime>(pts) : 0;
-      max_dts = std::max(max_dts, GST_BUFFER_DTS(buf));
-      if (u.video && !u.keyframe) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
-      if (t.discont) {
-        GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-        t.discont = false;
-      }
-      {
-        std::lock_guard<std::mutex> lock(stats_mu);
-        ++t.frames;
-        t.bytes += u.size;
-      }
-      GstFlowReturn ret = gst_pad_push(t.pad, buf);
-      if (ret < GST_FLOW_EOS || ret == GST_FLOW_NOT_NEGOTIATED) {
-        if (!flow_error_posted) {
-          flow_error_posted = true;
-          GST_ELEMENT_FLOW_ERROR(self, ret);
-        }
-      }
-    }
-    gst_buffer_unref(whole);
-  }
-
-  void on_metadata(rtmp::MetadataReceived&& md) override {
-    if (flv_mode) {
-      // flvdemux wants the plain script tag: "@setDataFrame" is a publishing wrapper.
-      rtmp::Message plain = rtmp::build_data_message(md.handler, md.values);
-      push_flv(18, md.message.timestamp, plain.payload);
-      return;
-    }
-    if (md.handler != "onMetaData" || md.values.empty()) return;
-    const rtmp::amf::Value& m = md.values[0];
-    GstTagList* list = gst_tag_list_new_empty();
-    std::string encoder = m.get_string("encoder");
-    if (encoder.empty()) encoder = m.get_string("metadatacreator");
-    if (!encoder.empty())
-      gst_tag_list_add(list, GST_TAG_MERGE_REPLACE, GST_TAG_ENCODER, encoder.c_str(), nullptr);
-    std::string title = m.get_string("title");
-    if (!title.empty())
-      gst_tag_list_add(list, GST_TAG_MERGE_REPLACE, GST_TAG_TITLE, title.c_str(), nullptr);
-    if (auto rate = m.get_number("videodatarate"); rate && *rate > 0) {
-      gst_tag_list_add(list, GST_TAG_MERGE_REPLACE, GST_TAG_NOMINAL_BITRATE,
-                       static_cast<guint>(*rate * 1024), nullptr);
-    }
-    if (tags) gst_tag_list_unref(tags);
-    tags = list;
-    for (auto& [key, t] : tracks) {
-      if (t.pad && GST_OBJECT_PARENT(t.pad)) {
-        gst_pad_push_event(t.pad, gst_event_new_tag(gst_tag_list_ref(tags)));
-      }
-    }
-    gchar* text = g_strdup(rtmp::amf::to_string(m).c_str());
-    post_message(
-        gst_structure_new("rtmpingestsrc-metadata", "metadata", G_TYPE_STRING, text, nullptr));
-    g_free(text);
+  gst_ertmp::Intake on_metadata(rtmp::MetadataReceived&& md, std::string* why) override {
+    return intake(state->stream->metadata(std::move(md)), why);
   }
 
   void on_publisher_gone(bool clean, const std::string& why, bool replaced) override {
     std::string peer;
     {
-      std::lock_guard<std::mutex> lock(stats_mu);
+      std::lock_guard<std::mutex> lock(publisher_mu);
       peer = publisher.peer;
       publishing = false;
     }
+    bound_connection = 0;
     GST_INFO_OBJECT(self, "publisher %s gone (%s): %s", peer.c_str(),
                     replaced ? "taken over"
                     : clean  ? "clean"
                              : "dropped",
                     why.c_str());
-    post_message(gst_structure_new(
+    post_structure(gst_structure_new(
         "rtmpingestsrc-publisher-disconnected", "peer", G_TYPE_STRING, peer.c_str(), "clean",
         G_TYPE_BOOLEAN, clean, "replaced", G_TYPE_BOOLEAN, replaced, "reason", G_TYPE_STRING,
         replaced ? "taken over by a new publisher" : why.c_str(), nullptr));
     // A takeover continues the pads with the next publisher (DISCONT, monotonic DTS).
-    if (!replaced && copy_settings().on_disconnect == ON_DISCONNECT_EOS) {
+    if (!replaced && state->eos_on_disconnect) {
       ended = true;
-      if (flv_track.pad && GST_OBJECT_PARENT(flv_track.pad)) {
-        gst_pad_push_event(flv_track.pad, gst_event_new_eos());
-      }
-      for (auto& [key, t] : tracks) {
-        if (t.pad && GST_OBJECT_PARENT(t.pad)) gst_pad_push_event(t.pad, gst_event_new_eos());
-      }
-      if (tracks.empty() && !flv_track.pad) {
+      if (!state->stream->end_of_stream()) {
         // Nothing was ever linked: still tell the application the stream is over.
-        post_message(gst_structure_new_empty("rtmpingestsrc-eos"));
+        post_structure(gst_structure_new_empty("rtmpingestsrc-eos"));
       }
     }
   }
 
   void on_peer_warning(const std::string& peer, const std::string& what) override {
     GST_WARNING_OBJECT(self, "%s: %s", peer.c_str(), what.c_str());
-    post_message(gst_structure_new("rtmpingestsrc-peer-warning", "peer", G_TYPE_STRING,
-                                   peer.c_str(), "message", G_TYPE_STRING, what.c_str(), nullptr));
+    post_structure(gst_structure_new("rtmpingestsrc-peer-warning", "peer", G_TYPE_STRING,
+                                     peer.c_str(), "message", G_TYPE_STRING, what.c_str(),
+                                     nullptr));
   }
 
   static gboolean pad_query(GstPad* pad, GstObject* parent, GstQuery* query) {
@@ -508,41 +327,19 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
   }
 
   GstStructure* stats() {
-    std::lock_guard<std::mutex> lock(stats_mu);
-    GstStructure* s = gst_structure_new(
-        "rtmpingestsrc-stats", "publishing", G_TYPE_BOOLEAN, publishing, "peer", G_TYPE_STRING,
-        publisher.peer.c_str(), "application", G_TYPE_STRING, publisher.app.c_str(), "stream-key",
-        G_TYPE_STRING, publisher.stream.c_str(), "bytes", G_TYPE_UINT64, total_bytes, "uptime",
-        G_TYPE_UINT64,
-        publishing ? static_cast<guint64>(g_get_monotonic_time() - publish_started_us) * 1000 : 0,
-        nullptr);
-    for (const auto& [key, t] : tracks) {
-      std::string name = std::string(key.first ? "video_" : "audio_") + std::to_string(key.second);
-      gst_structure_set(s, (name + "-frames").c_str(), G_TYPE_UINT64, t.frames,
-                        (name + "-bytes").c_str(), G_TYPE_UINT64, t.bytes, nullptr);
+    GstStructure* s;
+    {
+      std::lock_guard<std::mutex> lock(publisher_mu);
+      s = gst_structure_new(
+          "rtmpingestsrc-stats", "publishing", G_TYPE_BOOLEAN, publishing, "peer", G_TYPE_STRING,
+          publisher.peer.c_str(), "application", G_TYPE_STRING, publisher.app.c_str(), "stream-key",
+          G_TYPE_STRING, publisher.stream.c_str(), "uptime", G_TYPE_UINT64,
+          publishing ? static_cast<guint64>(g_get_monotonic_time() - publish_started_us) * 1000 : 0,
+          "bytes", G_TYPE_UINT64, guint64{0}, nullptr);
     }
+    std::lock_guard<std::mutex> lock(state_mu);
+    if (state && state->stream) state->stream->fill_stats(s);
     return s;
-  }
-
-  void reset_tracks() {
-    auto drop = [this](Track& t) {
-      if (!t.pad) return;
-      if (GST_OBJECT_PARENT(t.pad)) {
-        gst_element_remove_pad(element(), t.pad);
-      } else {
-        gst_object_unref(t.pad);
-      }
-      if (t.caps) gst_caps_unref(t.caps);
-      t = Track{};
-    };
-    drop(flv_track);
-    flv_header_sent = false;
-    for (auto& [key, t] : tracks) drop(t);
-    std::lock_guard<std::mutex> lock(stats_mu);
-    tracks.clear();
-    publishing = false;
-    total_bytes = 0;
-    max_dts = 0;
   }
 };
 
@@ -552,45 +349,58 @@ static void gst_rtmp_ingest_src_init(GstRtmpIngestSrc* self) {
 
 static void gst_rtmp_ingest_src_finalize(GObject* object) {
   auto* self = GST_RTMP_INGEST_SRC(object);
-  if (self->priv->tags) gst_tag_list_unref(self->priv->tags);
   delete self->priv;
   G_OBJECT_CLASS(gst_rtmp_ingest_src_parent_class)->finalize(object);
 }
 
-static bool apply_location(GstRtmpIngestSrc* self, const gchar* uri) {
-  auto url = rtmp::parse_url(uri ? uri : "");
-  if (!url.ok()) {
-    GST_WARNING_OBJECT(self, "bad location '%s': %s", uri, url.error().to_string().c_str());
-    return false;
-  }
-  Settings& s = self->priv->settings;
-  s.address = url->host;
-  s.port = url->port;
-  s.application = url->app;
-  s.stream_key = url->stream;
-  return true;
+// `location` into address/port/application/key where it parses; what a listener cannot honour
+// is recorded for start() to refuse: an unparsable URI, a query (a key "secret?token=abc" could
+// never match a publish: check tokens in publish-request), rtmps without a certificate (it
+// would listen in plain text), credentials (a listener has none to check).
+static void parse_location(Settings* s, const std::string& location) {
+  s->location = location;
+  auto url = rtmp::parse_url(location);
+  s->location_error = url.ok() ? "" : url.error().to_string();
+  if (!url.ok()) return;
+  s->address = url->host;
+  s->port = url->port;
+  s->application = url->app;
+  std::string key = url->stream;
+  s->location_query = key.find('?') != std::string::npos;
+  s->stream_key = key.substr(0, key.find('?'));
+  s->location_tls = url->tls();
+  s->location_credentials = !url->username.empty();
 }
 
 static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, const GValue* value,
                                              GParamSpec* pspec) {
   auto* self = GST_RTMP_INGEST_SRC(object);
+  auto str = [value](const char* fallback) {
+    const gchar* v = g_value_get_string(value);
+    return std::string(v ? v : fallback);
+  };
   GST_OBJECT_LOCK(self);
   Settings& s = self->priv->settings;
   switch (prop_id) {
     case PROP_LOCATION:
-      apply_location(self, g_value_get_string(value));
+      parse_location(&s, str(""));
+      s.location_set = g_value_get_string(value) != nullptr;
       break;
     case PROP_ADDRESS:
-      s.address = g_value_get_string(value) ? g_value_get_string(value) : DEFAULT_ADDRESS;
+      s.address = str(DEFAULT_ADDRESS);
+      s.location_set = false;
       break;
     case PROP_PORT:
       s.port = g_value_get_uint(value);
+      s.location_set = false;
       break;
     case PROP_APPLICATION:
-      s.application = g_value_get_string(value) ? g_value_get_string(value) : "";
+      s.application = str("");
+      s.location_set = false;
       break;
     case PROP_STREAM_KEY:
-      s.stream_key = g_value_get_string(value) ? g_value_get_string(value) : "";
+      s.stream_key = str("");
+      s.location_set = false;
       break;
     case PROP_LATENCY:
       s.latency = g_value_get_uint64(value);
@@ -614,13 +424,28 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
       s.tls_certificate = adopt_certificate(G_TLS_CERTIFICATE(g_value_dup_object(value)));
       break;
     case PROP_TLS_CERTIFICATE_FILE:
-      s.tls_certificate_file = g_value_get_string(value) ? g_value_get_string(value) : "";
+      s.tls_certificate_file = str("");
       break;
     case PROP_TLS_KEY_FILE:
-      s.tls_key_file = g_value_get_string(value) ? g_value_get_string(value) : "";
+      s.tls_key_file = str("");
       break;
     case PROP_ALLOW_TAKEOVER:
       s.allow_takeover = g_value_get_boolean(value);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      s.max_queue_bytes = g_value_get_uint64(value);
+      break;
+    case PROP_MAX_QUEUE_TIME:
+      s.max_queue_time = g_value_get_uint64(value);
+      break;
+    case PROP_PENDING_MEMORY:
+      s.pending_memory = g_value_get_uint64(value);
+      break;
+    case PROP_LISTEN_BACKLOG:
+      s.listen_backlog = g_value_get_int(value);
+      break;
+    case PROP_REUSE_PORT:
+      s.reuse_port = g_value_get_boolean(value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -631,14 +456,24 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
 static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GValue* value,
                                              GParamSpec* pspec) {
   auto* self = GST_RTMP_INGEST_SRC(object);
+  auto* p = self->priv;
   if (prop_id == PROP_STATS) {
-    g_value_take_boxed(value, self->priv->stats());
+    g_value_take_boxed(value, p->stats());
+    return;
+  }
+  if (prop_id == PROP_BOUND_PORT) {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    g_value_set_int(value, p->state ? static_cast<int>(p->state->bound_port) : -1);
     return;
   }
   GST_OBJECT_LOCK(self);
-  const Settings& s = self->priv->settings;
+  const Settings& s = p->settings;
   switch (prop_id) {
     case PROP_LOCATION: {
+      if (s.location_set) {
+        g_value_set_string(value, s.location.c_str());
+        break;
+      }
       std::string host =
           s.address.find(':') != std::string::npos ? "[" + s.address + "]" : s.address;
       bool tls = s.tls_certificate || !s.tls_certificate_file.empty();
@@ -652,9 +487,6 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
       break;
     case PROP_PORT:
       g_value_set_uint(value, s.port);
-      break;
-    case PROP_BOUND_PORT:
-      g_value_set_int(value, self->priv->server ? static_cast<int>(self->priv->bound_port) : -1);
       break;
     case PROP_APPLICATION:
       g_value_set_string(value, s.application.c_str());
@@ -692,6 +524,21 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
       break;
     case PROP_ALLOW_TAKEOVER:
       g_value_set_boolean(value, s.allow_takeover);
+      break;
+    case PROP_MAX_QUEUE_BYTES:
+      g_value_set_uint64(value, s.max_queue_bytes);
+      break;
+    case PROP_MAX_QUEUE_TIME:
+      g_value_set_uint64(value, s.max_queue_time);
+      break;
+    case PROP_PENDING_MEMORY:
+      g_value_set_uint64(value, s.pending_memory);
+      break;
+    case PROP_LISTEN_BACKLOG:
+      g_value_set_int(value, s.listen_backlog);
+      break;
+    case PROP_REUSE_PORT:
+      g_value_set_boolean(value, s.reuse_port);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -745,36 +592,139 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
   return true;
 }
 
+static bool check_location(GstRtmpIngestSrc* self, const Settings& s, bool have_certificate) {
+  const char* problem = nullptr;
+  const char* hint = nullptr;
+  if (!s.location_error.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid location '%s'", s.location.c_str()),
+                      ("%s", s.location_error.c_str()));
+    return false;
+  }
+  if (s.location_query) {
+    problem = "has a query: a listener cannot require one";
+    hint =
+        "the stream key is the path's last part; check tokens in the publish-request signal "
+        "(its `query` argument)";
+  } else if (s.location_tls && !have_certificate) {
+    problem = "is rtmps:// but no TLS certificate is set";
+    hint = "set tls-certificate or tls-certificate-file (and tls-key-file)";
+  } else if (s.location_credentials) {
+    problem = "has credentials: a listener has none to check";
+    hint = "check publishers in the publish-request signal";
+  }
+  if (problem) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("The location '%s' %s", s.location.c_str(), problem), ("%s", hint));
+    return false;
+  }
+  return true;
+}
+
+// A host name (localhost, a DNS name) or a literal into the numeric address to bind.
+static bool resolve_address(GstRtmpIngestSrc* self, const std::string& host, std::string* out) {
+  if (GInetAddress* literal = g_inet_address_new_from_string(host.c_str())) {
+    g_object_unref(literal);
+    *out = host;
+    return true;
+  }
+  GResolver* resolver = g_resolver_get_default();
+  GError* err = nullptr;
+  GList* addrs = g_resolver_lookup_by_name(resolver, host.c_str(), nullptr, &err);
+  g_object_unref(resolver);
+  if (!addrs) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("Could not resolve '%s'", host.c_str()),
+                      ("%s", err ? err->message : "no address"));
+    g_clear_error(&err);
+    return false;
+  }
+  // IPv4 first where the name has both (what publishers given "localhost" try first).
+  GInetAddress* pick = nullptr;
+  for (GList* l = addrs; l; l = l->next) {
+    auto* a = G_INET_ADDRESS(l->data);
+    if (!pick || (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
+                  g_inet_address_get_family(pick) != G_SOCKET_FAMILY_IPV4)) {
+      pick = a;
+    }
+  }
+  gchar* text = g_inet_address_to_string(pick);
+  *out = text;
+  g_free(text);
+  g_resolver_free_addresses(addrs);
+  return true;
+}
+
 static bool start(GstRtmpIngestSrc* self) {
   auto* p = self->priv;
   Settings s = p->copy_settings();
+  std::shared_ptr<GTlsCertificate> cert;
+  if (!load_certificate(self, s, &cert)) return false;
+  if (s.location_set && !check_location(self, s, cert != nullptr)) return false;
   if (s.port > 65535) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid port %u", s.port), (nullptr));
     return false;
   }
-  std::shared_ptr<GTlsCertificate> cert;
-  if (!load_certificate(self, s, &cert)) return false;
+  auto state = std::make_unique<State>();
+  if (!resolve_address(self, s.address, &state->address)) return false;
   gst_ertmp::ServerSettings server_settings;
   server_settings.max_connections = s.max_connections;
   server_settings.limits.handshake_timeout_ms = uint64_t{s.handshake_timeout} * 1000;
   server_settings.limits.idle_timeout_ms = uint64_t{s.idle_timeout} * 1000;
+  server_settings.pending_memory_budget = s.pending_memory;
+  server_settings.backlog = s.listen_backlog;
+  server_settings.reuse_port = s.reuse_port;
   server_settings.certificate = cert.get();
   GError* err = nullptr;
-  auto server = gst_ertmp::IngestServer::acquire(s.address, static_cast<guint16>(s.port),
+  auto server = gst_ertmp::IngestServer::acquire(state->address, static_cast<guint16>(s.port),
                                                  server_settings, &err);
   if (!server && g_error_matches(err, G_IO_ERROR, gst_ertmp::kListenerMismatch)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("Elements sharing %s:%u disagree about TLS", s.address.c_str(), s.port),
-                      ("%s", err->message));
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, SETTINGS,
+        ("Elements sharing %s:%u disagree about their listener", state->address.c_str(), s.port),
+        ("%s", err->message));
     g_clear_error(&err);
     return false;
   }
   if (!server) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                      ("Could not listen on %s:%u", s.address.c_str(), s.port),
+                      ("Could not listen on %s:%u", state->address.c_str(), s.port),
                       ("%s", err ? err->message : "unknown error"));
     g_clear_error(&err);
     return false;
+  }
+  gst_ertmp::IngestPadTemplates templates{&video_template, &audio_template, &flv_template,
+                                          GstRtmpIngestSrcPrivate::pad_query};
+  gst_ertmp::IngestStream::Config stream_config;
+  stream_config.flv_mode = s.output_mode == OUTPUT_FLV;
+  stream_config.limits.max_bytes = s.max_queue_bytes;
+  stream_config.limits.max_time = s.max_queue_time;
+  state->stream = std::make_unique<gst_ertmp::IngestStream>(
+      GST_ELEMENT(self), templates, stream_config,
+      [p](GstStructure* message, const std::string& warning) {
+        if (message) {
+          p->post_structure(message);
+        } else {
+          std::string peer;
+          {
+            std::lock_guard<std::mutex> lock(p->publisher_mu);
+            peer = p->publisher.peer;
+          }
+          p->on_peer_warning(peer, warning);
+        }
+      },
+      [p, srv = server.get()] {
+        // A pad task has room again: read the publisher's connection again. The server
+        // outlives the pad tasks (stop() stops them before it lets the server go).
+        if (uint64_t id = p->bound_connection.load()) srv->resume_reading(id);
+      });
+  state->server = server;
+  state->bound_port = server->bound_port();
+  state->tls = cert != nullptr;
+  state->eos_on_disconnect = s.on_disconnect == ON_DISCONNECT_EOS;
+  p->ended = false;
+  p->bound_connection = 0;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    p->state = std::move(state);
   }
   if (!server->add_route(s.application, s.stream_key, p, s.allow_takeover)) {
     GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
@@ -782,32 +732,39 @@ static bool start(GstRtmpIngestSrc* self) {
                        "on port %u",
                        s.application.c_str(), s.stream_key.c_str(), server->bound_port()),
                       (nullptr));
+    std::unique_ptr<State> dropped;
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    dropped = std::move(p->state);
     return false;
   }
-  p->ended = false;
-  p->flow_error_posted = false;
-  p->flv_mode = s.output_mode == OUTPUT_FLV;
-  GST_OBJECT_LOCK(self);
-  p->server = server;
-  p->bound_port = server->bound_port();
-  GST_OBJECT_UNLOCK(self);
   g_object_notify(G_OBJECT(self), "bound-port");
-  GST_INFO_OBJECT(self, "serving %s://%s:%u/%s/%s", cert ? "rtmps" : "rtmp", s.address.c_str(),
-                  p->bound_port, s.application.c_str(), s.stream_key.c_str());
+  GST_INFO_OBJECT(self, "serving %s://%s:%u/%s/%s", cert ? "rtmps" : "rtmp",
+                  p->state->address.c_str(), p->state->bound_port, s.application.c_str(),
+                  s.stream_key.c_str());
   return true;
 }
 
+// Part one, before the pads are deactivated: no loop thread enters the element after this.
+static void unroute(GstRtmpIngestSrc* self) {
+  auto* p = self->priv;
+  if (p->state && p->state->server) p->state->server->remove_route(p);
+  p->bound_connection = 0;
+}
+
+// Part two: the pad tasks stop and the pads go, then the listener is let go (the last element
+// of a shared listener closes it).
 static void stop(GstRtmpIngestSrc* self) {
   auto* p = self->priv;
-  std::shared_ptr<gst_ertmp::IngestServer> server;
-  GST_OBJECT_LOCK(self);
-  server = std::move(p->server);
-  GST_OBJECT_UNLOCK(self);
-  if (server && !server->remove_route(p)) {
-    GST_WARNING_OBJECT(self, "a connection thread did not leave in time");
+  std::unique_ptr<State> state;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    state = std::move(p->state);
   }
-  server.reset();
-  p->reset_tracks();
+  if (!state) return;
+  if (state->stream) state->stream->stop();
+  state.reset();
+  std::lock_guard<std::mutex> lock(p->publisher_mu);
+  p->publishing = false;
 }
 
 static GstStateChangeReturn gst_rtmp_ingest_src_change_state(GstElement* element,
@@ -816,10 +773,14 @@ static GstStateChangeReturn gst_rtmp_ingest_src_change_state(GstElement* element
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !start(self)) {
     return GST_STATE_CHANGE_FAILURE;
   }
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) unroute(self);
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_rtmp_ingest_src_parent_class)->change_state(element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) stop(self);
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+      unroute(self);
+      stop(self);
+    }
     return ret;
   }
   switch (transition) {
@@ -828,7 +789,7 @@ static GstStateChangeReturn gst_rtmp_ingest_src_change_state(GstElement* element
       ret = GST_STATE_CHANGE_NO_PREROLL;  // live source
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      stop(self);  // pads are deactivated by now: a blocked push has returned
+      stop(self);
       break;
     default:
       break;
@@ -842,7 +803,7 @@ static GstURIType uri_get_type(GType) {
   return GST_URI_SRC;
 }
 static const gchar* const* uri_get_protocols(GType) {
-  static const gchar* protocols[] = {"rtmp", nullptr};
+  static const gchar* protocols[] = {"rtmp", "rtmps", nullptr};
   return protocols;
 }
 static void uri_handler_init(gpointer g_iface, gpointer) {
@@ -861,13 +822,17 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                                         GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(
       gobject_class, PROP_LOCATION,
-      g_param_spec_string("location", "Location",
-                          "Listen URI rtmp://ADDRESS:PORT/APPLICATION/STREAM-KEY (sets address, "
-                          "port, application and stream-key)",
-                          nullptr, flags));
+      g_param_spec_string(
+          "location", "Location",
+          "Listen URI rtmp[s]://ADDRESS[:PORT]/APPLICATION/STREAM-KEY (sets address, "
+          "port, application and stream-key; ADDRESS may be a host name; checked "
+          "at READY->PAUSED: no query, rtmps needs a certificate)",
+          nullptr, flags));
   g_object_class_install_property(
       gobject_class, PROP_ADDRESS,
-      g_param_spec_string("address", "Address", "Address to listen on (IPv4 or IPv6 literal)",
+      g_param_spec_string("address", "Address",
+                          "Address to listen on (IPv4 or IPv6 literal, or a host name resolved at "
+                          "READY->PAUSED)",
                           DEFAULT_ADDRESS, flags));
   g_object_class_install_property(
       gobject_class, PROP_PORT,
@@ -905,20 +870,23 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_MAX_CONNECTIONS,
       g_param_spec_uint("max-connections", "Max connections",
-                        "Connections accepted at once on the listener (first element wins)", 1,
-                        100000, DEFAULT_MAX_CONNECTIONS, flags));
+                        "Connections accepted at once on the listener (a listener setting: "
+                        "elements sharing a port must agree)",
+                        1, 100000, DEFAULT_MAX_CONNECTIONS, flags));
   g_object_class_install_property(
       gobject_class, PROP_HANDSHAKE_TIMEOUT,
       g_param_spec_uint("handshake-timeout", "Handshake timeout",
                         "Seconds a peer has to complete the RTMP handshake (on an rtmps "
                         "port: the TLS and the RTMP handshake, counted from the connection; "
-                        "0 = none)",
+                        "0 = none; a listener setting)",
                         0, 3600, DEFAULT_HANDSHAKE_TIMEOUT, flags));
   g_object_class_install_property(
       gobject_class, PROP_IDLE_TIMEOUT,
       g_param_spec_uint("idle-timeout", "Idle timeout",
                         "Seconds without any byte from a peer, or with a send to it blocked, "
-                        "before it is dropped (0 = no idle limit; sends then give up after 30 s)",
+                        "before it is dropped (0 = no idle limit; sends then give up after 30 s; "
+                        "a listener setting). Not counted while reading is paused by a full pad "
+                        "queue",
                         0, 3600, DEFAULT_IDLE_TIMEOUT, flags));
   g_object_class_install_property(
       gobject_class, PROP_OUTPUT_MODE,
@@ -948,15 +916,49 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_ALLOW_TAKEOVER,
       g_param_spec_boolean("allow-takeover", "Allow takeover",
-                           "A new publisher of the stream while one is live replaces it (the old "
-                           "connection is closed, the pads continue without EOS); when false the "
-                           "new one is refused with NetStream.Publish.BadName",
+                           "A new publisher of the stream while one is live replaces it once "
+                           "publish-request accepted it (the old connection is closed, the pads "
+                           "continue without EOS); when false the new one is refused with "
+                           "NetStream.Publish.BadName",
                            DEFAULT_ALLOW_TAKEOVER, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_QUEUE_BYTES,
+      g_param_spec_uint64("max-queue-bytes", "Max queue bytes",
+                          "Bytes each pad may hold before its task pushed them (0 = no limit). "
+                          "Past it the element stops reading the publisher's connection until "
+                          "the pad has drained to half (TCP back-pressure on that publisher only)",
+                          0, G_MAXUINT64, DEFAULT_MAX_QUEUE_BYTES, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_QUEUE_TIME,
+      g_param_spec_uint64("max-queue-time", "Max queue time",
+                          "Media time (ns, DTS span) each pad may hold before its task pushed it "
+                          "(0 = no limit); as max-queue-bytes",
+                          0, G_MAXUINT64, DEFAULT_MAX_QUEUE_TIME, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PENDING_MEMORY,
+      g_param_spec_uint64("pending-memory", "Pending memory",
+                          "Memory budget (bytes) of the connections that are not publishing yet "
+                          "(each is charged its worst case, ~192 KiB); past it new connections "
+                          "are refused (a listener setting)",
+                          0, G_MAXUINT64, DEFAULT_PENDING_MEMORY, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_LISTEN_BACKLOG,
+      g_param_spec_int("listen-backlog", "Listen backlog",
+                       "Connections the kernel queues before they are accepted (capped by "
+                       "net.core.somaxconn; a listener setting)",
+                       1, 65535, DEFAULT_LISTEN_BACKLOG, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_REUSE_PORT,
+      g_param_spec_boolean("reuse-port", "Reuse port",
+                           "SO_REUSEPORT: several processes listen on the same port and the "
+                           "kernel spreads connections among them (off: a port in use is an "
+                           "error; a listener setting)",
+                           DEFAULT_REUSE_PORT, flags));
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "publishing, peer, application, stream-key, bytes, uptime (ns), and "
-                         "<pad>-frames / <pad>-bytes per track",
+                         "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
@@ -975,5 +977,7 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
       "gst-ertmp developers");
   GST_DEBUG_CATEGORY_INIT(rtmp_ingest_src_debug, "rtmpingestsrc", 0, "RTMP ingest source");
   gst_type_mark_as_plugin_api(gst_rtmp_ingest_on_disconnect_get_type(),
+                              static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(gst_rtmp_ingest_output_mode_get_type(),
                               static_cast<GstPluginAPIFlags>(0));
 }

@@ -1,12 +1,22 @@
 #include "gst/ingest_server.h"
 
-#include <gst/gst.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gst/gst.h>
 
 #include <algorithm>
-#include <chrono>
-#include <map>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include "gst/tls_session.h"
 
 GST_DEBUG_CATEGORY_STATIC(ertmp_io_debug);
 #define GST_CAT_DEFAULT ertmp_io_debug
@@ -20,17 +30,33 @@ std::map<std::string, std::weak_ptr<IngestServer>>& registry() {
   return r;
 }
 
-uint64_t now_ms() {
-  return static_cast<uint64_t>(g_get_monotonic_time() / 1000);
-}
+std::atomic<uint64_t> g_next_connection_id{1};
 
-std::string address_string(GSocketAddress* addr) {
-  if (!addr || !G_IS_INET_SOCKET_ADDRESS(addr)) return "?";
-  GInetSocketAddress* inet = G_INET_SOCKET_ADDRESS(addr);
-  gchar* ip = g_inet_address_to_string(g_inet_socket_address_get_address(inet));
-  std::string s = std::string(ip) + ":" + std::to_string(g_inet_socket_address_get_port(inet));
-  g_free(ip);
-  return s;
+constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
+// A connection reads at most this much per wake-up of its loop before it yields to the others
+// (TLS only: a plain socket reads once and stays readable for the next wake-up).
+constexpr size_t kReadBudget = 1024 * 1024;
+// Bus warnings per connection for session oddities: a peer repeating one cannot flood.
+constexpr int kMaxSessionWarnings = 5;
+
+// "ip:port" of a peer; an IPv4 client of a dual-stack listener shows as plain IPv4.
+std::string peer_string(const sockaddr_storage& ss) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    inet_ntop(AF_INET, &a.sin_addr, ip, sizeof ip);
+    port = ntohs(a.sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+      inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], ip, sizeof ip);
+    } else {
+      inet_ntop(AF_INET6, &a.sin6_addr, ip, sizeof ip);
+    }
+    port = ntohs(a.sin6_port);
+  }
+  return std::string(ip) + ":" + std::to_string(port);
 }
 
 bool same_certificate(GTlsCertificate* a, GTlsCertificate* b) {
@@ -38,77 +64,738 @@ bool same_certificate(GTlsCertificate* a, GTlsCertificate* b) {
   return a == b || g_tls_certificate_is_same(a, b);
 }
 
-// The TLS handshake of one connection, run on a private main context of its thread.
-struct HandshakeWait {
-  GCancellable* cancel = nullptr;  // the handshake's own, cancelled by the timer or the connection
-  bool done = false;
-  bool ok = false;
-  bool timed_out = false;
-  GError* error = nullptr;
-};
-
-void cancel_linked(GCancellable*, gpointer other) {
-  g_cancellable_cancel(G_CANCELLABLE(other));
-}
-
-gboolean handshake_timer(gpointer data) {
-  auto* w = static_cast<HandshakeWait*>(data);
-  w->timed_out = true;
-  g_cancellable_cancel(w->cancel);
-  return G_SOURCE_REMOVE;
-}
-
-void handshake_done(GObject* source, GAsyncResult* result, gpointer data) {
-  auto* w = static_cast<HandshakeWait*>(data);
-  w->ok = g_tls_connection_handshake_finish(G_TLS_CONNECTION(source), result, &w->error);
-  w->done = true;
-}
-
-}  // namespace
-
-struct IngestServer::Connection {
-  GSocket* socket = nullptr;
-  GIOStream* tls = nullptr;  // GTlsServerConnection over `socket` on an rtmps listener
-  GCancellable* cancel = g_cancellable_new();
-  std::string peer;
-  std::thread thread;
-  std::atomic<bool> done{false};
-  Route* route = nullptr;  // bound route (connection thread only, plus mu_ for others)
-  bool leaving = false;    // release_route has begun, guarded by mu_
-  bool replaced = false;   // cancelled by a takeover of its route, guarded by mu_
-
-  ~Connection() {
-    // The socket closes first, so that the TLS stream's close on unref cannot block.
-    if (socket) g_socket_close(socket, nullptr);
-    if (tls) g_object_unref(tls);
-    if (socket) g_object_unref(socket);
-    g_object_unref(cancel);
-  }
-};
-
-std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, guint16 port,
-                                                    const ServerSettings& settings,
-                                                    GError** error) {
+void init_debug() {
   static std::once_flag once;
   std::call_once(once, [] {
     GST_DEBUG_CATEGORY_INIT(ertmp_io_debug, "ertmpio", 0, "gst-ertmp socket layer");
   });
+}
+
+}  // namespace
+
+guint64 ServerSettings::pending_charge(const rtmp::Limits& limits) {
+  // Reassembly buffers before publish, plus the session, its output and a TLS session.
+  return std::min<guint64>(limits.max_buffered_bytes, limits.max_buffered_bytes_before_publish) +
+         64 * 1024;
+}
+
+std::string ServerSettings::difference(const ServerSettings& o) const {
+  if (!same_certificate(certificate, o.certificate)) {
+    return !certificate     ? "TLS (this listener is plain rtmp, the element asks for rtmps)"
+           : !o.certificate ? "TLS (this listener is rtmps, the element has no certificate)"
+                            : "tls-certificate (another certificate)";
+  }
+  if (max_connections != o.max_connections) return "max-connections";
+  if (limits.handshake_timeout_ms != o.limits.handshake_timeout_ms) return "handshake-timeout";
+  if (limits.idle_timeout_ms != o.limits.idle_timeout_ms) return "idle-timeout";
+  if (pending_memory_budget != o.pending_memory_budget) return "pending-memory";
+  if (backlog != o.backlog) return "listen-backlog";
+  if (reuse_port != o.reuse_port) return "reuse-port";
+  return "";
+}
+
+// --- the listening socket ----------------------------------------------------------------------
+
+struct IngestServer::Listener final : IoHandler {
+  IngestServer* server;
+  IoLoop* loop;
+  int fd = -1;
+  int reserve_fd = -1;  // given up to accept-and-close when the process is out of descriptors
+  uint64_t paused_until = 0;
+  gint64 last_warning_us = 0;
+  unsigned refused_since_warning = 0;
+
+  Listener(IngestServer* s, IoLoop* l, int f) : server(s), loop(l), fd(f) {
+    reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  ~Listener() override {
+    if (fd >= 0) {
+      loop->unwatch(fd);
+      close(fd);
+    }
+    if (reserve_fd >= 0) close(reserve_fd);
+  }
+
+  // A refused connection is worth a warning, at most one a second per listener.
+  void refused(const std::string& peer, const std::string& why) {
+    ++refused_since_warning;
+    gint64 now = g_get_monotonic_time();
+    if (now - last_warning_us < G_USEC_PER_SEC) return;
+    server->warn_route(0, peer,
+                       "connection refused: " + why + " (" + std::to_string(refused_since_warning) +
+                           " refused since the last warning)");
+    last_warning_us = now;
+    refused_since_warning = 0;
+  }
+
+  void pause(uint64_t ms) {
+    loop->unwatch(fd);
+    paused_until = IoLoop::now_ms() + ms;
+  }
+
+  void on_tick(uint64_t now) override {
+    if (paused_until && now >= paused_until) {
+      paused_until = 0;
+      loop->watch(fd, EPOLLIN, this);
+    }
+  }
+
+  void on_io(uint32_t) override {
+    // A bounded batch per wake-up: a connection flood cannot starve the loop's other sockets.
+    for (int i = 0; i < 64 && !paused_until; ++i) {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      int c = accept4(fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+        if (errno == EMFILE || errno == ENFILE) {
+          // Out of descriptors: accept with the reserve one and close at once, so the peer
+          // hears a refusal instead of waiting in the backlog, then back off for a moment.
+          if (reserve_fd >= 0) {
+            close(reserve_fd);
+            int r = accept4(fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+            if (r >= 0) close(r);
+            reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+          }
+          refused(r_peer(ss), "the process is out of file descriptors");
+          pause(100);
+          return;
+        }
+        GST_WARNING("accept failed: %s", g_strerror(errno));
+        pause(100);  // an unexpected error must not spin the loop
+        return;
+      }
+      std::string peer = peer_string(ss);
+      if (server->active_.load() >= server->settings_.max_connections) {
+        close(c);
+        refused(peer, "connection limit (max-connections=" +
+                          std::to_string(server->settings_.max_connections) + ") reached");
+        continue;
+      }
+      const guint64 charge = ServerSettings::pending_charge(server->settings_.limits);
+      if (server->pending_bytes_.load() + charge > server->settings_.pending_memory_budget) {
+        close(c);
+        refused(peer, "too many connections that are not publishing yet (pending-memory=" +
+                          std::to_string(server->settings_.pending_memory_budget) + " bytes)");
+        continue;
+      }
+      server->adopt(c, std::move(peer));
+    }
+  }
+
+  static std::string r_peer(const sockaddr_storage& ss) {
+    return ss.ss_family ? peer_string(ss) : "?";
+  }
+};
+
+// --- a connection ------------------------------------------------------------------------------
+
+struct IngestServer::Connection final : IoHandler {
+  // Closures posted from other threads reach the connection through a weak token: the
+  // connection resets it when it dies (on its loop, where the closures run).
+  struct Token {
+    Connection* c;
+  };
+
+  IngestServer* server;
+  IoLoop* loop = nullptr;
+  const uint64_t id;
+  int fd;
+  const std::string peer;
+  std::shared_ptr<Token> token;
+  std::shared_ptr<TlsCredentials> tls_creds;
+  std::unique_ptr<TlsSession> tls;
+  bool tls_ready = false;
+  uint64_t tls_deadline = 0;
+  std::unique_ptr<rtmp::ServerSession> session;
+  uint32_t watched = 0;  // epoll events currently asked for
+  bool paused_full = false;
+  bool deciding = false;
+  uint64_t write_blocked_since = 0;
+  bool closed = false;
+
+  // Routing.
+  uint64_t route_id = 0;                          // bound route (publishing), 0 when none
+  std::optional<rtmp::PublishRequested> pending;  // decision or takeover in flight
+  uint64_t pending_route = 0;
+  bool replaced = false;  // closed by a takeover
+  bool charged = true;    // counts against pending_memory_budget
+  int session_warnings = 0;
+  std::string end_reason = "connection closed by peer";
+
+  std::mutex stats_mu;
+  ConnectionStats stats;
+
+  Connection(IngestServer* s, int f, std::string p)
+      : server(s),
+        id(g_next_connection_id++),
+        fd(f),
+        peer(std::move(p)),
+        token(std::make_shared<Token>(Token{this})) {
+    stats.id = id;
+    stats.peer = peer;
+    stats.state = "handshake";
+    stats.connected_us = g_get_monotonic_time();
+  }
+
+  ~Connection() override {
+    token->c = nullptr;
+    if (fd >= 0) close(fd);
+  }
+
+  std::weak_ptr<Token> weak() const { return token; }
+
+  void set_state(const char* st) {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    stats.state = st;
+  }
+
+  void warn(const std::string& what) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      ++stats.warnings;
+    }
+    server->warn_route(route_id ? route_id : pending_route, peer, what);
+  }
+
+  void update_watch() {
+    if (closed) return;
+    uint32_t want = 0;
+    if (!paused_full && !deciding && (!tls || tls_ready)) want |= kReadEvents;
+    bool have_output = session && !session->pending_output().empty();
+    if (have_output) want |= EPOLLOUT;
+    if (tls && !tls_ready) want = tls_want;
+    if (want != watched) {
+      loop->watch(fd, want, this);
+      watched = want;
+    }
+  }
+  uint32_t tls_want = EPOLLIN;
+
+  // --- start ------------------------------------------------------------------------------
+
+  void start() {
+    rtmp::ServerConfig cfg;
+    cfg.limits = server->settings_.limits;
+    session = std::make_unique<rtmp::ServerSession>(cfg, IoLoop::now_ms());
+    GST_DEBUG("connection %" G_GUINT64_FORMAT " from %s", id, peer.c_str());
+    loop->add_ticker(this);
+    if (tls_creds) {
+      set_state("tls-handshake");
+      tls = std::make_unique<TlsSession>(tls_creds, fd);
+      const uint64_t t = server->settings_.limits.handshake_timeout_ms;
+      tls_deadline = t ? IoLoop::now_ms() + t : 0;
+      tls_step();
+      return;
+    }
+    update_watch();
+  }
+
+  void tls_step() {
+    switch (tls->handshake()) {
+      case TlsSession::Io::kDone:
+        tls_ready = true;
+        tls_deadline = 0;
+        set_state("handshake");
+        GST_DEBUG("%s: TLS handshake done", peer.c_str());
+        update_watch();
+        // The client's first RTMP bytes may have come with its last handshake flight.
+        if (tls->pending())
+          loop->post([w = weak()] {
+            if (auto t = w.lock(); t && t->c) t->c->on_io(EPOLLIN);
+          });
+        return;
+      case TlsSession::Io::kWantRead:
+        tls_want = EPOLLIN;
+        update_watch();
+        return;
+      case TlsSession::Io::kWantWrite:
+        tls_want = EPOLLOUT;
+        update_watch();
+        return;
+      case TlsSession::Io::kClosed:
+      case TlsSession::Io::kError:
+        // A plain rtmp client on the rtmps port ends here: a bad peer, not an element fault.
+        finish("TLS handshake failed: " +
+                   (tls->error().empty() ? std::string("connection closed") : tls->error()),
+               true);
+        return;
+    }
+  }
+
+  // --- I/O ----------------------------------------------------------------------------------
+
+  void on_io(uint32_t events) override {
+    if (closed) return;
+    if (tls && !tls_ready) {
+      tls_step();
+      return;
+    }
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !paused_full && !deciding) {
+      if (!read_some()) return;
+    }
+    if (!closed) process_events();
+    if (!closed) flush();
+  }
+
+  // Reads what is there (one recv for a plain socket: level-triggered readiness brings us
+  // back; TLS until it would block, bounded). Returns false once the connection is closed.
+  bool read_some() {
+    uint8_t* buf = loop->read_buffer();
+    size_t total = 0;
+    for (;;) {
+      size_t n = 0;
+      if (tls) {
+        TlsSession::Io io = tls->read(buf, IoLoop::kReadBufferSize, &n);
+        if (io == TlsSession::Io::kWantRead || io == TlsSession::Io::kWantWrite) break;
+        if (io == TlsSession::Io::kClosed) {
+          finish("connection closed by peer", false);
+          return false;
+        }
+        if (io == TlsSession::Io::kError) {
+          finish("receive failed: " + tls->error(), false);
+          return false;
+        }
+      } else {
+        ssize_t r = recv(fd, buf, IoLoop::kReadBufferSize, 0);
+        if (r == 0) {
+          finish("connection closed by peer", false);
+          return false;
+        }
+        if (r < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+          finish(std::string("receive failed: ") + g_strerror(errno), false);
+          return false;
+        }
+        n = static_cast<size_t>(r);
+      }
+      total += n;
+      {
+        std::lock_guard<std::mutex> lock(stats_mu);
+        stats.bytes_in += n;
+      }
+      (void)session->receive(rtmp::Bytes(buf, n), IoLoop::now_ms());
+      process_events();
+      if (closed) return false;
+      if (!tls || paused_full || deciding) break;
+      if (total >= kReadBudget) {
+        // More may wait inside TLS where the socket cannot show it: come back after the others.
+        loop->post([w = weak()] {
+          if (auto t = w.lock(); t && t->c) t->c->on_io(EPOLLIN);
+        });
+        break;
+      }
+    }
+    return true;
+  }
+
+  void flush() {
+    while (session) {
+      rtmp::Bytes out = session->pending_output();
+      if (out.empty()) {
+        write_blocked_since = 0;
+        break;
+      }
+      size_t n = 0;
+      if (tls) {
+        TlsSession::Io io = tls->write(out.data(), out.size(), &n);
+        if (io == TlsSession::Io::kError || io == TlsSession::Io::kClosed) {
+          finish("send failed: " + tls->error(), false);
+          return;
+        }
+        if (io != TlsSession::Io::kDone) n = 0;
+      } else {
+        ssize_t w = send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            finish(std::string("send failed: ") + g_strerror(errno), false);
+            return;
+          }
+          w = 0;
+        }
+        n = static_cast<size_t>(w);
+      }
+      if (n == 0) {
+        if (!write_blocked_since) write_blocked_since = IoLoop::now_ms();
+        break;
+      }
+      session->consume_output(n);
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.bytes_out += n;
+    }
+    if (!closed && session && session->closed() && session->pending_output().empty()) {
+      finish(end_reason, false);
+      return;
+    }
+    update_watch();
+  }
+
+  void on_tick(uint64_t now) override {
+    if (closed) return;
+    if (tls && !tls_ready) {
+      if (tls_deadline && now >= tls_deadline) {
+        finish("TLS handshake failed: no TLS handshake within " +
+                   std::to_string(server->settings_.limits.handshake_timeout_ms) + " ms",
+               true);
+      }
+      return;
+    }
+    // A peer that stopped reading: its window is full and our output waits. Bounded like
+    // silence (idle-timeout, or 30 s without one).
+    const uint64_t idle = server->settings_.limits.idle_timeout_ms;
+    const uint64_t send_limit = idle ? idle : 30'000;
+    if (write_blocked_since && now - write_blocked_since >= send_limit) {
+      warn("the peer stopped reading (send timed out): closing the connection");
+      finish("send timed out", false);
+      return;
+    }
+    if (paused_full || deciding) {
+      // We stopped reading, the peer is not idle: keep its idle clock from running out.
+      (void)session->receive(rtmp::Bytes{}, now);
+      return;
+    }
+    if (auto next = session->next_timeout(); next && now >= *next) {
+      session->handle_timeout(now);
+      process_events();
+      if (!closed) flush();
+    }
+  }
+
+  // --- session events ------------------------------------------------------------------------
+
+  void process_events() {
+    // While a publish decision is pending, later events wait in the session (in order).
+    while (!closed && !deciding) {
+      auto ev = session->next_event();
+      if (!ev) break;
+      if (auto p = std::get_if<rtmp::PublishRequested>(&*ev)) {
+        on_publish(std::move(*p));
+      } else if (auto m = std::get_if<rtmp::MediaReceived>(&*ev)) {
+        deliver([&](IngestRoute* r, std::string* why) { return r->on_media(std::move(*m), why); });
+      } else if (auto md = std::get_if<rtmp::MetadataReceived>(&*ev)) {
+        deliver(
+            [&](IngestRoute* r, std::string* why) { return r->on_metadata(std::move(*md), why); });
+      } else if (auto e = std::get_if<rtmp::PublishEnded>(&*ev)) {
+        release_route(true, e->reason);
+      } else if (auto pl = std::get_if<rtmp::PlayRequested>(&*ev)) {
+        // rtmpingestsrc only takes publishes: a player gets a prompt, clear refusal.
+        GST_DEBUG("%s: play of %s/%s refused (rtmpingestsrc accepts publishers only)", peer.c_str(),
+                  pl->app.c_str(), pl->stream_name.c_str());
+        (void)session->reject_play(pl->stream_id, "this is an ingest: it accepts publishers only");
+      } else if (auto cr = std::get_if<rtmp::ConnectRequested>(&*ev)) {
+        std::lock_guard<std::mutex> lock(stats_mu);
+        stats.app = cr->app;
+        stats.flash_ver = cr->flash_ver;
+        stats.state = "connected";
+      } else if (auto w = std::get_if<rtmp::SessionWarning>(&*ev)) {
+        GST_DEBUG("%s: %s", peer.c_str(), w->error.to_string().c_str());
+        // Faults reach the bus; tolerated extensions (unknown commands or message types,
+        // shared objects: kUnsupported) are only logged, so an encoder's quirk is no alarm.
+        if (w->error.code != rtmp::Errc::kUnsupported &&
+            ++session_warnings <= kMaxSessionWarnings) {
+          warn(w->error.to_string() +
+               (session_warnings == kMaxSessionWarnings ? " (further warnings not posted)" : ""));
+        }
+      } else if (auto cl = std::get_if<rtmp::SessionClosed>(&*ev)) {
+        if (cl->error) {
+          end_reason = cl->error->to_string();
+          warn("closing connection: " + end_reason);
+        }
+      }
+    }
+  }
+
+  template <class Fn>
+  void deliver(Fn&& fn) {
+    if (!route_id) return;
+    Intake intake = Intake::kMore;
+    std::string why;
+    if (!server->enter(route_id, [&](IngestRoute* r) { intake = fn(r, &why); })) return;
+    if (intake == Intake::kFull) {
+      paused_full = true;
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.paused = true;
+    } else if (intake == Intake::kBad) {
+      warn("closing connection: " + why);
+      end_reason = why;
+      session->close();
+      finish(why, false);
+    }
+  }
+
+  void resume() {
+    if (closed || !paused_full) return;
+    paused_full = false;
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.paused = false;
+    }
+    (void)session->receive(rtmp::Bytes{}, IoLoop::now_ms());  // restart the idle clock
+    update_watch();
+    // Bytes may already wait in TLS or in the session's event queue.
+    on_io(EPOLLIN);
+  }
+
+  // --- publishing -------------------------------------------------------------------------
+
+  void refuse(const rtmp::PublishRequested& p, const std::string& reason) {
+    GST_INFO("%s: publish of %s/%s refused: %s", peer.c_str(), p.app.c_str(), p.stream_name.c_str(),
+             reason.c_str());
+    (void)session->reject_publish(p.stream_id, rtmp::PublishRejection::kBadName, reason);
+  }
+
+  void on_publish(rtmp::PublishRequested&& p) {
+    std::string reason;
+    uint64_t rid = 0;
+    IngestRoute* target = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      Route* r = server->find_route_locked(p.app, p.stream_name);
+      if (route_id || pending) {
+        reason = "this connection is already publishing";
+      } else if (!r) {
+        reason = "no stream '" + p.app + "/" + p.stream_name + "' here";
+      } else if (r->publisher && !r->allow_takeover) {
+        reason = "stream '" + p.app + "/" + p.stream_name + "' is already being published";
+      } else {
+        rid = r->id;
+        target = r->route;
+        target->ref();  // released by the decision thread
+      }
+    }
+    if (!target) {
+      refuse(p, reason);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.stream = p.stream_name;
+      stats.state = "deciding";
+    }
+    PublisherInfo info{id, peer, p.app, p.stream_name, p.query, p.tc_url, p.flash_ver};
+    pending = std::move(p);
+    pending_route = rid;
+    deciding = true;
+    update_watch();
+    // The application's publish-request handler runs here, on a thread of its own.
+    try {
+      std::thread([pool = server->pool_, l = loop, w = weak(), target, rid, info]() {
+        std::string why;
+        bool ok = target->decide_publish(info, &why);
+        target->unref();
+        l->post([w, rid, ok, why] {
+          if (auto t = w.lock(); t && t->c) t->c->decided(rid, ok, why);
+        });
+      }).detach();
+    } catch (const std::system_error&) {
+      target->unref();
+      deciding = false;
+      auto req = std::move(*pending);
+      pending.reset();
+      refuse(req, "the server is out of threads");
+    }
+  }
+
+  // The decision is back (loop thread).
+  void decided(uint64_t rid, bool ok, const std::string& why) {
+    if (closed || !pending || pending_route != rid) return;
+    if (!ok) {
+      deciding = false;
+      auto req = std::move(*pending);
+      pending.reset();
+      pending_route = 0;
+      set_state("connected");
+      refuse(req, why.empty() ? "refused by the application" : why);
+      resume_processing();
+      return;
+    }
+    try_bind();
+  }
+
+  // Binds the decided publish, or waits for the publisher it takes over from to leave.
+  void try_bind() {
+    std::string reason;
+    uint64_t old = 0, previous_successor = 0;
+    bool bind = false;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      Route* r = server->route_by_id_locked(pending_route);
+      if (!r || r->closing) {
+        reason = "stream is closing";
+      } else if (r->publisher && r->publisher != id) {
+        if (!r->allow_takeover) {
+          reason = "stream '" + pending->app + "/" + pending->stream_name +
+                   "' is already being published";
+        } else {
+          // Takeover: the old publisher is closed; we bind when it has left the route.
+          old = r->publisher;
+          if (r->successor && r->successor != id) previous_successor = r->successor;
+          r->successor = id;
+        }
+      } else {
+        r->publisher = id;
+        if (r->successor == id) r->successor = 0;
+        bind = true;
+      }
+    }
+    if (previous_successor) {
+      server->with_connection(previous_successor, [](Connection* c) {
+        c->abandon("a newer publisher took the stream over");
+      });
+    }
+    if (old) {
+      GST_INFO("%s takes %s/%s over", peer.c_str(), pending->app.c_str(),
+               pending->stream_name.c_str());
+      server->with_connection(old, [](Connection* c) { c->taken_over(); });
+      return;  // stays deciding (not reading) until the old one is gone
+    }
+    if (!bind) {
+      abandon(reason);
+      return;
+    }
+    route_id = pending_route;
+    pending_route = 0;
+    auto req = std::move(*pending);
+    pending.reset();
+    if (charged) {
+      server->pending_bytes_ -= ServerSettings::pending_charge(server->settings_.limits);
+      charged = false;
+    }
+    PublisherInfo info{id, peer, req.app, req.stream_name, req.query, req.tc_url, req.flash_ver};
+    bool entered = server->enter(route_id, [&](IngestRoute* r) { r->on_publisher_bound(info); });
+    if (!entered) {
+      route_id = 0;
+      refuse(req, "stream is closing");
+    } else {
+      (void)session->accept_publish(req.stream_id);
+      set_state("publishing");
+    }
+    deciding = false;
+    resume_processing();
+  }
+
+  // A decided publish that can no longer bind.
+  void abandon(const std::string& reason) {
+    if (closed || !pending) return;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      if (Route* r = server->route_by_id_locked(pending_route); r && r->successor == id) {
+        r->successor = 0;
+      }
+    }
+    auto req = std::move(*pending);
+    pending.reset();
+    pending_route = 0;
+    deciding = false;
+    set_state("connected");
+    refuse(req, reason);
+    resume_processing();
+  }
+
+  void resume_processing() {
+    update_watch();
+    process_events();
+    if (!closed) flush();
+  }
+
+  void taken_over() {
+    if (closed) return;
+    replaced = true;
+    finish("taken over by a new publisher", false);
+  }
+
+  // Leaves the bound route: the element hears it, and a waiting successor may bind.
+  void release_route(bool clean, const std::string& why) {
+    if (!route_id) return;
+    uint64_t rid = route_id;
+    route_id = 0;
+    uint64_t successor = 0;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      if (Route* r = server->route_by_id_locked(rid); r && r->publisher == id) {
+        r->publisher = 0;
+        successor = r->successor;
+      }
+    }
+    const bool was_replaced = replaced || successor != 0;
+    server->enter(rid, [&](IngestRoute* r) { r->on_publisher_gone(clean, why, was_replaced); });
+    if (successor) {
+      server->with_connection(successor, [](Connection* c) {
+        if (c->pending) c->try_bind();
+      });
+    }
+    set_state("connected");
+  }
+
+  // Ends the connection: the route is released, the goodbye flushed (best effort), the socket
+  // closed, and the connection retired from its loop. `bad_peer_tls`: a failed TLS handshake.
+  void finish(const std::string& why, bool bad_peer_tls) {
+    if (closed) return;
+    closed = true;
+    if (bad_peer_tls) {
+      warn(why);
+    } else if (session && !session->handshake_done() && !session->closed() &&
+               why != "closed by the element") {
+      // Gone before finishing the handshake (a port scanner, a truncated C1, a wrong
+      // protocol that gave up): a bad peer.
+      warn("closed during the RTMP handshake after " + std::to_string(session->bytes_received()) +
+           " bytes: " + why);
+    }
+    if (pending) abandon_quietly();
+    release_route(false, why);
+    GST_DEBUG("connection %" G_GUINT64_FORMAT " from %s ended: %s", id, peer.c_str(), why.c_str());
+    // Best effort: a goodbye still queued (a refusal, a _result) goes if the socket takes it.
+    if (session && !session->pending_output().empty()) {
+      rtmp::Bytes out = session->pending_output();
+      size_t n = 0;
+      if (tls && tls_ready) {
+        (void)tls->write(out.data(), out.size(), &n);
+      } else if (!tls) {
+        ssize_t w = send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+      }
+    }
+    if (tls && tls_ready) tls->bye();
+    if (watched) loop->unwatch(fd);
+    shutdown(fd, SHUT_RDWR);
+    server->forget(this);
+  }
+
+  void abandon_quietly() {
+    std::lock_guard<std::mutex> lock(server->mu_);
+    if (Route* r = server->route_by_id_locked(pending_route); r && r->successor == id) {
+      r->successor = 0;
+    }
+    pending.reset();
+    pending_route = 0;
+  }
+
+  void close_from_element() {
+    end_reason = "closed by the element";
+    finish(end_reason, false);
+  }
+};
+
+// --- the server ---------------------------------------------------------------------------------
+
+std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, guint16 port,
+                                                    const ServerSettings& settings,
+                                                    GError** error) {
+  init_debug();
   std::unique_lock<std::mutex> lock(g_registry_mu);
   std::string key = address + ":" + std::to_string(port);
   if (port != 0) {
     auto it = registry().find(key);
     if (it != registry().end()) {
       if (auto existing = it->second.lock()) {
-        GTlsCertificate* have = existing->settings_.certificate;
-        if (same_certificate(have, settings.certificate)) return existing;
-        g_set_error(error, G_IO_ERROR, kListenerMismatch, "%s",
-                    (!have ? key + " is a plain rtmp listener of this process, and this element "
-                                   "asks for TLS (rtmps)"
-                     : !settings.certificate
-                         ? key + " is an rtmps (TLS) listener of this process, and this element "
-                                 "has no certificate"
-                         : key + " is an rtmps listener of this process with another certificate")
-                        .c_str());
+        std::string diff = existing->settings_.difference(settings);
+        if (diff.empty()) return existing;
+        g_set_error(error, G_IO_ERROR, kListenerMismatch,
+                    "elements sharing %s disagree about %s: every listener setting "
+                    "(TLS certificate, max-connections, handshake-timeout, idle-timeout, "
+                    "pending-memory, listen-backlog, reuse-port) must be the same",
+                    key.c_str(), diff.c_str());
         return nullptr;
       }
     }
@@ -123,132 +810,175 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
 }
 
 IngestServer::IngestServer(std::string key, const ServerSettings& settings)
-    : registry_key_(std::move(key)), settings_(settings), cancel_(g_cancellable_new()) {
+    : registry_key_(std::move(key)), settings_(settings), pool_(IoPool::get()) {
   if (settings_.certificate) g_object_ref(settings_.certificate);
 }
 
 bool IngestServer::start(const std::string& address, guint16 port, GError** error) {
-  GInetAddress* inet = g_inet_address_new_from_string(address.c_str());
-  if (!inet) {
+  if (settings_.certificate) {
+    std::string why;
+    tls_creds_ = TlsCredentials::from_certificate(settings_.certificate, &why);
+    if (!tls_creds_) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s", why.c_str());
+      return false;
+    }
+  }
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "invalid listen address '%s'",
                 address.c_str());
     return false;
   }
-  GSocketAddress* sa = g_inet_socket_address_new(inet, port);
-  listen_ = g_socket_new(g_inet_address_get_family(inet), G_SOCKET_TYPE_STREAM,
-                         G_SOCKET_PROTOCOL_TCP, error);
-  g_object_unref(inet);
-  if (!listen_) {
-    g_object_unref(sa);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "socket: %s", g_strerror(errno));
     return false;
   }
-  // GLib's default backlog is 10: a burst of publishers (a restarting encoder farm, a flood)
-  // would wait for SYN retransmits. The kernel caps it at net.core.somaxconn.
-  g_socket_set_listen_backlog(listen_, 1024);
-  bool ok = g_socket_bind(listen_, sa, TRUE, error) && g_socket_listen(listen_, error);
-  g_object_unref(sa);
-  if (!ok) return false;
-  GSocketAddress* local = g_socket_get_local_address(listen_, nullptr);
-  bound_port_ = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local));
-  g_object_unref(local);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (settings_.reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  // The kernel caps the backlog at net.core.somaxconn: a burst of publishers (a restarting
+  // encoder farm, a flood) should not wait for SYN retransmits.
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || listen(fd, settings_.backlog) < 0) {
+    int e = errno;
+    close(fd);
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "%s", g_strerror(e));
+    return false;
+  }
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  bound_port_ =
+      ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  listener_loop_ = pool_->pick();
+  listener_ = std::make_unique<Listener>(this, listener_loop_, fd);
+  Listener* l = listener_.get();
+  listener_loop_->post([l] {
+    l->loop->watch(l->fd, EPOLLIN, l);
+    l->loop->add_ticker(l);
+  });
   GST_INFO("listening on %s:%u%s", address.c_str(), bound_port_, tls() ? " (TLS)" : "");
-  accept_thread_ = std::thread([this] { accept_loop(); });
   return true;
 }
 
 IngestServer::~IngestServer() {
+  if (IoPool::on_any_loop_thread()) {
+    g_critical("gst-ertmp: an ingest listener was released on an I/O loop thread");
+  }
   {
     std::lock_guard<std::mutex> lock(g_registry_mu);
     auto it = registry().find(registry_key_);
     if (it != registry().end() && it->second.expired()) registry().erase(it);
   }
-  g_cancellable_cancel(cancel_);
-  if (accept_thread_.joinable()) accept_thread_.join();
-  std::vector<std::unique_ptr<Connection>> conns;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    conns.swap(connections_);
+  // 1. The listener, on its loop: no connection is adopted after this.
+  if (listener_) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    Listener* l = listener_.get();
+    listener_loop_->post([&, l] {
+      l->loop->remove_ticker(l);
+      l->loop->unwatch(l->fd);
+      std::lock_guard<std::mutex> lock(m);
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return done; });
+    listener_.reset();
   }
-  for (auto& c : conns) g_cancellable_cancel(c->cancel);
-  for (auto& c : conns) {
-    if (c->thread.joinable()) c->thread.join();
+  // 2. Every connection, on its loop (which also runs every closure posted for this server
+  // before: none is left to run after we are gone).
+  std::mutex m;
+  std::condition_variable cv;
+  size_t done = 0;
+  for (size_t i = 0; i < pool_->size(); ++i) {
+    IoLoop* loop = pool_->loop(i);
+    loop->post([&, loop] {
+      std::vector<Connection*> mine;
+      {
+        std::lock_guard<std::mutex> lock(conns_mu_);
+        for (auto& [id, c] : connections_) {
+          if (c->loop == loop) mine.push_back(c);
+        }
+      }
+      for (Connection* c : mine) c->close_from_element();
+      std::lock_guard<std::mutex> lock(m);
+      ++done;
+      cv.notify_all();
+    });
   }
-  if (listen_) {
-    g_socket_close(listen_, nullptr);
-    g_object_unref(listen_);
-  }
-  g_object_unref(cancel_);
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait(lock, [&] { return done == pool_->size(); });
   if (settings_.certificate) g_object_unref(settings_.certificate);
 }
 
-void IngestServer::accept_loop() {
-  while (!g_cancellable_is_cancelled(cancel_)) {
-    GError* err = nullptr;
-    GSocket* s = g_socket_accept(listen_, cancel_, &err);
-    if (!s) {
-      if (err) g_error_free(err);
-      continue;
-    }
-    // Reap finished connections so their threads and sockets do not accumulate.
-    std::vector<std::unique_ptr<Connection>> finished;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto it = connections_.begin(); it != connections_.end();) {
-        if ((*it)->done) {
-          finished.push_back(std::move(*it));
-          it = connections_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-    for (auto& c : finished) c->thread.join();
-    if (active_.load() >= settings_.max_connections) {
-      GSocketAddress* remote = g_socket_get_remote_address(s, nullptr);
-      std::string peer = address_string(remote);
-      if (remote) g_object_unref(remote);
-      g_socket_close(s, nullptr);
-      g_object_unref(s);
-      ++refused_since_warning_;
-      gint64 now = g_get_monotonic_time();
-      if (now - last_limit_warning_us_ >= G_USEC_PER_SEC) {
-        warn_peer(nullptr, peer,
-                  "connection refused: connection limit (max-connections=" +
-                      std::to_string(settings_.max_connections) + ") reached (" +
-                      std::to_string(refused_since_warning_) + " refused since the last warning)");
-        last_limit_warning_us_ = now;
-        refused_since_warning_ = 0;
-      }
-      continue;
-    }
-    g_socket_set_option(s, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
-    // Bounds a blocking send to a peer that stopped reading (its window full): the connection
-    // then fails instead of pinning its thread. Waits for input are bounded separately.
-    const uint64_t idle_ms = settings_.limits.idle_timeout_ms;
-    g_socket_set_timeout(s,
-                         idle_ms ? static_cast<guint>(std::max<uint64_t>(idle_ms / 1000, 1)) : 30);
-    auto c = std::make_unique<Connection>();
-    c->socket = s;
-    GSocketAddress* remote = g_socket_get_remote_address(s, nullptr);
-    c->peer = address_string(remote);
-    if (remote) g_object_unref(remote);
-    Connection* raw = c.get();
-    ++active_;
-    std::lock_guard<std::mutex> lock(mu_);
-    connections_.push_back(std::move(c));
-    raw->thread = std::thread([this, raw] {
-      // Every wait below polls the cancellable: make its eventfd once for the connection's
-      // life, not once per wait (that create/close was 16% of a busy ingest's CPU).
-      GPollFD cancel_fd;
-      bool have_fd = g_cancellable_make_pollfd(raw->cancel, &cancel_fd);
-      serve(raw);
-      if (have_fd) g_cancellable_release_fd(raw->cancel);
-      // Let go of the socket now; the thread and the rest are reaped at the next accept.
-      g_socket_close(raw->socket, nullptr);
-      --active_;
-      raw->done = true;
-    });
+void IngestServer::adopt(int fd, std::string peer) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Keepalive finds peers that vanished without a FIN (a cut cable, a NAT that forgot us)
+  // even while we are not reading from them.
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  int idle = 60, interval = 10, count = 6;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  auto* c = new Connection(this, fd, std::move(peer));
+  c->tls_creds = tls_creds_;
+  ++active_;
+  pending_bytes_ += ServerSettings::pending_charge(settings_.limits);
+  IoLoop* loop = pool_->pick();
+  c->loop = loop;
+  ++loop->load();
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    connections_[c->id] = c;
   }
+  loop->post([c] { c->start(); });
+}
+
+void IngestServer::forget(Connection* c) {
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    connections_.erase(c->id);
+  }
+  if (c->charged) pending_bytes_ -= ServerSettings::pending_charge(settings_.limits);
+  c->charged = false;
+  --active_;
+  --c->loop->load();
+  c->loop->retire(std::unique_ptr<IoHandler>(c));
+}
+
+template <class Fn>
+void IngestServer::with_connection(uint64_t id, Fn&& fn) {
+  IoLoop* loop = nullptr;
+  std::weak_ptr<Connection::Token> w;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    loop = it->second->loop;
+    w = it->second->weak();
+  }
+  loop->post([w, fn = std::forward<Fn>(fn)] {
+    if (auto t = w.lock(); t && t->c && !t->c->closed) fn(t->c);
+  });
+}
+
+void IngestServer::resume_reading(uint64_t id) {
+  with_connection(id, [](Connection* c) { c->resume(); });
 }
 
 IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
@@ -256,14 +986,15 @@ IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
   Route* best = nullptr;
   int best_score = -1;
   for (auto& r : routes_) {
-    if (!r->route || r->closing) continue;
+    if (r->closing) continue;
     bool app_ok = r->app.empty() || r->app == app;
     // Stream keys are secrets: compare without an early exit.
     bool key_ok = r->key.empty();
     if (!key_ok && r->key.size() == key.size()) {
       unsigned diff = 0;
-      for (size_t i = 0; i < key.size(); ++i)
+      for (size_t i = 0; i < key.size(); ++i) {
         diff |= static_cast<unsigned char>(r->key[i] ^ key[i]);
+      }
       key_ok = diff == 0;
     }
     if (!app_ok || !key_ok) continue;
@@ -276,13 +1007,60 @@ IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
   return best;
 }
 
+IngestServer::Route* IngestServer::route_by_id_locked(uint64_t id) {
+  for (auto& r : routes_) {
+    if (r->id == id) return r.get();
+  }
+  return nullptr;
+}
+
+template <class Fn>
+bool IngestServer::enter(uint64_t route_id, Fn&& fn) {
+  IngestRoute* target = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Route* r = route_by_id_locked(route_id);
+    if (!r || r->closing) return false;
+    ++r->users;
+    target = r->route;
+  }
+  fn(target);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Route* r = route_by_id_locked(route_id)) {
+    if (--r->users == 0) cv_.notify_all();
+  }
+  return true;
+}
+
+void IngestServer::warn_route(uint64_t route_id, const std::string& peer, const std::string& what) {
+  GST_WARNING("%s: %s", peer.c_str(), what.c_str());
+  // The element the peer was publishing to, or else the first one of the listener: a bad peer
+  // is worth a warning wherever it was headed.
+  uint64_t target = route_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Route* r = target ? route_by_id_locked(target) : nullptr;
+    if (!r || r->closing) {
+      target = 0;
+      for (auto& cand : routes_) {
+        if (!cand->closing) {
+          target = cand->id;
+          break;
+        }
+      }
+    }
+  }
+  if (target) enter(target, [&](IngestRoute* r) { r->on_peer_warning(peer, what); });
+}
+
 bool IngestServer::add_route(const std::string& app, const std::string& key, IngestRoute* route,
                              bool allow_takeover) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& r : routes_) {
-    if (r->route && r->app == app && r->key == key) return false;
+    if (!r->closing && r->app == app && r->key == key) return false;
   }
   auto r = std::make_unique<Route>();
+  r->id = next_route_id_++;
   r->app = app;
   r->key = key;
   r->route = route;
@@ -291,329 +1069,41 @@ bool IngestServer::add_route(const std::string& app, const std::string& key, Ing
   return true;
 }
 
-bool IngestServer::remove_route(IngestRoute* route, unsigned timeout_ms) {
-  std::unique_lock<std::mutex> lock(mu_);
-  Route* target = nullptr;
-  for (auto& r : routes_) {
-    if (r->route == route) target = r.get();
-  }
-  if (!target) return true;
-  target->closing = true;  // no publisher binds any more; a takeover waiting gives up
-  if (target->publisher) g_cancellable_cancel(target->publisher->cancel);
-  cv_.notify_all();
-  bool ok = cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                         [target] { return target->users == 0; });
-  for (auto it = routes_.begin(); it != routes_.end(); ++it) {
-    if (it->get() == target) {
-      if (ok) {
-        routes_.erase(it);
-      } else {
-        target->route = nullptr;  // a stuck thread keeps the slot, never the element
-      }
-      break;
-    }
-  }
-  return ok;
-}
-
-void IngestServer::warn_peer(Connection* c, const std::string& peer, const std::string& what) {
-  GST_WARNING("%s: %s", peer.c_str(), what.c_str());
-  std::lock_guard<std::mutex> lock(mu_);
-  IngestRoute* target = c && c->route ? c->route->route : nullptr;
-  if (!target) {
-    for (auto& r : routes_) {
-      if (r->route) {
-        target = r->route;
-        break;
-      }
-    }
-  }
-  if (target) target->on_peer_warning(peer, what);
-}
-
-void IngestServer::release_route(Connection* c, bool clean, const std::string& why) {
-  Route* r = c->route;
-  if (!r) return;
-  c->route = nullptr;
-  bool replaced;
+void IngestServer::remove_route(IngestRoute* route) {
+  uint64_t publisher = 0, successor = 0, rid = 0;
   {
-    // From here a takeover no longer marks this connection: it waits for it like for any end.
-    std::lock_guard<std::mutex> lock(mu_);
-    c->leaving = true;
-    replaced = c->replaced;
+    std::unique_lock<std::mutex> lock(mu_);
+    Route* target = nullptr;
+    for (auto& r : routes_) {
+      if (r->route == route && !r->closing) target = r.get();
+    }
+    if (!target) return;
+    target->closing = true;  // nobody enters or binds any more
+    rid = target->id;
+    publisher = target->publisher;
+    successor = target->successor;
+    // Loop threads inside the element leave promptly: their calls never block.
+    while (!cv_.wait_for(lock, std::chrono::seconds(5), [target] { return target->users == 0; })) {
+      GST_WARNING("still waiting for an I/O loop to leave a stopping rtmpingestsrc");
+    }
+    routes_.erase(std::find_if(routes_.begin(), routes_.end(),
+                               [rid](const std::unique_ptr<Route>& r) { return r->id == rid; }));
   }
-  if (r->route) r->route->on_publisher_gone(clean, why, replaced);
-  std::lock_guard<std::mutex> lock(mu_);
-  r->publisher = nullptr;
-  --r->users;
-  cv_.notify_all();
+  if (publisher) with_connection(publisher, [](Connection* c) { c->close_from_element(); });
+  if (successor) {
+    with_connection(successor, [](Connection* c) { c->abandon("stream is closing"); });
+  }
 }
 
-bool IngestServer::tls_handshake(Connection* c, std::string* why) {
-  GSocketConnection* base = g_socket_connection_factory_create_connection(c->socket);
-  GError* err = nullptr;
-  GIOStream* tls = g_tls_server_connection_new(G_IO_STREAM(base), settings_.certificate, &err);
-  g_object_unref(base);
-  if (!tls) {
-    *why = err ? err->message : "no TLS backend";
-    g_clear_error(&err);
-    return false;
+std::vector<ConnectionStats> IngestServer::connection_stats() {
+  std::vector<ConnectionStats> out;
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  out.reserve(connections_.size());
+  for (auto& [id, c] : connections_) {
+    std::lock_guard<std::mutex> s(c->stats_mu);
+    out.push_back(c->stats);
   }
-  c->tls = tls;
-  // A publisher killed mid-stream sends no close_notify: a dropped connection, not a TLS fault.
-  g_tls_connection_set_require_close_notify(G_TLS_CONNECTION(tls), FALSE);
-
-  // Asynchronous on a context of this thread, so that one timer bounds the whole handshake (a
-  // per-read socket timeout would let a peer that dribbles bytes stretch it without end) and the
-  // connection's cancellable interrupts it.
-  GMainContext* ctx = g_main_context_new();
-  g_main_context_push_thread_default(ctx);
-  HandshakeWait w;
-  w.cancel = g_cancellable_new();
-  gulong link = g_cancellable_connect(c->cancel, G_CALLBACK(cancel_linked), w.cancel, nullptr);
-  GSource* timer = nullptr;
-  if (settings_.limits.handshake_timeout_ms > 0) {
-    timer = g_timeout_source_new(
-        static_cast<guint>(std::min<uint64_t>(settings_.limits.handshake_timeout_ms, G_MAXUINT)));
-    g_source_set_callback(timer, handshake_timer, &w, nullptr);
-    g_source_attach(timer, ctx);
-  }
-  g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, w.cancel,
-                                   handshake_done, &w);
-  while (!w.done) g_main_context_iteration(ctx, TRUE);
-  if (timer) {
-    g_source_destroy(timer);
-    g_source_unref(timer);
-  }
-  g_cancellable_disconnect(c->cancel, link);  // waits for a handler running on another thread
-  g_object_unref(w.cancel);
-  g_main_context_pop_thread_default(ctx);
-  g_main_context_unref(ctx);
-  if (!w.ok) {
-    if (w.timed_out) {
-      *why = "no TLS handshake within " + std::to_string(settings_.limits.handshake_timeout_ms) +
-             " ms";
-    } else {
-      *why = w.error ? w.error->message : "TLS handshake failed";
-    }
-  }
-  g_clear_error(&w.error);
-  return w.ok;
-}
-
-void IngestServer::serve(Connection* c) {
-  rtmp::ServerConfig cfg;
-  cfg.limits = settings_.limits;
-  rtmp::ServerSession session(cfg, now_ms());
-  std::vector<uint8_t> buf(64 * 1024);
-  std::string end_reason = "connection closed by peer";
-  GST_DEBUG("connection from %s", c->peer.c_str());
-  // Set once the TLS handshake is done (rtmps listener); null for plain rtmp, which reads and
-  // writes the GSocket directly.
-  GPollableInputStream* tls_in = nullptr;
-  GOutputStream* tls_out = nullptr;
-
-  auto warn = [&](const std::string& what) { warn_peer(c, c->peer, what); };
-
-  auto flush = [&]() -> bool {
-    while (!session.pending_output().empty()) {
-      rtmp::Bytes out = session.pending_output();
-      GError* err = nullptr;
-      gssize n = tls_out ? g_output_stream_write(tls_out, out.data(), out.size(), c->cancel, &err)
-                         : g_socket_send(c->socket, reinterpret_cast<const gchar*>(out.data()),
-                                         out.size(), c->cancel, &err);
-      if (n <= 0) {
-        if (err) {
-          end_reason = std::string("send failed: ") + err->message;
-          if (g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
-            warn("the peer stopped reading (send timed out): closing the connection");
-          }
-          g_error_free(err);
-        }
-        return false;
-      }
-      session.consume_output(static_cast<size_t>(n));
-    }
-    return true;
-  };
-
-  // Session warnings (unknown commands, skipped messages, ...) reach the bus too, the first
-  // few per connection: a peer repeating one cannot flood the application.
-  constexpr int kMaxSessionWarnings = 5;
-  int session_warnings = 0;
-
-  auto handle_publish = [&](const rtmp::PublishRequested& p) {
-    Route* r = nullptr;
-    std::string reason;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      r = find_route_locked(p.app, p.stream_name);
-      if (c->route) {
-        // One publish per connection: a second would unbind (or, with takeover, cancel) itself.
-        reason = "this connection is already publishing";
-        r = nullptr;
-      } else if (!r) {
-        reason = "no stream '" + p.app + "/" + p.stream_name + "' here";
-      } else if (r->publisher && !r->allow_takeover) {
-        reason = "stream '" + p.app + "/" + p.stream_name + "' is already being published";
-        r = nullptr;
-      } else {
-        ++r->users;  // keeps the route alive while the previous publisher leaves
-        // Takeover. A loop: when several publishers take over at once, the latest wins.
-        // Bounded: the old thread may be stuck in a downstream push.
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-        while (r->publisher && !r->closing) {
-          Connection* old = r->publisher;
-          GST_INFO("%s takes %s/%s over from %s", c->peer.c_str(), p.app.c_str(),
-                   p.stream_name.c_str(), old->peer.c_str());
-          if (!old->leaving) {
-            old->replaced = true;
-            g_cancellable_cancel(old->cancel);
-          }
-          if (!cv_.wait_until(lock, deadline,
-                              [r, old] { return r->publisher != old || r->closing; })) {
-            reason = "the previous publisher did not leave in time";
-            break;
-          }
-        }
-        if (r->publisher || r->closing) {
-          if (r->closing) reason = "stream is closing";
-          --r->users;
-          cv_.notify_all();
-          r = nullptr;
-        } else {
-          r->publisher = c;
-        }
-      }
-    }
-    if (r) {
-      PublisherInfo info{c->peer, p.app, p.stream_name, p.query, p.tc_url, p.flash_ver};
-      if (r->route->on_publish_request(info, &reason)) {
-        c->route = r;
-        (void)session.accept_publish(p.stream_id);
-        return;
-      }
-      std::lock_guard<std::mutex> lock(mu_);
-      r->publisher = nullptr;
-      --r->users;
-      cv_.notify_all();
-    }
-    GST_INFO("%s: publish of %s/%s refused: %s", c->peer.c_str(), p.app.c_str(),
-             p.stream_name.c_str(), reason.c_str());
-    (void)session.reject_publish(p.stream_id, rtmp::PublishRejection::kBadName, reason);
-  };
-
-  // Waits for the socket to be readable until the session's next timeout (which it then
-  // handles): 1 readable, 0 timed out, -1 cancelled or failed.
-  auto wait_readable = [&]() -> int {
-    auto next = session.next_timeout();
-    gint64 wait_us = -1;
-    if (next) {
-      uint64_t now = now_ms();
-      wait_us = *next > now ? static_cast<gint64>(*next - now) * 1000 : 0;
-    }
-    GError* err = nullptr;
-    if (g_socket_condition_timed_wait(c->socket, G_IO_IN, wait_us, c->cancel, &err)) return 1;
-    bool timed_out = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
-    g_error_free(err);
-    if (!timed_out) {
-      end_reason = "connection closed by the element";
-      return -1;
-    }
-    session.handle_timeout(now_ms());
-    return 0;
-  };
-
-  if (settings_.certificate) {
-    std::string why;
-    if (!tls_handshake(c, &why)) {
-      // A plain rtmp client on the rtmps port ends here: a bad peer, not an element fault.
-      if (!g_cancellable_is_cancelled(c->cancel)) warn("TLS handshake failed: " + why);
-      GST_DEBUG("connection from %s ended: TLS handshake failed: %s", c->peer.c_str(), why.c_str());
-      g_socket_shutdown(c->socket, TRUE, TRUE, nullptr);
-      return;
-    }
-    tls_in = G_POLLABLE_INPUT_STREAM(g_io_stream_get_input_stream(c->tls));
-    tls_out = g_io_stream_get_output_stream(c->tls);
-  }
-
-  while (!g_cancellable_is_cancelled(c->cancel)) {
-    if (!flush() || session.closed()) break;
-    GError* err = nullptr;
-    if (tls_in) {
-      // Decrypted bytes may wait inside the TLS layer where the socket cannot show them: read
-      // first, and wait on the socket only when TLS would block (it then needs socket bytes).
-      gssize n =
-          g_pollable_input_stream_read_nonblocking(tls_in, buf.data(), buf.size(), c->cancel, &err);
-      if (n > 0) {
-        (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
-      } else if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-        g_clear_error(&err);
-        if (wait_readable() < 0) break;
-      } else {
-        if (err) {
-          end_reason = std::string("receive failed: ") + err->message;
-          g_error_free(err);
-        }
-        break;
-      }
-    } else {
-      int ready = wait_readable();
-      if (ready < 0) break;
-      if (ready > 0) {
-        gssize n = g_socket_receive(c->socket, reinterpret_cast<gchar*>(buf.data()), buf.size(),
-                                    c->cancel, &err);
-        if (n <= 0) {
-          if (err) {
-            end_reason = std::string("receive failed: ") + err->message;
-            g_error_free(err);
-          }
-          break;
-        }
-        (void)session.receive(rtmp::Bytes(buf.data(), static_cast<size_t>(n)), now_ms());
-      }
-    }
-    while (auto ev = session.next_event()) {
-      if (auto p = std::get_if<rtmp::PublishRequested>(&*ev)) {
-        handle_publish(*p);
-      } else if (auto m = std::get_if<rtmp::MediaReceived>(&*ev)) {
-        if (c->route && c->route->route) c->route->route->on_media(std::move(*m));
-      } else if (auto md = std::get_if<rtmp::MetadataReceived>(&*ev)) {
-        if (c->route && c->route->route) c->route->route->on_metadata(std::move(*md));
-      } else if (auto e = std::get_if<rtmp::PublishEnded>(&*ev)) {
-        release_route(c, true, e->reason);
-      } else if (auto w = std::get_if<rtmp::SessionWarning>(&*ev)) {
-        GST_DEBUG("%s: %s", c->peer.c_str(), w->error.to_string().c_str());
-        // Faults reach the bus; tolerated extensions (unknown commands or message types, shared
-        // objects: kUnsupported) are only logged, so a legitimate encoder's quirk is no alarm.
-        if (w->error.code != rtmp::Errc::kUnsupported &&
-            ++session_warnings <= kMaxSessionWarnings) {
-          warn(w->error.to_string() +
-               (session_warnings == kMaxSessionWarnings ? " (further warnings not posted)" : ""));
-        }
-      } else if (auto cl = std::get_if<rtmp::SessionClosed>(&*ev)) {
-        if (cl->error) {
-          end_reason = cl->error->to_string();
-          warn("closing connection: " + end_reason);
-        }
-      }
-    }
-  }
-  flush();
-  if (!session.handshake_done() && !g_cancellable_is_cancelled(c->cancel) && !session.closed()) {
-    // Gone before finishing the handshake (a port scanner, a truncated C1, a wrong protocol
-    // that gave up): a bad peer.
-    warn("closed during the RTMP handshake after " + std::to_string(session.bytes_received()) +
-         " bytes: " + end_reason);
-  }
-  release_route(c, false, end_reason);
-  GST_DEBUG("connection from %s ended: %s", c->peer.c_str(), end_reason.c_str());
-  if (c->tls && !g_cancellable_is_cancelled(c->cancel)) {
-    // close_notify, bounded: a peer that stopped reading cannot hold this thread.
-    g_socket_set_timeout(c->socket, 1);
-    g_io_stream_close(c->tls, nullptr, nullptr);
-  }
-  g_socket_shutdown(c->socket, TRUE, TRUE, nullptr);
+  return out;
 }
 
 }  // namespace gst_ertmp

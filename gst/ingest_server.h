@@ -1,33 +1,45 @@
-// The I/O under rtmpingestsrc: one listening socket per address:port shared by every element
-// of the process that serves it, one thread per accepted connection driving a
-// rtmp::ServerSession, and routing of each publish to the element that owns its
+// The I/O under rtmpingestsrc: one listening socket per address:port, shared by every element
+// of the process that serves it; its connections are served by the process-wide I/O loops
+// (gst/io_loop.h), not by a thread each; each publish is routed to the element that owns its
 // application + stream key.
 //
-// TLS (rtmps) is a property of the listener: with a certificate every accepted connection is
-// wrapped in a GTlsServerConnection and speaks TLS only; elements sharing the port must agree.
+// A connection's life, all on one loop thread:
+//   accepted (limits checked) -> [TLS handshake on a thread of its own, one deadline]
+//   -> rtmp::ServerSession driven by readiness: read, drain events, write
+//   -> publish: route found -> decision (the element's publish-request, on a thread of its own
+//      so a slow handler stalls nobody) -> bound (after a taken-over publisher has left)
+//   -> media to the element; the element answers "full" -> reading stops for this connection
+//      only, until the element calls resume_reading()
+//   -> closed: the route is released, the socket closed.
 //
-// Threads: an accept thread per listener; a thread per connection. Media callbacks run on the
-// connection thread, which pushes downstream directly, so a slow downstream slows the
-// publisher through TCP (no queue in between). Every blocking call takes a GCancellable; all
-// threads are joined on release.
+// Calls into an element (IngestRoute) from a loop never block and never post on a bus
+// themselves; remove_route() returns once no loop is inside the element any more, and after it
+// returns none will enter it again.
+//
+// TLS (rtmps) is a property of the listener: with a certificate every accepted connection
+// speaks TLS only; elements sharing the port must agree on it and on every listener setting.
 #pragma once
-
-#include <gio/gio.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include <gio/gio.h>
+
+#include "gst/io_loop.h"
 #include "protocol/server_session.h"
 
 namespace gst_ertmp {
 
+class TlsCredentials;
+
 struct PublisherInfo {
-  std::string peer;  // "ip:port"
+  uint64_t connection = 0;  // the handle for resume_reading
+  std::string peer;         // "ip:port"
   std::string app;
   std::string stream;
   std::string query;
@@ -35,42 +47,78 @@ struct PublisherInfo {
   std::string flash_ver;
 };
 
-// Implemented by the element. Calls arrive on connection threads.
+// What the element makes of a media or data message.
+enum class Intake {
+  kMore,  // keep reading
+  kFull,  // a pad queue is over its bound: stop reading until resume_reading()
+  kBad,   // the message is a peer fault (see `why`): close the connection
+};
+
+// Implemented by the element.
 class IngestRoute {
  public:
   virtual ~IngestRoute() = default;
-  // Decide on a publish matching this route. Return true to accept (the route is then bound to
-  // this publisher until on_publisher_gone). `reason` is sent to the client on refusal.
-  virtual bool on_publish_request(const PublisherInfo& info, std::string* reason) = 0;
-  virtual void on_media(rtmp::MediaReceived&& media) = 0;
-  virtual void on_metadata(rtmp::MetadataReceived&& metadata) = 0;
+  // Decide on a publish matching this route, on a thread of its own (never an I/O loop); may
+  // take as long as the application's handler does. `reason` is sent to a refused client.
+  virtual bool decide_publish(const PublisherInfo& info, std::string* reason) = 0;
+  // The accepted publisher is bound (any publisher it took over from is gone). Loop thread.
+  virtual void on_publisher_bound(const PublisherInfo& info) = 0;
+  virtual Intake on_media(rtmp::MediaReceived&& media, std::string* why) = 0;
+  virtual Intake on_metadata(rtmp::MetadataReceived&& metadata, std::string* why) = 0;
   // The bound publisher ended: `clean` for FCUnpublish/deleteStream, false for a dropped
   // connection or a protocol fault (`why` says which). `replaced` when a new publisher of the
-  // same key took over (add_route's allow_takeover): its on_publish_request follows, so the
-  // stream goes on (no EOS).
+  // same key takes over: its on_publisher_bound follows, so the stream goes on (no EOS).
   virtual void on_publisher_gone(bool clean, const std::string& why, bool replaced) = 0;
   // A connection-level problem worth a warning (bad peer); never fatal for the element.
   virtual void on_peer_warning(const std::string& peer, const std::string& what) = 0;
+  // Keep the element alive while a decision runs on its own thread.
+  virtual void ref() = 0;
+  virtual void unref() = 0;
 };
 
+// Listener-wide settings: every element sharing a listener must give the same ones.
 struct ServerSettings {
   rtmp::Limits limits;  // handshake_timeout_ms also bounds the TLS handshake
   unsigned max_connections = 256;
-  // Non-null: the listener speaks TLS only (rtmps) with this certificate (which must hold its
-  // private key). Borrowed: the listener takes its own reference.
+  // Memory set aside for connections that are not publishing yet (handshake, connect, the
+  // publish decision): each is charged its worst case (kPendingCharge); past the budget new
+  // connections are refused. Stops: many unauthenticated peers each declaring large messages.
+  guint64 pending_memory_budget = 64u * 1024 * 1024;
+  int backlog = 1024;
+  bool reuse_port = false;  // SO_REUSEPORT: several processes share the port (kernel balances)
+  // Non-null: TLS only (rtmps) with this certificate (with its key). Borrowed: the listener
+  // takes its own reference.
   GTlsCertificate* certificate = nullptr;
+
+  // What a connection that is not publishing yet may hold at most: its session's pre-publish
+  // message limits, output and bookkeeping (see limits_before_publish()).
+  static guint64 pending_charge(const rtmp::Limits& limits);
+  // "" when equal, else the name of the first setting that differs.
+  std::string difference(const ServerSettings& other) const;
 };
 
-// Error code (G_IO_ERROR domain) of acquire() when an existing listener's TLS set-up differs
-// from the one asked for.
+// Error code (G_IO_ERROR domain) of acquire() when an existing listener's settings differ from
+// the ones asked for (the message names the setting).
 constexpr GIOErrorEnum kListenerMismatch = G_IO_ERROR_NOT_SUPPORTED;
+
+// Per-connection figures for stats, readable from any thread.
+struct ConnectionStats {
+  uint64_t id = 0;
+  std::string peer;
+  std::string state;  // "handshake", "tls-handshake", "connected", "deciding", "publishing"
+  std::string app, stream, flash_ver;
+  guint64 bytes_in = 0, bytes_out = 0;
+  gint64 connected_us = 0;  // monotonic time of accept
+  unsigned warnings = 0;
+  bool paused = false;  // reading stopped by a full pad queue
+};
 
 class IngestServer : public std::enable_shared_from_this<IngestServer> {
  public:
-  // Returns the listener for address:port, binding it when this process has none yet
-  // (port 0 binds a free port; each acquire with port 0 gets its own listener). An existing
-  // listener is only shared when its certificate is the same (or both have none); otherwise
-  // the error is kListenerMismatch.
+  // Returns the listener for address:port (address a numeric IP), binding it when this process
+  // has none yet (port 0 binds a free port; each acquire with port 0 gets its own listener). An
+  // existing listener is only shared when every setting is the same; otherwise the error is
+  // kListenerMismatch naming the setting.
   static std::shared_ptr<IngestServer> acquire(const std::string& address, guint16 port,
                                                const ServerSettings& settings, GError** error);
   ~IngestServer();
@@ -80,52 +128,65 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
 
   // Routes publishes for `app`/`key` ("" = any) to `route`. Exact matches win over wildcards.
   // Returns false when an identical app/key pair is already routed. With `allow_takeover` a
-  // publish for the route while it has a publisher cancels the old connection, waits (bounded)
-  // until it left the route, then binds the new one; without, the new one is refused.
+  // publish for the route while it has a publisher (once decided) closes the old connection and
+  // binds the new one after it; without, the new one is refused.
   bool add_route(const std::string& app, const std::string& key, IngestRoute* route,
                  bool allow_takeover = false);
-  // Unroutes and disconnects the route's publisher; returns once no connection thread uses the
-  // route any more (bounded by `timeout_ms`; false if that passed).
-  bool remove_route(IngestRoute* route, unsigned timeout_ms = 5000);
+  // Unroutes and disconnects the route's publisher; returns once no loop thread is inside the
+  // route and none will enter it again.
+  void remove_route(IngestRoute* route);
+
+  // The element has room again for connection `id`'s media (after Intake::kFull). Any thread.
+  void resume_reading(uint64_t id);
 
   unsigned active_connections() const { return active_.load(); }
+  std::vector<ConnectionStats> connection_stats();
 
  private:
   struct Connection;
+  struct Listener;
   struct Route {
+    uint64_t id = 0;
     std::string app, key;
     IngestRoute* route = nullptr;
     bool allow_takeover = false;
-    bool closing = false;             // remove_route in progress: no new publisher, guarded by mu_
-    Connection* publisher = nullptr;  // bound connection, guarded by mu_
-    int users = 0;                    // connection threads inside a callback (or waiting to be)
+    bool closing = false;    // remove_route in progress: nobody enters, nobody binds
+    int users = 0;           // loop threads inside the route's callbacks
+    uint64_t publisher = 0;  // bound connection id (0: none)
+    uint64_t successor = 0;  // a decided takeover waiting for the publisher to leave
   };
 
   IngestServer(std::string key, const ServerSettings& settings);
   bool start(const std::string& address, guint16 port, GError** error);
-  void accept_loop();
-  void serve(Connection* c);
-  bool tls_handshake(Connection* c, std::string* why);
+  void adopt(int fd, std::string peer);
   Route* find_route_locked(const std::string& app, const std::string& key);
-  void release_route(Connection* c, bool clean, const std::string& why);
-  // A bad peer's warning to the element it was publishing to, or else to the first route's
-  // (a bad peer is worth a bus warning wherever it was headed).
-  void warn_peer(Connection* c, const std::string& peer, const std::string& what);
+  Route* route_by_id_locked(uint64_t id);
+  // Runs `fn(route)` if the route is still open, with the route counted as in use.
+  template <class Fn>
+  bool enter(uint64_t route_id, Fn&& fn);
+  // Posts `fn(connection)` to the loop of connection `id` (nothing if it is gone).
+  template <class Fn>
+  void with_connection(uint64_t id, Fn&& fn);
+  void warn_route(uint64_t route_id, const std::string& peer, const std::string& what);
+  void forget(Connection* c);
 
-  std::string registry_key_;
-  ServerSettings settings_;
-  GSocket* listen_ = nullptr;
-  GCancellable* cancel_ = nullptr;
+  const std::string registry_key_;
+  const ServerSettings settings_;
+  std::shared_ptr<IoPool> pool_;
+  std::shared_ptr<TlsCredentials> tls_creds_;  // rtmps: made from the certificate at start
+  std::unique_ptr<Listener> listener_;         // lives on (and is destroyed by) its loop
+  IoLoop* listener_loop_ = nullptr;
   guint16 bound_port_ = 0;
-  std::thread accept_thread_;
   std::atomic<unsigned> active_{0};
-  gint64 last_limit_warning_us_ = 0;  // accept thread: refusals are reported at most 1/s
-  unsigned refused_since_warning_ = 0;
+  std::atomic<guint64> pending_bytes_{0};  // charged by connections not publishing yet
 
-  mutable std::mutex mu_;
+  std::mutex mu_;  // routes_, and each Route's fields
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Route>> routes_;
-  std::vector<std::unique_ptr<Connection>> connections_;
+  uint64_t next_route_id_ = 1;
+
+  std::mutex conns_mu_;  // connections_: inserted and erased by loop threads
+  std::map<uint64_t, Connection*> connections_;
 };
 
 }  // namespace gst_ertmp

@@ -39,7 +39,16 @@ Result<std::vector<Message>> parse_aggregate(const Message& aggregate, const Lim
     m.type = type;
     m.stream_id = aggregate.stream_id;
     m.csid = aggregate.csid;
-    m.timestamp = aggregate.timestamp + static_cast<uint32_t>(ts - first_ts);
+    // Sub-message times are relative to the first one, in either direction (a writer may
+    // put a sub-message a few ms before it); the difference is signed (mod 2^32, as the
+    // chunk layer unwraps), and never takes the result below 0.
+    const auto delta = static_cast<int32_t>(ts - first_ts);
+    if (delta >= 0) {
+      m.timestamp = aggregate.timestamp + static_cast<uint32_t>(delta);
+    } else {
+      const uint64_t back = static_cast<uint64_t>(-static_cast<int64_t>(delta));
+      m.timestamp = aggregate.timestamp >= back ? aggregate.timestamp - back : 0;
+    }
     m.payload.assign(body.begin(), body.end());
     out.push_back(std::move(m));
   }

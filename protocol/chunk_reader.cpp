@@ -1,5 +1,7 @@
 #include "protocol/chunk_reader.h"
 
+#include <new>
+
 #include <algorithm>
 #include <cstring>
 
@@ -181,8 +183,19 @@ Result<size_t> ChunkReader::parse_header(Bytes h, uint64_t offset) {
     declared_ += cs->length;
     cs->payload.clear();
     // The declared length is within max_message_size and the buffered total was checked
-    // above, so reserving it is bounded by Limits.
-    cs->payload.reserve(cs->length);
+    // above, so reserving it is bounded by Limits. Out of memory all the same is this
+    // connection's fault, never an exception through the caller (STYLE rule 3).
+    try {
+      cs->payload.reserve(cs->length);
+    } catch (const std::bad_alloc&) {
+      declared_ -= cs->length;
+      cs->in_message = false;
+      Error e =
+          make_error(Errc::kLimitExceeded,
+                     "no memory for a message of " + std::to_string(cs->length) + " bytes", offset);
+      e.csid = csid;
+      return e;
+    }
   }
   current_ = cs;
   chunk_left_ = std::min(chunk_size_, cs->length - static_cast<uint32_t>(cs->payload.size()));

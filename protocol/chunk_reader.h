@@ -54,6 +54,13 @@ class ChunkReader {
   std::optional<Message> next_message();
   bool has_message() const { return !ready_.empty(); }
 
+  // Changes the message-size and buffered-bytes bounds for messages that start from now on
+  // (ServerSession tightens them until a publish is accepted, see Limits).
+  void set_message_limits(uint32_t max_message_size, size_t max_buffered_bytes) {
+    limits_.max_message_size = max_message_size;
+    limits_.max_buffered_bytes = max_buffered_bytes;
+  }
+
   // Incoming chunk size (128 until the peer's Set Chunk Size).
   uint32_t chunk_size() const { return chunk_size_; }
   // Bytes consumed so far (for acknowledgements).

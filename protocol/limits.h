@@ -23,6 +23,15 @@ struct Limits {
   // sending one byte of it.
   size_t max_buffered_bytes = 32u * 1024 * 1024;
 
+  // The same two bounds while the peer has no accepted publish or play yet (ServerSession applies
+  // them until then). An unauthenticated peer needs only commands: connect with E-RTMP
+  // capabilities is about 1 KiB. Stops: many connections that have not even sent `connect`
+  // each declaring large messages (max_bytes_before_connect bounds what they send, not what
+  // their declarations make us reserve). Memory per such connection: at most
+  // max_buffered_bytes_before_publish of reassembly buffers.
+  uint32_t max_message_size_before_publish = 64u * 1024;
+  size_t max_buffered_bytes_before_publish = 128u * 1024;
+
   // Accepted range for a peer's Set Chunk Size. The spec allows 1..0x7FFFFFFF; 0 and values
   // with the top bit set are protocol errors. A huge chunk size costs no memory by itself
   // (message size bounds that), so the upper bound is generous.

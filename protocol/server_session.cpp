@@ -43,7 +43,18 @@ std::pair<std::string, std::string> split_query(const std::string& name) {
 
 struct ServerSession::Impl {
   explicit Impl(ServerConfig c, uint64_t now)
-      : cfg(std::move(c)), reader(cfg.limits), start_ms(now), last_rx_ms(now) {}
+      : cfg(std::move(c)), reader(cfg.limits), start_ms(now), last_rx_ms(now) {
+    reader.set_message_limits(
+        std::min(cfg.limits.max_message_size, cfg.limits.max_message_size_before_publish),
+        std::min(cfg.limits.max_buffered_bytes, cfg.limits.max_buffered_bytes_before_publish));
+  }
+  // The first accepted publish or play lifts the pre-publish message bounds.
+  void stream_accepted() {
+    if (!any_stream_live) {
+      reader.set_message_limits(cfg.limits.max_message_size, cfg.limits.max_buffered_bytes);
+    }
+    any_stream_live = true;
+  }
 
   ServerConfig cfg;
   Phase phase = Phase::kHandshake;
@@ -544,7 +555,7 @@ Status ServerSession::accept_publish(uint32_t stream_id) {
   StreamSlot* slot = s.slot_in(stream_id, StreamState::kPublishPending);
   if (!slot) return make_error(Errc::kInvalidArgument, "no pending publish on that stream");
   slot->state = StreamState::kPublishing;
-  s.any_stream_live = true;
+  s.stream_accepted();
   s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
   s.send_status(stream_id, "status", "NetStream.Publish.Start", slot->name + " is now published.",
                 slot->name);
@@ -578,7 +589,7 @@ Status ServerSession::accept_play(uint32_t stream_id) {
   StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlayPending);
   if (!slot) return make_error(Errc::kInvalidArgument, "no pending play on that stream");
   slot->state = StreamState::kPlaying;
-  s.any_stream_live = true;
+  s.stream_accepted();
   // Adobe RTMP 2012 §7.3.2.1, Figure 5 (as nginx-rtmp sends it).
   s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
   s.send_status(stream_id, "status", "NetStream.Play.Reset", "Playing and resetting " + slot->name,

@@ -14,7 +14,7 @@ packages=(
   meson ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # the plugin
-  libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev glib-networking
+  libglib2.0-dev libgnutls28-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev glib-networking
   # real peers and media tools for the interop tests
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav

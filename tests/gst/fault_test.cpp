@@ -664,12 +664,11 @@ class Fault : public ::testing::TestWithParam<FaultCase> {
     EXPECT_EQ(e, nullptr) << "unexpected warning: " << e->message;
   }
   // (d): once the hostile connections are gone, threads and fds are back to the baseline.
-  // Connection threads exit and close their sockets at once (FloodOf100Connections and
-  // FinishedConnectionsReleaseTheirSockets check that without a new connection); the
-  // listener joins finished threads at its next accept, so reaper connections are made until
-  // the counts are back. The slack of 2: the last reaper's own socket and cancellable eventfd
-  // while its thread ends, and one eventfd GStreamer creates lazily in the ingest pipeline
-  // after the baseline was counted (it stays for the process; the same fd in every case).
+  // Finished connections let go of their sockets at once (FloodOf100Connections and
+  // FinishedConnectionsReleaseTheirSockets check that without a new connection); the reaper
+  // connections made here also cover a listener that cleans up at its next accept. The slack
+  // of 2: the last reaper's own fds while it ends, and one eventfd GStreamer creates lazily in
+  // the ingest pipeline after the baseline was counted (it stays for the process).
   void expect_no_leak() {
     bool back = false;
     auto t0 = Clock::now();
@@ -852,9 +851,10 @@ void message_over_max_before_connect(Fault& f) {
   RawPeer p(f.port_);
   ASSERT_TRUE(p.ok());
   ASSERT_TRUE(p.handshake());
-  // The 24-bit length field tops out at 16 MiB - 1; the limit is 8 MiB.
+  // The 24-bit length field tops out at 16 MiB - 1; before a publish the limit is 64 KiB
+  // (Limits::max_message_size_before_publish): nothing is reserved for it.
   p.send(huge_header(0xFFFFFF, 20));
-  expect_dropped_with_warning(f, p, "16777215 bytes over the 8388608-byte limit");
+  expect_dropped_with_warning(f, p, "16777215 bytes over the 65536-byte limit");
 }
 
 void message_over_max_after_connect(Fault& f) {
@@ -862,8 +862,26 @@ void message_over_max_after_connect(Fault& f) {
   ASSERT_TRUE(p.ok());
   ASSERT_TRUE(p.handshake());
   ASSERT_TRUE(p.connect_app());
+  p.send(huge_header(64u * 1024 + 1, 20));  // N+1 of Limits::max_message_size_before_publish
+  expect_dropped_with_warning(f, p, "65537 bytes over the 65536-byte limit");
+}
+
+void message_over_max_after_publish(Fault& f) {
+  RawPeer p(f.port_);
+  ASSERT_TRUE(p.ok());
+  uint32_t id = 0;
+  ASSERT_EQ(p.start_publish("huge", &id), "NetStream.Publish.Start");
+  // A publisher may send large frames: 8 MiB is accepted, 8 MiB + 1 is not.
+  rtmp::Message big;
+  big.type = 9;
+  big.stream_id = id;
+  big.csid = 6;
+  big.payload.assign(8u * 1024 * 1024, 0x17);
+  p.write(big);
   p.send(huge_header(8u * 1024 * 1024 + 1, 9));  // N+1 of Limits::max_message_size
   expect_dropped_with_warning(f, p, "8388609 bytes over the 8388608-byte limit");
+  std::lock_guard<std::mutex> lock(f.ingest_log_.mu);
+  EXPECT_EQ(f.ingest_log_.find_warning_locked(p.peer(), "8388608 bytes over"), nullptr);
 }
 
 void set_chunk_size_zero(Fault& f) {
@@ -1284,10 +1302,10 @@ void flood_of_100_connections(Fault& f) {
       }
     }
     // All 100, exactly: every connect completed (above), so each is in the accept queue (the
-    // listen backlog is 1024, capped by net.core.somaxconn, 4096 by default and never below
-    // 128); nothing on the server may refuse one (max-connections 256 > 101 with the good
-    // publisher), and each accepted connection answers its C0C1 at once, well inside the
-    // 1 s handshake-timeout counted from the accept. A connection closed before S0S1S2 or
+    // default listen-backlog is 1024, capped by net.core.somaxconn, 4096 by default and never
+    // below 128); nothing on the server may refuse one (max-connections 256 > 101 with the
+    // good publisher), and each accepted connection answers its C0C1 at once, well inside
+    // the 1 s handshake-timeout counted from the accept. A connection closed before S0S1S2 or
     // still waiting after 5 s is a server that stalls under a burst (a small backlog that
     // leaves SYNs to retransmits after 1 s, 3 s, 7 s; an accept loop that blocks).
     EXPECT_EQ(answered, 100u) << "simultaneous connections left unanswered within 5 s";
@@ -1461,18 +1479,17 @@ void many_chunk_streams(Fault& f) {
   expect_dropped_with_warning(f, p, "more than 64 chunk streams");
 }
 
-void chunk_streams_declaring_max_size_messages(Fault& f) {
-  // 61 chunk streams (one-byte csids 3..63) each declare an 8 MiB message (the size limit) and send
-  // 1 byte of it: ~1 KB of traffic. Limits::max_buffered_bytes (32 MiB) must bound what the
-  // server sets aside for them, so the 5th declaration is refused; reserving every declared
-  // size would take 512 MiB of address space per connection.
-  RawPeer p(f.port_);
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE(p.handshake());
+// 61 chunk streams (one-byte csids 3..63) each declare a message of `size` (the size limit)
+// and send 1 byte of it: ~1 KB of traffic. The buffered-bytes bound must cap what the server
+// sets aside for them (`budget_text` names it); reserving every declared size would take 61 x
+// `size` of address space per connection.
+void declare_max_size_messages(Fault& f, RawPeer& p, uint32_t size,
+                               const std::string& budget_text) {
   p.set_chunk_size(1);
   Bytes b;
+  auto u8 = [](uint32_t v) { return static_cast<uint8_t>(v); };
   for (uint8_t csid = 3; csid < 64; ++csid) {
-    put(b, {csid, 0, 0, 0, 0x80, 0x00, 0x00, 9, 1, 0, 0, 0, 0x17});  // 8 MiB, 1 byte
+    put(b, {csid, 0, 0, 0, u8(size >> 16), u8(size >> 8), u8(size), 9, 1, 0, 0, 0, 0x17});
   }
   long vm0 = status_kb("VmSize");
   p.send(b);
@@ -1483,10 +1500,27 @@ void chunk_streams_declaring_max_size_messages(Fault& f) {
   EXPECT_LT(grown_mb, 100) << "the server reserved " << grown_mb
                            << " MiB for messages a peer only declared";
   if (answered) {
-    ADD_FAILURE() << "61 declared 8 MiB messages were accepted";
+    ADD_FAILURE() << "61 declared messages of " << size << " bytes were accepted";
   } else {
-    f.expect_warning(p.peer(), "partially received messages exceed 33554432 bytes");
+    f.expect_warning(p.peer(), budget_text);
   }
+}
+
+void chunk_streams_declaring_max_size_messages(Fault& f) {
+  // Before any publish: 64 KiB messages against a 128 KiB budget (the 3rd is refused).
+  RawPeer p(f.port_);
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE(p.handshake());
+  declare_max_size_messages(f, p, 64u * 1024, "partially received messages exceed 131072 bytes");
+}
+
+void chunk_streams_declaring_max_size_messages_after_publish(Fault& f) {
+  // A publisher: 8 MiB messages against Limits::max_buffered_bytes, 32 MiB (the 5th is refused).
+  RawPeer p(f.port_);
+  ASSERT_TRUE(p.ok());
+  ASSERT_EQ(p.start_publish("declarer"), "NetStream.Publish.Start");
+  declare_max_size_messages(f, p, 8u * 1024 * 1024,
+                            "partially received messages exceed 33554432 bytes");
 }
 
 void bytes_before_connect_cap(Fault& f) {
@@ -1593,6 +1627,7 @@ std::vector<FaultCase> catalogue() {
       {"Type2ChunkOnANeverStartedChunkStream", "", type2_chunk_on_unknown_csid},
       {"MessageOverMaxSizeBeforeConnect", "", message_over_max_before_connect},
       {"MessageOverMaxSizeAfterConnect", "", message_over_max_after_connect},
+      {"MessageOverMaxSizeAfterPublish", "", message_over_max_after_publish},
       {"SetChunkSizeZero", "", set_chunk_size_zero},
       {"SetChunkSize2Pow31", "", set_chunk_size_2_pow_31},
       {"SetChunkSizeAtMaxAndMaxPlusOne", "", set_chunk_size_max_and_max_plus_one},
@@ -1621,6 +1656,8 @@ std::vector<FaultCase> catalogue() {
       {"MaxConnectionsAtNAndNPlus1", "max-connections=3", max_connections_at_n_and_n_plus_1},
       {"TooManyChunkStreams", "", many_chunk_streams},
       {"ChunkStreamsDeclaringMaxSizeMessages", "", chunk_streams_declaring_max_size_messages},
+      {"ChunkStreamsDeclaringMaxSizeMessagesAfterPublish", "",
+       chunk_streams_declaring_max_size_messages_after_publish},
       {"BytesBeforeConnectCap", "", bytes_before_connect_cap},
       {"CreateStreamFlood", "", create_stream_flood},
       {"DownstreamBlocks10s", "", downstream_blocks_10s, "timeout=20", no_block},

@@ -37,6 +37,26 @@ TEST(Aggregate, ParsesTheLayoutAndRebasesTimestamps) {
   EXPECT_EQ((*msgs)[1].stream_id, 1u);
 }
 
+TEST(Aggregate, SubMessageBeforeTheFirstGoesBackNotForward) {
+  // Sub-messages at 1000 and 997 (3 ms before the first); the aggregate says 5000. An unsigned
+  // offset put the second at 5000 + 2^32 - 3 ms (+49.7 days).
+  Message agg;
+  agg.type = 22;
+  agg.stream_id = 1;
+  agg.timestamp = 5000;
+  agg.payload = test::cat({hex("09 000002 0003E8 00 000000 1701 0000000D"),
+                           hex("08 000001 0003E5 00 000000 AF 0000000C")});
+  auto msgs = parse_aggregate(agg);
+  ASSERT_TRUE(msgs.ok()) << msgs.error().to_string();
+  ASSERT_EQ(msgs->size(), 2u);
+  EXPECT_EQ((*msgs)[1].timestamp, 4997u);
+  // Never below zero: an aggregate at 2 ms with a sub-message 3 ms before its first.
+  agg.timestamp = 2;
+  msgs = parse_aggregate(agg);
+  ASSERT_TRUE(msgs.ok());
+  EXPECT_EQ((*msgs)[1].timestamp, 0u);
+}
+
 TEST(Aggregate, BuildThenParseRoundTrips) {
   std::vector<Message> in = {sub(9, 100, hex("1701AA")), sub(8, 120, hex("AF01BB")),
                              sub(9, 133, hex("2701CC"))};

@@ -1,0 +1,331 @@
+#include "gst/ingest_stream.h"
+
+#include <algorithm>
+
+#include "gst/codec_caps.h"
+#include "protocol/command.h"
+#include "protocol/flv_file.h"
+
+GST_DEBUG_CATEGORY_EXTERN(rtmp_ingest_src_debug);
+#define GST_CAT_DEFAULT rtmp_ingest_src_debug
+
+namespace gst_ertmp {
+namespace {
+
+// A GstBuffer over a byte vector it takes (no copy).
+GstBuffer* wrap_vector(std::vector<uint8_t>&& bytes) {
+  auto* holder = new std::vector<uint8_t>(std::move(bytes));
+  return gst_buffer_new_wrapped_full(
+      GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
+      [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
+}
+
+GstClockTime clamp_time(GstClockTimeDiff t) {
+  return t >= 0 ? static_cast<GstClockTime>(t) : 0;
+}
+
+}  // namespace
+
+IngestStream::IngestStream(GstElement* element, const IngestPadTemplates& templates, Config config,
+                           PostFn post, std::function<void()> on_room)
+    : element_(element),
+      templates_(templates),
+      config_(config),
+      post_(std::move(post)),
+      on_room_(std::move(on_room)) {}
+
+IngestStream::~IngestStream() {
+  stop();
+  if (tags_) gst_tag_list_unref(tags_);
+}
+
+GstClockTime IngestStream::running_time_now() {
+  GstClock* clock = gst_element_get_clock(element_);
+  if (!clock) return GST_CLOCK_TIME_NONE;
+  GstClockTime now = gst_clock_get_time(clock);
+  gst_object_unref(clock);
+  GstClockTime base = gst_element_get_base_time(element_);
+  return now > base ? now - base : 0;
+}
+
+void IngestStream::begin() {
+  std::lock_guard<std::mutex> lock(mu_);
+  have_base_ = false;
+  for (auto& [key, t] : tracks_) t.discont = true;
+  if (flv_) flv_->discont = true;
+}
+
+// The first message of a publish starts at the running time now, and never before what an
+// earlier publisher pushed (a takeover follows it within milliseconds, and a real-time
+// publisher runs a little ahead of the clock), so DTS stay monotonic on every pad.
+bool IngestStream::map_timestamp(uint64_t rtmp_ms, GstClockTimeDiff* dts) {
+  if (!have_base_) {
+    GstClockTime now = running_time_now();
+    base_running_ = std::max<GstClockTime>(GST_CLOCK_TIME_IS_VALID(now) ? now : 0, max_dts_);
+    base_rtmp_ = rtmp_ms;
+    have_base_ = true;
+  }
+  uint64_t distance = rtmp_ms >= base_rtmp_ ? rtmp_ms - base_rtmp_ : base_rtmp_ - rtmp_ms;
+  if (distance > kMaxTimestampJumpMs) return false;
+  // |delta| < 2^40 ms, so delta in ns < 2^60: no overflow; the base is a running time < 2^62.
+  GstClockTimeDiff delta = static_cast<GstClockTimeDiff>(distance) * GST_MSECOND;
+  if (rtmp_ms < base_rtmp_) delta = -delta;
+  GstClockTimeDiff out;
+  if (__builtin_add_overflow(static_cast<GstClockTimeDiff>(base_running_), delta, &out)) {
+    return false;
+  }
+  *dts = out;
+  return true;
+}
+
+void IngestStream::open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* id) {
+  GstPadTemplate* templ = gst_static_pad_template_get(tmpl);
+  GstPad* pad = gst_pad_new_from_template(templ, t.name.c_str());
+  gst_object_unref(templ);
+  gst_pad_set_query_function(pad, templates_.query);
+  gst_pad_use_fixed_caps(pad);
+  t.stream = std::make_unique<PadStream>(element_, pad, config_.limits, on_room_);
+  t.stream->start();
+  gchar* stream_id = gst_pad_create_stream_id(pad, element_, id);
+  t.stream->push_event(gst_event_new_stream_start(stream_id));
+  g_free(stream_id);
+}
+
+IngestStream::Track& IngestStream::track_locked(bool video, guint id) {
+  Track& t = tracks_[{video, id}];
+  if (t.stream) return t;
+  t.name = std::string(video ? "video_" : "audio_") + std::to_string(id);
+  open_track_locked(t, video ? templates_.video : templates_.audio, t.name.c_str());
+  return t;
+}
+
+IngestStream::Track& IngestStream::flv_track_locked() {
+  if (flv_) return *flv_;
+  flv_ = std::make_unique<Track>();
+  flv_->name = "src";
+  open_track_locked(*flv_, templates_.flv, "flv");
+  set_caps_locked(*flv_, gst_caps_new_empty_simple("video/x-flv"));
+  return *flv_;
+}
+
+void IngestStream::set_caps_locked(Track& t, GstCaps* caps) {
+  if (t.caps && gst_caps_is_equal(t.caps, caps)) {
+    gst_caps_unref(caps);
+    return;
+  }
+  GST_INFO_OBJECT(element_, "%s caps %" GST_PTR_FORMAT, t.name.c_str(),
+                  static_cast<gpointer>(caps));
+  if (t.caps &&
+      !gst_structure_has_name(gst_caps_get_structure(caps, 0),
+                              gst_structure_get_name(gst_caps_get_structure(t.caps, 0)))) {
+    // Another codec on the same track: a new stream on the pad (stream-start, then its caps),
+    // so that decodebin/decodebin3 and parsers start over instead of refusing the caps.
+    ++t.stream_number;
+    std::string id = t.name + "-" + std::to_string(t.stream_number);
+    gchar* stream_id = gst_pad_create_stream_id(t.stream->pad(), element_, id.c_str());
+    t.stream->push_event(gst_event_new_stream_start(stream_id));
+    g_free(stream_id);
+  }
+  gst_caps_replace(&t.caps, caps);
+  t.stream->push_event(gst_event_new_caps(caps));
+  gst_caps_unref(caps);
+  if (!t.stream->add_requested()) {
+    GstSegment segment;
+    gst_segment_init(&segment, GST_FORMAT_TIME);
+    t.stream->push_event(gst_event_new_segment(&segment));
+    if (tags_) t.stream->push_event(gst_event_new_tag(gst_tag_list_ref(tags_)));
+    t.stream->push_add_pad();
+  }
+}
+
+bool IngestStream::push_locked(Track& t, GstBuffer* buf, size_t counted_bytes) {
+  if (t.discont) {
+    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+    t.discont = false;
+  }
+  if (GST_BUFFER_DTS(buf) > max_dts_ || !GST_CLOCK_TIME_IS_VALID(max_dts_)) {
+    max_dts_ = GST_BUFFER_DTS(buf);
+  }
+  ++t.frames;
+  t.bytes += counted_bytes;
+  return t.stream->push_buffer(buf);
+}
+
+// FLV output mode: every message becomes one FLV tag (the file header first), as rtmp2src
+// emits. The tag carries the mapped DTS in ms (the pipeline's running time), not the
+// publisher's raw timestamp, so a republish or takeover never goes back in time at flvdemux.
+IngestStream::Result IngestStream::push_flv_locked(uint8_t type, uint64_t rtmp_ts,
+                                                   rtmp::Bytes body) {
+  GstClockTimeDiff dts;
+  if (!map_timestamp(rtmp_ts, &dts)) return Result::kBadTimestamp;
+  Track& t = flv_track_locked();
+  std::vector<uint8_t> bytes;
+  bytes.reserve(body.size() + 13 + 15);
+  if (!flv_header_sent_) {
+    rtmp::FlvWriter::write_header(bytes, true, true);
+    flv_header_sent_ = true;
+  }
+  // FLV tag timestamps are 32-bit ms: they wrap after 49.7 days of running time.
+  const auto tag_ms = static_cast<int64_t>((clamp_time(dts) / GST_MSECOND) & 0xFFFFFFFFu);
+  rtmp::FlvWriter::write_tag(bytes, type, tag_ms, body);
+  GstBuffer* buf = wrap_vector(std::move(bytes));
+  GST_BUFFER_DTS(buf) = clamp_time(dts);
+  total_bytes_ += body.size();
+  return push_locked(t, buf, body.size()) ? Result::kOk : Result::kFull;
+}
+
+IngestStream::Result IngestStream::media(rtmp::MediaReceived&& media) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return Result::kOk;
+  if (config_.flv_mode) {
+    return push_flv_locked(media.message.type, media.message.timestamp, media.message.payload);
+  }
+  if (media.tag_error) {
+    warn("skipped a media message: " + media.tag_error->to_string());
+    return Result::kOk;
+  }
+  GstClockTimeDiff dts;
+  if (!map_timestamp(media.message.timestamp, &dts)) return Result::kBadTimestamp;
+  auto* holder = new std::vector<uint8_t>(std::move(media.message.payload));
+  GstBuffer* whole = gst_buffer_new_wrapped_full(
+      GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
+      [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
+  total_bytes_ += holder->size();
+  bool room = true;
+  for (const auto& u : media.tag.units) {
+    if (u.packet == rtmp::PacketKind::kSilence || u.packet == rtmp::PacketKind::kCommand ||
+        u.packet == rtmp::PacketKind::kSequenceEnd || u.packet == rtmp::PacketKind::kMetadata ||
+        u.packet == rtmp::PacketKind::kMpeg2TsSequenceStart) {
+      continue;
+    }
+    Track& t = track_locked(u.video, u.track_id);
+    StreamFormat fmt;
+    fmt.codec = u.codec;
+    fmt.sound_rate = u.sound_rate;
+    fmt.sound_size = u.sound_size;
+    fmt.sound_type = u.sound_type;
+    if (u.packet == rtmp::PacketKind::kSequenceStart ||
+        u.packet == rtmp::PacketKind::kMultichannelConfig) {
+      fmt.sequence_header = rtmp::Bytes(holder->data() + u.offset, u.size);
+      if (u.packet == rtmp::PacketKind::kMultichannelConfig) {
+        fmt.sequence_header = {};
+        fmt.channels_hint = u.multichannel.channel_count;
+      }
+      std::string error;
+      GstCaps* caps = caps_for(fmt, &error);
+      if (!caps) {
+        warn("unusable sequence header on " + t.name + ": " + error);
+        continue;
+      }
+      set_caps_locked(t, caps);
+      continue;
+    }
+    if (!t.caps) {
+      if (needs_sequence_header(u.codec)) {
+        GST_DEBUG_OBJECT(element_, "dropping a %s frame before its sequence header",
+                         rtmp::codec_name(u.codec));
+        continue;
+      }
+      std::string error;
+      GstCaps* caps = caps_for(fmt, &error);
+      if (!caps) {
+        warn(error);
+        continue;
+      }
+      set_caps_locked(t, caps);
+    }
+    GstBuffer* buf = gst_buffer_copy_region(whole, GST_BUFFER_COPY_MEMORY, u.offset, u.size);
+    // |CT| < 2^23 ms and the nano offset < 1 ms: the sum stays far from overflow.
+    GstClockTimeDiff pts = dts + static_cast<GstClockTimeDiff>(u.composition_time) * GST_MSECOND +
+                           static_cast<GstClockTimeDiff>(u.nano_offset);
+    GST_BUFFER_DTS(buf) = clamp_time(dts);
+    GST_BUFFER_PTS(buf) = clamp_time(pts);
+    if (u.video && !u.keyframe) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+    if (!push_locked(t, buf, u.size)) room = false;
+  }
+  gst_buffer_unref(whole);
+  return room ? Result::kOk : Result::kFull;
+}
+
+IngestStream::Result IngestStream::metadata(rtmp::MetadataReceived&& md) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return Result::kOk;
+  if (config_.flv_mode) {
+    // flvdemux wants the plain script tag: "@setDataFrame" is a publishing wrapper.
+    rtmp::Message plain = rtmp::build_data_message(md.handler, md.values);
+    return push_flv_locked(18, md.message.timestamp, plain.payload);
+  }
+  if (md.handler != "onMetaData" || md.values.empty()) return Result::kOk;
+  const rtmp::amf::Value& m = md.values[0];
+  GstTagList* list = gst_tag_list_new_empty();
+  std::string encoder = m.get_string("encoder");
+  if (encoder.empty()) encoder = m.get_string("metadatacreator");
+  if (!encoder.empty()) {
+    gst_tag_list_add(list, GST_TAG_MERGE_REPLACE, GST_TAG_ENCODER, encoder.c_str(), nullptr);
+  }
+  std::string title = m.get_string("title");
+  if (!title.empty()) {
+    gst_tag_list_add(list, GST_TAG_MERGE_REPLACE, GST_TAG_TITLE, title.c_str(), nullptr);
+  }
+  if (auto rate = m.get_number("videodatarate"); rate && *rate > 0 && *rate < 4e6) {
+    gst_tag_list_add(list, GST_TAG_MERGE_REPLACE, GST_TAG_NOMINAL_BITRATE,
+                     static_cast<guint>(*rate * 1024), nullptr);
+  }
+  if (tags_) gst_tag_list_unref(tags_);
+  tags_ = list;
+  for (auto& [key, t] : tracks_) {
+    if (t.stream->add_requested()) t.stream->push_event(gst_event_new_tag(gst_tag_list_ref(tags_)));
+  }
+  gchar* text = g_strdup(rtmp::amf::to_string(m).c_str());
+  post_(gst_structure_new("rtmpingestsrc-metadata", "metadata", G_TYPE_STRING, text, nullptr), {});
+  g_free(text);
+  return Result::kOk;
+}
+
+bool IngestStream::end_of_stream() {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool any = false;
+  auto eos = [&](Track& t) {
+    if (!t.stream || !t.stream->add_requested()) return;
+    t.stream->push_event(gst_event_new_eos());
+    any = true;
+  };
+  if (flv_) eos(*flv_);
+  for (auto& [key, t] : tracks_) eos(t);
+  return any;
+}
+
+void IngestStream::stop() {
+  std::map<std::pair<bool, guint>, Track> tracks;
+  std::unique_ptr<Track> flv;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    tracks.swap(tracks_);
+    flv.swap(flv_);
+  }
+  // Outside the lock: a pad task may be in a pad-added handler that reads stats.
+  auto drop = [](Track& t) {
+    if (t.stream) t.stream->stop();
+    t.stream.reset();
+    if (t.caps) gst_caps_unref(t.caps);
+    t.caps = nullptr;
+  };
+  if (flv) drop(*flv);
+  for (auto& [key, t] : tracks) drop(t);
+}
+
+void IngestStream::fill_stats(GstStructure* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  gst_structure_set(s, "bytes", G_TYPE_UINT64, total_bytes_, nullptr);
+  auto add = [&](const Track& t) {
+    gst_structure_set(s, (t.name + "-frames").c_str(), G_TYPE_UINT64, t.frames,
+                      (t.name + "-bytes").c_str(), G_TYPE_UINT64, t.bytes,
+                      (t.name + "-queued-bytes").c_str(), G_TYPE_UINT64,
+                      t.stream ? t.stream->queued_bytes() : guint64{0}, nullptr);
+  };
+  if (flv_) add(*flv_);
+  for (const auto& [key, t] : tracks_) add(t);
+}
+
+}  // namespace gst_ertmp

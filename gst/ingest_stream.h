@@ -1,0 +1,113 @@
+// IngestStream: what one rtmpingestsrc makes of the publisher bound to it: tracks and their
+// pads (PadStream each), caps from sequence headers, timestamps on the pipeline's running time,
+// tags from onMetaData, or one FLV stream in `flv` output mode.
+//
+// Timing (SPEC §4): the first message of a publish maps to the running time at its arrival, and
+// never before the highest DTS any pad carried (a republish or a takeover continues the pads
+// with monotonic timestamps). After that DTS follows the publisher's clock:
+//   dts = base_running + (rtmp_ts - base_rtmp) ms,   pts = dts + CT ms + nano offset.
+// All of it in checked 64-bit arithmetic: a timestamp more than kMaxTimestampJumpMs away from
+// the base is a peer fault (kBadTimestamp), never an overflow.
+//
+// Threads: the publisher calls (begin/media/metadata/end) come from the I/O loop thread of the
+// bound connection, one publisher at a time; stop() and stats from the element's threads. One
+// mutex guards the tracks; no call blocks and none posts a bus message itself (`post` does).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gst/gst.h>
+
+#include "gst/pad_stream.h"
+#include "protocol/server_session.h"
+
+namespace gst_ertmp {
+
+struct IngestPadTemplates {
+  GstStaticPadTemplate* video;
+  GstStaticPadTemplate* audio;
+  GstStaticPadTemplate* flv;
+  GstPadQueryFunction query;  // latency answers
+};
+
+class IngestStream {
+ public:
+  // A peer timestamp this far (in either direction) from the publish's first one is refused.
+  // 2^40 ms is ~34.8 years: no real stream gets there; peer-driven jumps of 2^31-1 ms per
+  // message do after ~512 messages.
+  static constexpr uint64_t kMaxTimestampJumpMs = uint64_t{1} << 40;
+
+  enum class Result { kOk, kFull, kBadTimestamp };
+
+  struct Config {
+    bool flv_mode = false;
+    QueueLimits limits;
+  };
+  // `post` gets element-message structures (it takes them) and peer warnings (structure null,
+  // text set) to put on the bus from a safe thread; `on_room` runs on a pad task when a pad
+  // that refused more media has room again.
+  using PostFn = std::function<void(GstStructure* message, const std::string& warning)>;
+
+  IngestStream(GstElement* element, const IngestPadTemplates& templates, Config config, PostFn post,
+               std::function<void()> on_room);
+  ~IngestStream();
+
+  // A new publisher is bound: its timeline starts at the running time of its first message.
+  void begin();
+  Result media(rtmp::MediaReceived&& media);
+  Result metadata(rtmp::MetadataReceived&& metadata);
+  // The publisher is over for good: EOS on every pad. Returns false when no pad exists yet.
+  bool end_of_stream();
+
+  // Stops every pad task, removes the pads. Publisher calls after this are ignored.
+  void stop();
+
+  // stats fields: bytes, and <pad>-frames / <pad>-bytes / <pad>-queued-bytes per track.
+  void fill_stats(GstStructure* s);
+
+ private:
+  struct Track {
+    std::unique_ptr<PadStream> stream;
+    GstCaps* caps = nullptr;
+    std::string name;
+    unsigned stream_number = 0;  // new stream-start ids after a codec change
+    bool discont = true;
+    guint64 frames = 0;
+    guint64 bytes = 0;
+  };
+
+  GstClockTime running_time_now();
+  bool map_timestamp(uint64_t rtmp_ms, GstClockTimeDiff* dts);
+  Track& track_locked(bool video, guint id);
+  Track& flv_track_locked();
+  void open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* stream_id);
+  void set_caps_locked(Track& t, GstCaps* caps);
+  bool push_locked(Track& t, GstBuffer* buf, size_t counted_bytes);
+  Result push_flv_locked(uint8_t type, uint64_t rtmp_ts, rtmp::Bytes body);
+  void warn(const std::string& what) { post_(nullptr, what); }
+
+  GstElement* element_;
+  IngestPadTemplates templates_;
+  Config config_;
+  PostFn post_;
+  std::function<void()> on_room_;
+
+  std::mutex mu_;
+  bool stopped_ = false;
+  std::map<std::pair<bool, guint>, Track> tracks_;
+  std::unique_ptr<Track> flv_;
+  bool flv_header_sent_ = false;
+  GstTagList* tags_ = nullptr;
+  bool have_base_ = false;
+  GstClockTime base_running_ = 0;
+  uint64_t base_rtmp_ = 0;
+  GstClockTime max_dts_ = 0;  // highest DTS pushed on any pad, across publishers
+  guint64 total_bytes_ = 0;
+};
+
+}  // namespace gst_ertmp

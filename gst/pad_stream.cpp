@@ -1,0 +1,200 @@
+#include "gst/pad_stream.h"
+
+GST_DEBUG_CATEGORY_EXTERN(rtmp_ingest_src_debug);
+#define GST_CAT_DEFAULT rtmp_ingest_src_debug
+
+namespace gst_ertmp {
+
+PadStream::PadStream(GstElement* element, GstPad* pad, QueueLimits limits,
+                     std::function<void()> on_room)
+    : element_(element),
+      pad_(GST_PAD(gst_object_ref_sink(pad))),
+      limits_(limits),
+      on_room_(std::move(on_room)) {
+  gst_pad_set_element_private(pad_, this);
+  gst_pad_set_activatemode_function(pad_, activate_mode);
+}
+
+PadStream::~PadStream() {
+  stop();
+  gst_object_unref(pad_);
+}
+
+void PadStream::drop(Item& it) {
+  if (it.obj) gst_mini_object_unref(it.obj);
+  it.obj = nullptr;
+}
+
+bool PadStream::over_limits_locked() const {
+  if (limits_.max_bytes && bytes_ > limits_.max_bytes) return true;
+  if (limits_.max_time && GST_CLOCK_TIME_IS_VALID(newest_dts_) &&
+      GST_CLOCK_TIME_IS_VALID(pushed_dts_) && newest_dts_ > pushed_dts_ &&
+      newest_dts_ - pushed_dts_ > limits_.max_time) {
+    return true;
+  }
+  return false;
+}
+
+bool PadStream::has_room_locked() const {
+  if (bytes_ == 0) return true;
+  if (limits_.max_bytes && bytes_ > limits_.max_bytes / 2) return false;
+  if (limits_.max_time && GST_CLOCK_TIME_IS_VALID(newest_dts_) &&
+      GST_CLOCK_TIME_IS_VALID(pushed_dts_) && newest_dts_ > pushed_dts_ &&
+      newest_dts_ - pushed_dts_ > limits_.max_time / 2) {
+    return false;
+  }
+  return true;
+}
+
+bool PadStream::push_buffer(GstBuffer* buf) {
+  Item it{Item::Kind::kBuffer, GST_MINI_OBJECT_CAST(buf), GST_BUFFER_DTS_OR_PTS(buf),
+          gst_buffer_get_size(buf)};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (flushing_) {
+    drop(it);
+    return true;
+  }
+  // An empty queue measures its span from this buffer (not from what was pushed before a gap).
+  if (bytes_ == 0 || !GST_CLOCK_TIME_IS_VALID(pushed_dts_)) pushed_dts_ = it.dts;
+  if (GST_CLOCK_TIME_IS_VALID(it.dts)) newest_dts_ = it.dts;
+  bytes_ += it.size;
+  items_.push_back(it);
+  cv_.notify_one();
+  if (over_limits_locked()) {
+    throttled_ = true;
+    return false;
+  }
+  return true;
+}
+
+void PadStream::push_event(GstEvent* ev) {
+  Item it{Item::Kind::kEvent, GST_MINI_OBJECT_CAST(ev)};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (flushing_) {
+    drop(it);
+    return;
+  }
+  items_.push_back(it);
+  cv_.notify_one();
+}
+
+void PadStream::push_add_pad() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (add_requested_) return;
+  add_requested_ = true;
+  items_.push_back(Item{Item::Kind::kAddPad});
+  cv_.notify_one();
+}
+
+guint64 PadStream::queued_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+bool PadStream::start() {
+  return gst_pad_set_active(pad_, TRUE);
+}
+
+void PadStream::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  gst_pad_set_active(pad_, FALSE);  // flushes and joins the task (activate_mode)
+  if (added_) {
+    gst_element_remove_pad(element_, pad_);
+    added_ = false;
+  }
+}
+
+void PadStream::flush_locked(std::deque<Item>& out) {
+  out.swap(items_);
+  items_.clear();
+  bytes_ = 0;
+  throttled_ = false;
+  newest_dts_ = pushed_dts_ = GST_CLOCK_TIME_NONE;
+}
+
+gboolean PadStream::activate_mode(GstPad* pad, GstObject*, GstPadMode mode, gboolean active) {
+  auto* self = static_cast<PadStream*>(gst_pad_get_element_private(pad));
+  if (mode != GST_PAD_MODE_PUSH) return FALSE;
+  if (active) {
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->flushing_ = false;
+    }
+    return gst_pad_start_task(pad, task_loop, self, nullptr);
+  }
+  std::deque<Item> dropped;
+  {
+    std::lock_guard<std::mutex> lock(self->mu_);
+    self->flushing_ = true;
+    self->flush_locked(dropped);
+    self->cv_.notify_all();
+  }
+  for (auto& it : dropped) drop(it);
+  return gst_pad_stop_task(pad);
+}
+
+void PadStream::task_loop(gpointer data) {
+  static_cast<PadStream*>(data)->run_once();
+}
+
+void PadStream::run_once() {
+  std::deque<Item> batch;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !items_.empty() || flushing_; });
+    if (flushing_) {
+      lock.unlock();
+      gst_pad_pause_task(pad_);
+      return;
+    }
+    batch.swap(items_);
+  }
+  push_batch(batch);
+}
+
+void PadStream::push_batch(std::deque<Item>& batch) {
+  bool call_on_room = false;
+  for (auto& it : batch) {
+    switch (it.kind) {
+      case Item::Kind::kAddPad:
+        if (!added_) {
+          added_ = true;
+          gst_element_add_pad(element_, pad_);
+        }
+        break;
+      case Item::Kind::kEvent:
+        gst_pad_push_event(pad_, GST_EVENT_CAST(it.obj));
+        it.obj = nullptr;
+        break;
+      case Item::Kind::kBuffer: {
+        GstFlowReturn ret = gst_pad_push(pad_, GST_BUFFER_CAST(it.obj));
+        it.obj = nullptr;
+        // NOT_LINKED (an unlinked pad), FLUSHING (stopping) and EOS (downstream is done) are
+        // not errors of this stream: the buffer is dropped and the stream goes on.
+        if (ret < GST_FLOW_EOS || ret == GST_FLOW_NOT_NEGOTIATED) {
+          if (!flow_error_) {
+            flow_error_ = true;
+            GST_ELEMENT_FLOW_ERROR(element_, ret);
+          }
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        if (flushing_) break;
+        bytes_ = bytes_ >= it.size ? bytes_ - it.size : 0;
+        if (GST_CLOCK_TIME_IS_VALID(it.dts)) pushed_dts_ = it.dts;
+        if (throttled_ && has_room_locked()) {
+          throttled_ = false;
+          call_on_room = true;
+        }
+        break;
+      }
+    }
+    if (call_on_room) {
+      call_on_room = false;
+      if (on_room_) on_room_();
+    }
+  }
+  for (auto& it : batch) drop(it);  // anything left after a flush
+}
+
+}  // namespace gst_ertmp

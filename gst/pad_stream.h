@@ -1,0 +1,99 @@
+// PadStream: a source pad that streams from its own task out of a bounded queue (SPEC §4).
+//
+// The producer (an I/O loop thread, which must never block) queues buffers and events; the
+// pad's task pushes them downstream. So branches never stall each other and no `queue` is
+// needed after the element: each pad has its own streaming thread, as a demuxer followed by
+// queues would.
+//
+// Bounds: the queue holds at most `max_bytes` and `max_time` (DTS span between the newest
+// queued buffer and the last one pushed). push_buffer() reports going over either bound; the
+// producer then stops reading the connection (TCP back-pressure on exactly that publisher).
+// When the task has pushed the queue down to half of both bounds it calls `on_room` once, from
+// the task thread, so the producer can read again. The bounds are soft by one read's worth of
+// messages: what was received is always queued, never dropped.
+//
+// Pad-added: the first AddPad item makes the task add the pad to the element, so pad-added
+// handlers run on the pad's streaming thread (as for demuxers), never on an I/O loop.
+//
+// Threads: push_* from one producer at a time (callers serialise); start/stop from the element's
+// state changes; the pad's activate-mode function does the same when the element deactivates
+// its pads. stop() joins the task.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+
+#include <gst/gst.h>
+
+namespace gst_ertmp {
+
+struct QueueLimits {
+  guint64 max_bytes = 0;      // 0: no byte bound
+  GstClockTime max_time = 0;  // 0: no time bound
+};
+
+class PadStream {
+ public:
+  // Takes ownership of `pad` (floating or not); sets its activate-mode function.
+  PadStream(GstElement* element, GstPad* pad, QueueLimits limits, std::function<void()> on_room);
+  ~PadStream();
+  PadStream(const PadStream&) = delete;
+  PadStream& operator=(const PadStream&) = delete;
+
+  GstPad* pad() const { return pad_; }
+  // True once the AddPad item was handed to the task (the pad is, or is about to be, the
+  // element's).
+  bool add_requested() const { return add_requested_; }
+
+  // Producer side. push_buffer returns false when the queue is over a bound (stop reading).
+  bool push_buffer(GstBuffer* buf);  // takes the buffer
+  void push_event(GstEvent* ev);     // takes the event
+  void push_add_pad();
+
+  // Activates the pad (starting its task). Returns false if activation failed.
+  bool start();
+  // Flushes what is queued, stops and joins the task, and removes the pad from the element
+  // (or drops it if it was never added). Idempotent.
+  void stop();
+
+  // Counters for stats (any thread).
+  guint64 queued_bytes();
+
+ private:
+  struct Item {
+    enum class Kind { kBuffer, kEvent, kAddPad } kind;
+    GstMiniObject* obj = nullptr;
+    GstClockTime dts = GST_CLOCK_TIME_NONE;
+    gsize size = 0;
+  };
+  static gboolean activate_mode(GstPad* pad, GstObject* parent, GstPadMode mode, gboolean active);
+  static void task_loop(gpointer data);
+  void run_once();
+  bool over_limits_locked() const;
+  bool has_room_locked() const;
+  void push_batch(std::deque<Item>& batch);
+  void flush_locked(std::deque<Item>& out);
+  static void drop(Item& it);
+
+  GstElement* element_;  // not owned: the element owns us
+  GstPad* pad_;
+  const QueueLimits limits_;
+  std::function<void()> on_room_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> items_;
+  bool flushing_ = true;
+  bool throttled_ = false;
+  guint64 bytes_ = 0;  // queued + being pushed
+  GstClockTime newest_dts_ = GST_CLOCK_TIME_NONE;
+  GstClockTime pushed_dts_ = GST_CLOCK_TIME_NONE;
+  bool add_requested_ = false;
+  bool added_ = false;       // task thread
+  bool flow_error_ = false;  // task thread: one error on the bus per stream
+  bool stopped_ = false;
+};
+
+}  // namespace gst_ertmp
