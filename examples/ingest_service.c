@@ -18,6 +18,11 @@
 #include <time.h>
 
 #define SHUTDOWN_TIMEOUT_S 10
+/* Each pad streams from, and is added from, its own thread: one track's data can reach the
+ * muxer before the next track's pad exists. Every track of a publish is held (a blocking probe
+ * after its queue) until no new pad came for this long, then all go through together; a
+ * publisher sends every sequence header in its first messages. */
+#define TRACKS_SETTLE_MS 500
 
 typedef struct {
   const char *keys_path, *address, *app, *out;
@@ -33,12 +38,22 @@ typedef struct {
   Service *service;
   char *key;
   GstElement *pipeline, *src, *mux;
-  GMutex lock;       /* pad-added runs on the connection thread: guards the fields below */
+  GMutex lock;       /* pad-added runs on the pads' threads: guards the fields below */
   GPtrArray *branch; /* elements added for the current publish */
-  GPtrArray *heads;  /* the queues' sink pads: where EOS goes on shutdown */
+  GPtrArray *heads;  /* the pads the tracks enter: where EOS goes on shutdown */
   char *recording;   /* file of the current publish, NULL between publishes */
   gboolean finished; /* EOS reached the file */
+  GPtrArray *held;   /* queue src pads blocked until the tracks are settled */
+  GArray *probes;    /* their probe ids (gulong) */
+  gboolean released; /* the held tracks went through: the file's tracks are fixed */
+  guint generation;  /* counts publishes, so a timer of an earlier one does nothing */
+  guint settle_timer; /* main thread only */
 } KeyPipeline;
+
+typedef struct {
+  KeyPipeline *kp;
+  guint generation;
+} SettleRequest;
 
 /* --- JSON lines ---------------------------------------------------------------------------- */
 
@@ -192,35 +207,89 @@ static void add_to_branch(KeyPipeline *kp, GstElement *e) {
   g_ptr_array_add(kp->branch, gst_object_ref(e));
 }
 
-/* Connection thread: a new track. The first one of a publish creates the muxer and the file. */
+static GstPadProbeReturn hold(GstPad *pad, GstPadProbeInfo *info, gpointer data) {
+  (void)pad, (void)info, (void)data;
+  return GST_PAD_PROBE_OK; /* a BLOCK probe: the pad stays blocked while it is installed */
+}
+
+/* Main thread: the held tracks go through. */
+static gboolean release_tracks(gpointer data) {
+  KeyPipeline *kp = data;
+  kp->settle_timer = 0;
+  g_mutex_lock(&kp->lock);
+  kp->released = kp->recording != NULL;
+  for (guint i = 0; i < kp->held->len; ++i) {
+    gst_pad_remove_probe(kp->held->pdata[i], g_array_index(kp->probes, gulong, i));
+  }
+  g_ptr_array_set_size(kp->held, 0);
+  g_array_set_size(kp->probes, 0);
+  g_mutex_unlock(&kp->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/* Main thread: a pad was added; the tracks go through TRACKS_SETTLE_MS after the last one. */
+static gboolean settle_tracks(gpointer data) {
+  SettleRequest *r = data;
+  KeyPipeline *kp = r->kp;
+  if (r->generation == kp->generation) {
+    if (kp->settle_timer) g_source_remove(kp->settle_timer);
+    kp->settle_timer = g_timeout_add(TRACKS_SETTLE_MS, release_tracks, kp);
+  }
+  g_free(r);
+  return G_SOURCE_REMOVE;
+}
+
+static void start_recording(KeyPipeline *kp) {
+  char stamp[32];
+  time_t now = time(NULL);
+  strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+  kp->recording = g_strdup_printf("%s/%s-%s.mkv", kp->service->out, kp->key, stamp);
+  for (int n = 2; g_file_test(kp->recording, G_FILE_TEST_EXISTS); ++n) {
+    g_free(kp->recording);
+    kp->recording = g_strdup_printf("%s/%s-%s-%d.mkv", kp->service->out, kp->key, stamp, n);
+  }
+  kp->mux = gst_element_factory_make("matroskamux", NULL);
+  /* Added to a PLAYING pipeline: no preroll of its own (the pipeline stays PLAYING). */
+  GstElement *sink = gst_element_factory_make("filesink", NULL);
+  g_object_set(sink, "location", kp->recording, "async", FALSE, NULL);
+  add_to_branch(kp, kp->mux);
+  add_to_branch(kp, sink);
+  gst_element_link(kp->mux, sink);
+  gst_element_sync_state_with_parent(sink);
+  gst_element_sync_state_with_parent(kp->mux);
+  emit_file("recording", kp->key, kp->recording);
+}
+
+/* A pad's streaming thread: a new track. The first one of a publish creates the muxer and the
+ * file. */
 static void on_pad_added(GstElement *src, GstPad *pad, gpointer data) {
   KeyPipeline *kp = data;
   (void)src;
   g_mutex_lock(&kp->lock);
-  if (!kp->recording) {
-    char stamp[32];
-    time_t now = time(NULL);
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
-    kp->recording = g_strdup_printf("%s/%s-%s.mkv", kp->service->out, kp->key, stamp);
-    for (int n = 2; g_file_test(kp->recording, G_FILE_TEST_EXISTS); ++n) {
-      g_free(kp->recording);
-      kp->recording = g_strdup_printf("%s/%s-%s-%d.mkv", kp->service->out, kp->key, stamp, n);
-    }
-    kp->mux = gst_element_factory_make("matroskamux", NULL);
-    /* Added to a PLAYING pipeline: no preroll of its own (the pipeline stays PLAYING). */
-    GstElement *sink = gst_element_factory_make("filesink", NULL);
-    g_object_set(sink, "location", kp->recording, "async", FALSE, NULL);
-    add_to_branch(kp, kp->mux);
+  if (kp->released) {
+    /* The muxer has written its header: this track cannot join the file. */
+    gchar *extra = g_strdup_printf("\"message\": \"%s appeared after the recording started: "
+                                   "not recorded\"",
+                                   GST_PAD_NAME(pad));
+    emit("warning", kp->key, NULL, extra);
+    g_free(extra);
+    GstElement *sink = gst_element_factory_make("fakesink", NULL);
+    g_object_set(sink, "async", FALSE, NULL);
     add_to_branch(kp, sink);
-    gst_element_link(kp->mux, sink);
     gst_element_sync_state_with_parent(sink);
-    gst_element_sync_state_with_parent(kp->mux);
-    emit_file("recording", kp->key, kp->recording);
+    GstPad *sinkpad = gst_element_get_static_pad(sink, "sink");
+    gst_pad_link(pad, sinkpad);
+    g_ptr_array_add(kp->heads, sinkpad); /* EOS on shutdown ends it too */
+    g_mutex_unlock(&kp->lock);
+    return;
   }
+  if (!kp->recording) start_recording(kp);
+  /* queue ! <parser> ! matroskamux: the parser completes the caps the muxer wants. */
   GstCaps *caps = gst_pad_get_current_caps(pad);
   GstElement *parser = caps ? make_parser(caps) : NULL;
   gchar *caps_text = caps ? gst_caps_to_string(caps) : g_strdup("no caps");
   if (caps) gst_caps_unref(caps);
+  gboolean linked = FALSE;
   if (!parser) {
     gchar *extra = g_strdup_printf("\"message\": \"no parser for %s: not recorded\"", caps_text);
     emit("warning", kp->key, NULL, extra);
@@ -230,22 +299,38 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer data) {
     add_to_branch(kp, queue);
     add_to_branch(kp, parser);
     if (gst_element_link_many(queue, parser, kp->mux, NULL)) {
+      GstPad *queue_src = gst_element_get_static_pad(queue, "src");
+      gulong probe = gst_pad_add_probe(queue_src, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM, hold,
+                                       NULL, NULL);
+      g_ptr_array_add(kp->held, queue_src);
+      g_array_append_val(kp->probes, probe);
       gst_element_sync_state_with_parent(parser);
       gst_element_sync_state_with_parent(queue);
       GstPad *sinkpad = gst_element_get_static_pad(queue, "sink");
       gst_pad_link(pad, sinkpad);
       g_ptr_array_add(kp->heads, sinkpad);
+      linked = TRUE;
     } else {
       emit("warning", kp->key, NULL, "\"message\": \"matroskamux takes no such track\"");
     }
   }
   g_free(caps_text);
+  SettleRequest *r = g_new(SettleRequest, 1);
+  r->kp = kp;
+  r->generation = kp->generation;
   g_mutex_unlock(&kp->lock);
+  if (linked) {
+    g_idle_add(settle_tracks, r);
+  } else {
+    g_free(r);
+  }
 }
 
 /* After a publish: drop its branch, wait for the next publisher. */
 static void restart(KeyPipeline *kp) {
   gst_element_set_state(kp->pipeline, GST_STATE_NULL);
+  if (kp->settle_timer) g_source_remove(kp->settle_timer);
+  kp->settle_timer = 0;
   g_mutex_lock(&kp->lock);
   for (guint i = 0; i < kp->branch->len; ++i) {
     GstElement *e = kp->branch->pdata[i];
@@ -257,6 +342,10 @@ static void restart(KeyPipeline *kp) {
   g_clear_pointer(&kp->recording, g_free);
   kp->mux = NULL;
   kp->finished = FALSE;
+  g_ptr_array_set_size(kp->held, 0);
+  g_array_set_size(kp->probes, 0);
+  kp->released = FALSE;
+  ++kp->generation;
   g_mutex_unlock(&kp->lock);
   gst_element_set_state(kp->pipeline, GST_STATE_PLAYING);
 }
@@ -315,6 +404,8 @@ static KeyPipeline *key_pipeline_new(Service *s, const char *key) {
   g_mutex_init(&kp->lock);
   kp->branch = g_ptr_array_new_with_free_func(gst_object_unref);
   kp->heads = g_ptr_array_new_with_free_func(gst_object_unref);
+  kp->held = g_ptr_array_new_with_free_func(gst_object_unref);
+  kp->probes = g_array_new(FALSE, FALSE, sizeof(gulong));
   kp->pipeline = gst_pipeline_new(NULL);
   kp->src = gst_element_factory_make("rtmpingestsrc", "src");
   if (!kp->src) {
@@ -336,6 +427,8 @@ static KeyPipeline *key_pipeline_new(Service *s, const char *key) {
 
 /* EOS into every branch head; TRUE when there is a recording to wait for. */
 static gboolean begin_shutdown(KeyPipeline *kp) {
+  if (kp->settle_timer) g_source_remove(kp->settle_timer);
+  release_tracks(kp); /* held tracks go through first, then their EOS */
   g_mutex_lock(&kp->lock);
   gboolean waiting = kp->recording && !kp->finished;
   for (guint i = 0; waiting && i < kp->heads->len; ++i) {
@@ -352,6 +445,8 @@ static void key_pipeline_free(gpointer data) {
   gst_bus_remove_watch(bus);
   gst_object_unref(bus);
   g_ptr_array_unref(kp->heads);
+  g_ptr_array_unref(kp->held);
+  g_array_unref(kp->probes);
   g_ptr_array_unref(kp->branch);
   gst_object_unref(kp->pipeline);
   g_free(kp->recording);

@@ -20,6 +20,11 @@ How it uses the element (what rtmpingestsrc supports today):
 - Each publish gets its own file: on-disconnect=eos ends the recording when the publisher
   leaves (the muxer finalizes it), and the service then restarts that key's pipeline for the
   next publish.
+- Each pad streams from its own thread and is added from it (as a demuxer's pads are), so one
+  track's data can reach the muxer before the next track's pad exists, and matroskamux writes
+  its header with the tracks it has by then. The service holds every track of a publish
+  (a blocking probe after its queue) until no new pad came for TRACKS_SETTLE_MS, then lets
+  them all through; a track that appears later is not recorded (a warning says so).
 - The `stats` property (a GstStructure) is read every --stats-interval seconds and printed as
   one JSON line.
 - On SIGINT/SIGTERM an EOS is sent into each recording branch (sending it to the element
@@ -37,6 +42,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import gi
@@ -45,6 +51,9 @@ gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
 SHUTDOWN_TIMEOUT_S = 10
+# A publisher sends every track's sequence header in its first messages: pads added within this
+# long of each other belong to one recording.
+TRACKS_SETTLE_MS = 500
 
 
 def emit(event, **fields):
@@ -96,10 +105,16 @@ class KeyPipeline:
         bus = self.pipeline.get_bus()
         bus.add_signal_watch()
         bus.connect("message", self.on_message)
+        # Pad-added handlers run on the pads' streaming threads: the lock guards what they touch.
+        self.lock = threading.Lock()
         self.branch = []  # elements added for the current publish
         self.heads = []  # the queues' sink pads: where EOS goes on shutdown
         self.recording = None  # file of the current publish
         self.finished = False  # EOS reached the file (shutdown)
+        self.holds = []  # (pad, probe id): tracks held until the set of tracks is settled
+        self.released = False  # the held tracks went through: the file's tracks are fixed
+        self.generation = 0  # counts publishes, so a timer of an earlier one does nothing
+        self.settle_timer = 0
 
     def start(self):
         if self.pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
@@ -116,47 +131,86 @@ class KeyPipeline:
         emit("publish-request", key=stream, app=app, peer=peer, accepted=accepted)
         return accepted
 
-    # Connection thread: a new track of the publisher. The first one of a publish creates the
-    # muxer and the file.
+    # A pad's streaming thread: a new track of the publisher. The first one of a publish creates
+    # the muxer and the file.
     def on_pad_added(self, src, pad):
-        if self.recording is None:
-            name = "%s-%s.mkv" % (self.key, time.strftime("%Y%m%d-%H%M%S"))
-            self.recording = os.path.join(self.service.args.out, name)
-            n = 1
-            while os.path.exists(self.recording):
-                n += 1
-                self.recording = os.path.join(self.service.args.out, "%s-%d.mkv" % (name[:-4], n))
-            self.mux = Gst.ElementFactory.make("matroskamux")
-            sink = Gst.ElementFactory.make("filesink")
-            sink.set_property("location", self.recording)
-            # Added to a PLAYING pipeline: no preroll of its own (the pipeline stays PLAYING).
-            sink.set_property("async", False)
-            for e in (self.mux, sink):
+        with self.lock:
+            if self.released:
+                # The muxer has written its header: this track cannot join the file.
+                emit("warning", key=self.key,
+                     message=f"{pad.get_name()} appeared after the recording started: not recorded")
+                sink = Gst.ElementFactory.make("fakesink")
+                sink.set_property("async", False)
+                self.pipeline.add(sink)
+                self.branch.append(sink)
+                sink.sync_state_with_parent()
+                pad.link(sink.get_static_pad("sink"))
+                self.heads.append(sink.get_static_pad("sink"))  # EOS on shutdown ends it too
+                return
+            if self.recording is None:
+                self.start_recording()
+            # queue ! <parser> ! matroskamux: the parser completes the caps the muxer wants
+            # (h264parse adds width/height from the SPS).
+            caps = pad.get_current_caps()
+            queue = Gst.ElementFactory.make("queue")
+            parser = make_parser(caps)
+            if parser is None:
+                emit("warning", key=self.key, message=f"no parser for {caps.to_string()}: not recorded")
+                return
+            for e in (queue, parser):
                 self.pipeline.add(e)
                 self.branch.append(e)
-            self.mux.link(sink)
-            sink.sync_state_with_parent()
-            self.mux.sync_state_with_parent()
-            emit("recording", key=self.key, file=self.recording)
-        # queue ! <parser> ! matroskamux: the parser completes the caps the muxer wants
-        # (h264parse adds width/height from the SPS).
-        caps = pad.get_current_caps()
-        queue = Gst.ElementFactory.make("queue")
-        parser = make_parser(caps)
-        if parser is None:
-            emit("warning", key=self.key, message=f"no parser for {caps.to_string()}: not recorded")
-            return
-        for e in (queue, parser):
+            if not queue.link(parser) or not parser.link(self.mux):
+                emit("warning", key=self.key, message=f"matroskamux takes no {caps.to_string()}")
+                return
+            held = queue.get_static_pad("src")
+            probe = held.add_probe(Gst.PadProbeType.BLOCK_DOWNSTREAM,
+                                   lambda *_: Gst.PadProbeReturn.OK)
+            self.holds.append((held, probe))
+            parser.sync_state_with_parent()
+            queue.sync_state_with_parent()
+            sinkpad = queue.get_static_pad("sink")
+            pad.link(sinkpad)
+            self.heads.append(sinkpad)
+            generation = self.generation
+        GLib.idle_add(self.settle_tracks, generation)
+
+    def start_recording(self):
+        name = "%s-%s.mkv" % (self.key, time.strftime("%Y%m%d-%H%M%S"))
+        self.recording = os.path.join(self.service.args.out, name)
+        n = 1
+        while os.path.exists(self.recording):
+            n += 1
+            self.recording = os.path.join(self.service.args.out, "%s-%d.mkv" % (name[:-4], n))
+        self.mux = Gst.ElementFactory.make("matroskamux")
+        sink = Gst.ElementFactory.make("filesink")
+        sink.set_property("location", self.recording)
+        # Added to a PLAYING pipeline: no preroll of its own (the pipeline stays PLAYING).
+        sink.set_property("async", False)
+        for e in (self.mux, sink):
             self.pipeline.add(e)
             self.branch.append(e)
-        if not queue.link(parser) or not parser.link(self.mux):
-            emit("warning", key=self.key, message=f"matroskamux takes no {caps.to_string()}")
-            return
-        parser.sync_state_with_parent()
-        queue.sync_state_with_parent()
-        sinkpad = queue.get_static_pad("sink")
-        pad.link(sinkpad)
-        self.heads.append(sinkpad)
+        self.mux.link(sink)
+        sink.sync_state_with_parent()
+        self.mux.sync_state_with_parent()
+        emit("recording", key=self.key, file=self.recording)
+
+    # Main thread: a pad was added; the tracks go through TRACKS_SETTLE_MS after the last one.
+    def settle_tracks(self, generation):
+        if generation == self.generation:
+            if self.settle_timer:
+                GLib.source_remove(self.settle_timer)
+            self.settle_timer = GLib.timeout_add(TRACKS_SETTLE_MS, self.release_tracks)
+        return GLib.SOURCE_REMOVE
+
+    def release_tracks(self):
+        self.settle_timer = 0
+        with self.lock:
+            self.released = self.recording is not None
+            holds, self.holds = self.holds, []
+        for pad, probe in holds:
+            pad.remove_probe(probe)
+        return GLib.SOURCE_REMOVE
 
     def on_message(self, bus, msg):
         t = msg.type
@@ -180,10 +234,16 @@ class KeyPipeline:
     def restart(self):
         """After a publish: drop its branch, wait for the next publisher."""
         self.pipeline.set_state(Gst.State.NULL)
-        for e in self.branch:
-            e.set_state(Gst.State.NULL)
-            self.pipeline.remove(e)
-        self.branch, self.heads, self.recording, self.finished = [], [], None, False
+        if self.settle_timer:
+            GLib.source_remove(self.settle_timer)
+            self.settle_timer = 0
+        with self.lock:
+            for e in self.branch:
+                e.set_state(Gst.State.NULL)
+                self.pipeline.remove(e)
+            self.branch, self.heads, self.recording, self.finished = [], [], None, False
+            self.holds, self.released = [], False
+            self.generation += 1
         self.pipeline.set_state(Gst.State.PLAYING)
 
     def stats(self):
@@ -191,9 +251,14 @@ class KeyPipeline:
 
     def begin_shutdown(self):
         """EOS into every branch head; True when there is a recording to wait for."""
-        if self.recording is None or self.finished:
-            return False
-        for head in self.heads:
+        if self.settle_timer:
+            GLib.source_remove(self.settle_timer)
+        self.release_tracks()  # held tracks go through first, then their EOS
+        with self.lock:
+            if self.recording is None or self.finished:
+                return False
+            heads = list(self.heads)
+        for head in heads:
             head.send_event(Gst.Event.new_eos())
         return True
 
