@@ -5,10 +5,12 @@
 #include "protocol/aggregate.h"
 #include "protocol/amf0.h"
 #include "protocol/amf3.h"
+#include "protocol/color_info.h"
 #include "protocol/command.h"
 #include "protocol/flv_file.h"
 #include "protocol/flv_tag.h"
 #include "protocol/handshake.h"
+#include "tests/protocol/hdr10.h"
 #include "tests/protocol/session_pair.h"
 using namespace rtmp;
 void put(const std::string& dir, const std::string& name, const std::vector<uint8_t>& b) {
@@ -128,6 +130,23 @@ int main() {
   put("flv_tag", "opus_modex", ot);
   put("flv_tag", "hvc_seq", {0x90, 'h', 'v', 'c', '1', 1, 2, 3});
   put("flv_tag", "mc", {0x94, 'O', 'p', 'u', 's', 2, 2, 0, 1});
+  // E-RTMP Metadata: HDR10 colorInfo (the body alone and as tags on tracks 0 and 2), a reset.
+  {
+    const ColorInfo hdr = test::hdr10_color_info();
+    std::vector<uint8_t> body;
+    build_video_metadata(hdr, body);
+    put("color_info", "hdr10", body);
+    body.clear();
+    build_video_metadata(ColorInfo{}, body);
+    put("color_info", "reset", body);
+    std::vector<uint8_t> tag;
+    (void)build_color_info_tag(Codec::kHevc, 0, hdr, tag);
+    put("flv_tag", "metadata_hdr10", tag);
+    tag.clear();
+    (void)build_color_info_tag(Codec::kAv1, 2, hdr, tag);
+    put("flv_tag", "metadata_track2", tag);
+  }
+  put("flv_tag", "mpeg2ts_av1", {0x95, 'a', 'v', '0', '1', 0x80, 4, 0x81, 0x28, 0xC0, 0x93});
   std::vector<uint8_t> f;
   FlvWriter::write_header(f, true, true);
   FlvWriter::write_tag(f, 9, 0, vt);

@@ -1,8 +1,13 @@
 #include "gst/codec_caps.h"
 
 #include <gst/pbutils/pbutils.h>
+#include <gst/video/video.h>
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
+
+#include "protocol/codec_config.h"
 
 namespace gst_ertmp {
 namespace {
@@ -72,23 +77,52 @@ void set_speex_streamheader(GstCaps* caps) {
   gst_structure_take_value(gst_caps_get_structure(caps, 0), "streamheader", &array);
 }
 
-}  // namespace
-
-bool needs_sequence_header(Codec codec) {
-  switch (codec) {
-    case Codec::kAvc:
-    case Codec::kHevc:
-    case Codec::kVvc:
-    case Codec::kAv1:
-    case Codec::kAac:
-      return true;
-    default:
-      return false;
+// flvdemux's onMetaData -> video caps (gst_flv_demux_parse_metadata_item and _video_negotiate):
+// width/height truncated to integers when non-zero, framerate through
+// gst_video_guess_framerate(GST_SECOND / fps), pixel-aspect-ratio from AspectRatioX/Y with 1 for
+// a missing one. Values no video can have (negative, not finite, absurdly large) are a broken
+// publisher's and are left out rather than put in caps.
+void add_metadata_fields(GstCaps* caps, const rtmp::amf::Value& metadata) {
+  auto dimension = [&](const char* key) -> int {
+    auto d = metadata.get_number(key);
+    if (!d || !std::isfinite(*d) || *d < 1 || *d > 65535) return 0;
+    return static_cast<int>(*d);
+  };
+  auto x = metadata.get_number("AspectRatioX");
+  auto y = metadata.get_number("AspectRatioY");
+  if (x || y) {
+    double px = x ? *x : 1, py = y ? *y : 1;
+    if (std::isfinite(px) && std::isfinite(py) && px >= 1 && py >= 1 && px <= G_MAXINT &&
+        py <= G_MAXINT) {
+      gst_caps_set_simple(caps, "pixel-aspect-ratio", GST_TYPE_FRACTION, static_cast<int>(px),
+                          static_cast<int>(py), nullptr);
+    }
+  }
+  if (int w = dimension("width")) gst_caps_set_simple(caps, "width", G_TYPE_INT, w, nullptr);
+  if (int h = dimension("height")) gst_caps_set_simple(caps, "height", G_TYPE_INT, h, nullptr);
+  if (auto fps = metadata.get_number("framerate"); fps && std::isfinite(*fps) && *fps > 0.001) {
+    int num = 0, den = 0;
+    gst_video_guess_framerate(static_cast<GstClockTime>(static_cast<double>(GST_SECOND) / *fps),
+                              &num, &den);
+    if (num > 0 && den > 0) {
+      gst_caps_set_simple(caps, "framerate", GST_TYPE_FRACTION, num, den, nullptr);
+    }
   }
 }
 
-GstCaps* caps_for(const StreamFormat& f, std::string* error) {
-  const rtmp::Bytes seq = f.sequence_header;
+// The caps of the codec and its sequence header, before metadata and colorInfo.
+GstCaps* codec_caps(const StreamFormat& f, std::string* error) {
+  std::vector<uint8_t> av1c;
+  rtmp::Bytes seq = f.sequence_header;
+  if (f.mpeg2ts_descriptor) {
+    if (f.codec != Codec::kAv1) return fail(error, "MPEG2TSSequenceStart for a codec but AV1");
+    auto converted = rtmp::av1c_from_mpeg2ts_descriptor(seq);
+    if (!converted.ok()) {
+      return fail(error, "AV1 video descriptor: " + converted.error().to_string());
+    }
+    av1c = std::move(*converted);
+    seq = av1c;
+  }
   const int legacy_rate = kLegacyRates[f.sound_rate & 3];
   const int legacy_channels = (f.sound_type & 1) ? 2 : 1;
   GstCaps* caps = nullptr;
@@ -162,12 +196,17 @@ GstCaps* caps_for(const StreamFormat& f, std::string* error) {
     }
     case Codec::kMp3:
     case Codec::kMp3_8k:
-      // E-RTMP ".mp3" carries no rate/channel bits: leave them to mpegaudioparse.
       caps = gst_caps_new_simple("audio/mpeg", "mpegversion", G_TYPE_INT, 1, "layer", G_TYPE_INT, 3,
                                  nullptr);
-      if (seq.empty() && f.codec == Codec::kMp3_8k) {
+      if (f.legacy_audio_header) {
+        // flvdemux: whole frames (parsed), rate and channels from the header bits.
+        gst_caps_set_simple(caps, "parsed", G_TYPE_BOOLEAN, TRUE, "rate", G_TYPE_INT,
+                            f.codec == Codec::kMp3_8k ? 8000 : legacy_rate, "channels", G_TYPE_INT,
+                            legacy_channels, nullptr);
+      } else if (f.codec == Codec::kMp3_8k) {
         gst_caps_set_simple(caps, "rate", G_TYPE_INT, 8000, "channels", G_TYPE_INT, 1, nullptr);
       }
+      // E-RTMP ".mp3" carries no rate/channel bits: they are left to mpegaudioparse.
       return caps;
     case Codec::kOpus: {
       if (seq.size() >= 19) {
@@ -242,6 +281,141 @@ GstCaps* caps_for(const StreamFormat& f, std::string* error) {
       break;
   }
   return fail(error, std::string("no caps for codec ") + rtmp::codec_name(f.codec));
+}
+
+// H.273 chromaticity in E-RTMP (four decimals) <-> GStreamer's 0.00002 units.
+guint16 to_chroma_units(double v) {
+  return static_cast<guint16>(std::clamp(std::lround(v * 50000.0), 0L, 50000L));
+}
+double from_chroma_units(guint v) {
+  return std::round(v / 50000.0 * 10000.0) / 10000.0;
+}
+// cd/m² <-> 0.0001 cd/m² (ST 2086).
+guint32 to_luminance_units(double v) {
+  return static_cast<guint32>(std::clamp(std::llround(v * 10000.0), 0LL, 0xFFFFFFFFLL));
+}
+guint16 to_light_level(double v) {
+  return static_cast<guint16>(std::clamp(std::lround(v), 0L, 65535L));
+}
+
+}  // namespace
+
+bool needs_sequence_header(Codec codec) {
+  switch (codec) {
+    case Codec::kAvc:
+    case Codec::kHevc:
+    case Codec::kVvc:
+    case Codec::kAv1:
+    case Codec::kAac:
+      return true;
+    default:
+      return false;
+  }
+}
+
+GstCaps* caps_for(const StreamFormat& f, std::string* error) {
+  GstCaps* caps = codec_caps(f, error);
+  if (!caps || !rtmp::is_video(f.codec)) return caps;
+  if (f.metadata) add_metadata_fields(caps, *f.metadata);
+  if (f.color_info) add_color_info_to_caps(caps, *f.color_info);
+  return caps;
+}
+
+void add_color_info_to_caps(GstCaps* caps, const rtmp::ColorInfo& info) {
+  if (const auto& cc = info.color_config) {
+    GstVideoColorimetry c = {};
+    c.range = GST_VIDEO_COLOR_RANGE_UNKNOWN;
+    c.matrix = cc->matrix_coefficients ? gst_video_color_matrix_from_iso(*cc->matrix_coefficients)
+                                       : GST_VIDEO_COLOR_MATRIX_UNKNOWN;
+    c.transfer = cc->transfer_characteristics
+                     ? gst_video_transfer_function_from_iso(*cc->transfer_characteristics)
+                     : GST_VIDEO_TRANSFER_UNKNOWN;
+    c.primaries = cc->color_primaries ? gst_video_color_primaries_from_iso(*cc->color_primaries)
+                                      : GST_VIDEO_COLOR_PRIMARIES_UNKNOWN;
+    if (c.matrix != GST_VIDEO_COLOR_MATRIX_UNKNOWN || c.transfer != GST_VIDEO_TRANSFER_UNKNOWN ||
+        c.primaries != GST_VIDEO_COLOR_PRIMARIES_UNKNOWN) {
+      gchar* text = gst_video_colorimetry_to_string(&c);
+      gst_caps_set_simple(caps, "colorimetry", G_TYPE_STRING, text, nullptr);
+      g_free(text);
+    }
+  }
+  if (const auto& m = info.hdr_mdcv; m && m->red && m->green && m->blue && m->white_point &&
+                                     m->max_luminance && m->min_luminance) {
+    GstVideoMasteringDisplayInfo mdi;
+    gst_video_mastering_display_info_init(&mdi);
+    const rtmp::HdrMdcv::Xy* primaries[3] = {&*m->red, &*m->green, &*m->blue};
+    for (int i = 0; i < 3; ++i) {
+      mdi.display_primaries[i].x = to_chroma_units(primaries[i]->x);
+      mdi.display_primaries[i].y = to_chroma_units(primaries[i]->y);
+    }
+    mdi.white_point.x = to_chroma_units(m->white_point->x);
+    mdi.white_point.y = to_chroma_units(m->white_point->y);
+    mdi.max_display_mastering_luminance = to_luminance_units(*m->max_luminance);
+    mdi.min_display_mastering_luminance = to_luminance_units(*m->min_luminance);
+    gst_video_mastering_display_info_add_to_caps(&mdi, caps);
+  }
+  if (const auto& cll = info.hdr_cll; cll && cll->max_cll && cll->max_fall) {
+    GstVideoContentLightLevel level;
+    gst_video_content_light_level_init(&level);
+    level.max_content_light_level = to_light_level(*cll->max_cll);
+    level.max_frame_average_light_level = to_light_level(*cll->max_fall);
+    gst_video_content_light_level_add_to_caps(&level, caps);
+  }
+}
+
+rtmp::ColorInfo color_info_from_caps(const GstCaps* caps) {
+  rtmp::ColorInfo info;
+  if (!caps || gst_caps_is_empty(caps) || gst_caps_is_any(caps)) return info;
+  const GstStructure* s = gst_caps_get_structure(caps, 0);
+  rtmp::ColorConfig cc;
+  bool have_config = false;
+  GstVideoColorimetry c;
+  if (const char* text = gst_structure_get_string(s, "colorimetry");
+      text && gst_video_colorimetry_from_string(&c, text)) {
+    if (c.primaries != GST_VIDEO_COLOR_PRIMARIES_UNKNOWN) {
+      cc.color_primaries = static_cast<uint8_t>(gst_video_color_primaries_to_iso(c.primaries));
+    }
+    if (c.transfer != GST_VIDEO_TRANSFER_UNKNOWN) {
+      cc.transfer_characteristics =
+          static_cast<uint8_t>(gst_video_transfer_function_to_iso(c.transfer));
+    }
+    if (c.matrix != GST_VIDEO_COLOR_MATRIX_UNKNOWN) {
+      cc.matrix_coefficients = static_cast<uint8_t>(gst_video_color_matrix_to_iso(c.matrix));
+    }
+    have_config = cc.color_primaries || cc.transfer_characteristics || cc.matrix_coefficients;
+  }
+  guint depth = 0;
+  int depth_int = 0;
+  if (gst_structure_get_uint(s, "bit-depth-luma", &depth) ||
+      (gst_structure_get_int(s, "bit-depth-luma", &depth_int) && depth_int > 0 &&
+       (depth = static_cast<guint>(depth_int)))) {
+    if (depth >= 1 && depth <= 16) {
+      cc.bit_depth = static_cast<uint8_t>(depth);
+      have_config = true;
+    }
+  }
+  if (have_config) info.color_config = cc;
+  GstVideoMasteringDisplayInfo mdi;
+  if (gst_video_mastering_display_info_from_caps(&mdi, caps)) {
+    rtmp::HdrMdcv m;
+    auto xy = [](const GstVideoMasteringDisplayInfoCoordinates& p) {
+      return rtmp::HdrMdcv::Xy{from_chroma_units(p.x), from_chroma_units(p.y)};
+    };
+    m.red = xy(mdi.display_primaries[0]);
+    m.green = xy(mdi.display_primaries[1]);
+    m.blue = xy(mdi.display_primaries[2]);
+    m.white_point = xy(mdi.white_point);
+    m.max_luminance = mdi.max_display_mastering_luminance / 10000.0;
+    m.min_luminance = mdi.min_display_mastering_luminance / 10000.0;
+    info.hdr_mdcv = m;
+  }
+  GstVideoContentLightLevel level;
+  if (gst_video_content_light_level_from_caps(&level, caps) &&
+      (level.max_content_light_level || level.max_frame_average_light_level)) {
+    info.hdr_cll = rtmp::HdrCll{static_cast<double>(level.max_frame_average_light_level),
+                                static_cast<double>(level.max_content_light_level)};
+  }
+  return info;
 }
 
 }  // namespace gst_ertmp

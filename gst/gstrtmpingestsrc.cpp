@@ -339,6 +339,14 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     }
     std::lock_guard<std::mutex> lock(state_mu);
     if (state && state->stream) state->stream->fill_stats(s);
+    // Whether a full pad queue holds the publisher's connection (TCP back-pressure).
+    gboolean paused = FALSE;
+    if (uint64_t id = bound_connection.load(); id && state && state->server) {
+      for (const auto& c : state->server->connection_stats()) {
+        if (c.id == id) paused = c.paused;
+      }
+    }
+    gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, nullptr);
     return s;
   }
 };
@@ -359,7 +367,7 @@ static void gst_rtmp_ingest_src_finalize(GObject* object) {
 // would listen in plain text), credentials (a listener has none to check).
 static void parse_location(Settings* s, const std::string& location) {
   s->location = location;
-  auto url = rtmp::parse_url(location);
+  auto url = rtmp::parse_url(location, rtmp::UrlRole::kListen);
   s->location_error = url.ok() ? "" : url.error().to_string();
   if (!url.ok()) return;
   s->address = url->host;
@@ -957,7 +965,8 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
-                         "publishing, peer, application, stream-key, bytes, uptime (ns), and "
+                         "publishing, peer, application, stream-key, bytes, uptime (ns), "
+                         "reading-paused (a full pad queue holds the publisher), and "
                          "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));

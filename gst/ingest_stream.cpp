@@ -78,7 +78,8 @@ bool IngestStream::map_timestamp(uint64_t rtmp_ms, GstClockTimeDiff* dts) {
   return true;
 }
 
-void IngestStream::open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* id) {
+void IngestStream::open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* id,
+                                     std::shared_ptr<PadHandover> after) {
   GstPadTemplate* templ = gst_static_pad_template_get(tmpl);
   GstPad* pad = gst_pad_new_from_template(templ, t.name.c_str());
   gst_object_unref(templ);
@@ -86,6 +87,7 @@ void IngestStream::open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const
   gst_pad_use_fixed_caps(pad);
   t.stream = std::make_unique<PadStream>(element_, pad, config_.limits, on_room_);
   t.stream->start();
+  if (after) t.stream->push_wait_for(std::move(after));
   gchar* stream_id = gst_pad_create_stream_id(pad, element_, id);
   t.stream->push_event(gst_event_new_stream_start(stream_id));
   g_free(stream_id);
@@ -95,6 +97,7 @@ IngestStream::Track& IngestStream::track_locked(bool video, guint id) {
   Track& t = tracks_[{video, id}];
   if (t.stream) return t;
   t.name = std::string(video ? "video_" : "audio_") + std::to_string(id);
+  t.video = video;
   open_track_locked(t, video ? templates_.video : templates_.audio, t.name.c_str());
   return t;
 }
@@ -115,16 +118,21 @@ void IngestStream::set_caps_locked(Track& t, GstCaps* caps) {
   }
   GST_INFO_OBJECT(element_, "%s caps %" GST_PTR_FORMAT, t.name.c_str(),
                   static_cast<gpointer>(caps));
-  if (t.caps &&
+  if (t.caps && t.stream->add_requested() &&
       !gst_structure_has_name(gst_caps_get_structure(caps, 0),
                               gst_structure_get_name(gst_caps_get_structure(t.caps, 0)))) {
-    // Another codec on the same track: a new stream on the pad (stream-start, then its caps),
-    // so that decodebin/decodebin3 and parsers start over instead of refusing the caps.
+    // Another codec on the same track (H.264 -> HEVC): what is linked downstream was built for
+    // the old one (a parser, decodebin's chain: they refuse the new caps; decodebin3 wedged on a
+    // new stream-start). A new pad of the same name replaces the old one (pad-removed,
+    // pad-added), then the old branch gets its EOS (see PadHandover).
+    GST_INFO_OBJECT(element_, "%s changes codec: a new pad replaces it", t.name.c_str());
+    auto handover = std::make_shared<PadHandover>();
+    t.stream->push_hand_over(handover);
+    retired_.push_back(std::move(t.stream));
+    gst_caps_replace(&t.caps, nullptr);
     ++t.stream_number;
     std::string id = t.name + "-" + std::to_string(t.stream_number);
-    gchar* stream_id = gst_pad_create_stream_id(t.stream->pad(), element_, id.c_str());
-    t.stream->push_event(gst_event_new_stream_start(stream_id));
-    g_free(stream_id);
+    open_track_locked(t, t.video ? templates_.video : templates_.audio, id.c_str(), handover);
   }
   gst_caps_replace(&t.caps, caps);
   t.stream->push_event(gst_event_new_caps(caps));
@@ -298,12 +306,15 @@ bool IngestStream::end_of_stream() {
 void IngestStream::stop() {
   std::map<std::pair<bool, guint>, Track> tracks;
   std::unique_ptr<Track> flv;
+  std::vector<std::unique_ptr<PadStream>> retired;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
     tracks.swap(tracks_);
     flv.swap(flv_);
+    retired.swap(retired_);
   }
+  for (auto& r : retired) r->stop();
   // Outside the lock: a pad task may be in a pad-added handler that reads stats.
   auto drop = [](Track& t) {
     if (t.stream) t.stream->stop();

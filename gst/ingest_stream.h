@@ -75,7 +75,8 @@ class IngestStream {
     std::unique_ptr<PadStream> stream;
     GstCaps* caps = nullptr;
     std::string name;
-    unsigned stream_number = 0;  // new stream-start ids after a codec change
+    bool video = false;
+    unsigned stream_number = 0;  // stream ids of the pads that replaced it after codec changes
     bool discont = true;
     guint64 frames = 0;
     guint64 bytes = 0;
@@ -85,7 +86,8 @@ class IngestStream {
   bool map_timestamp(uint64_t rtmp_ms, GstClockTimeDiff* dts);
   Track& track_locked(bool video, guint id);
   Track& flv_track_locked();
-  void open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* stream_id);
+  void open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* stream_id,
+                         std::shared_ptr<PadHandover> after = nullptr);
   void set_caps_locked(Track& t, GstCaps* caps);
   bool push_locked(Track& t, GstBuffer* buf, size_t counted_bytes);
   Result push_flv_locked(uint8_t type, uint64_t rtmp_ts, rtmp::Bytes body);
@@ -101,6 +103,8 @@ class IngestStream {
   bool stopped_ = false;
   std::map<std::pair<bool, guint>, Track> tracks_;
   std::unique_ptr<Track> flv_;
+  // Pads replaced after a codec change: their tasks finish (EOS, pad removed), stopped at stop().
+  std::vector<std::unique_ptr<PadStream>> retired_;
   bool flv_header_sent_ = false;
   GstTagList* tags_ = nullptr;
   bool have_base_ = false;

@@ -61,6 +61,12 @@ bool PadStream::push_buffer(GstBuffer* buf) {
   items_.push_back(it);
   cv_.notify_one();
   if (over_limits_locked()) {
+    if (!throttled_) {
+      GST_DEBUG_OBJECT(pad_,
+                       "queue full (%" G_GUINT64_FORMAT " bytes, %" GST_TIME_FORMAT
+                       "): the publisher waits",
+                       bytes_, GST_TIME_ARGS(newest_dts_ - pushed_dts_));
+    }
     throttled_ = true;
     return false;
   }
@@ -86,6 +92,18 @@ void PadStream::push_add_pad() {
   cv_.notify_one();
 }
 
+void PadStream::push_hand_over(std::shared_ptr<PadHandover> handover) {
+  std::lock_guard<std::mutex> lock(mu_);
+  items_.push_back(Item{Item::Kind::kHandOver, nullptr, GST_CLOCK_TIME_NONE, 0, handover});
+  cv_.notify_one();
+}
+
+void PadStream::push_wait_for(std::shared_ptr<PadHandover> handover) {
+  std::lock_guard<std::mutex> lock(mu_);
+  items_.push_back(Item{Item::Kind::kWaitFor, nullptr, GST_CLOCK_TIME_NONE, 0, handover});
+  cv_.notify_one();
+}
+
 guint64 PadStream::queued_bytes() {
   std::lock_guard<std::mutex> lock(mu_);
   return bytes_;
@@ -98,11 +116,43 @@ bool PadStream::start() {
 void PadStream::stop() {
   if (stopped_) return;
   stopped_ = true;
-  gst_pad_set_active(pad_, FALSE);  // flushes and joins the task (activate_mode)
+  // Flush and join the task ourselves: a pad that was handed over (removed from the element by
+  // its successor) is deactivated by nobody else.
+  std::deque<Item> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    flushing_ = true;
+    flush_locked(dropped);
+    cv_.notify_all();
+  }
+  for (auto& it : dropped) drop(it);
+  gst_pad_stop_task(pad_);
+  gst_pad_set_active(pad_, FALSE);
   if (added_) {
     gst_element_remove_pad(element_, pad_);
     added_ = false;
   }
+  // Stopped before taking an old pad's place: that pad goes too.
+  if (taking_over_ && taking_over_->old_pad)
+    gst_element_remove_pad(element_, taking_over_->old_pad);
+  taking_over_.reset();
+  for (GstPad* peer : old_peers_) gst_object_unref(peer);
+  old_peers_.clear();
+}
+
+void PadStream::add_pad() {
+  if (added_) return;
+  if (taking_over_) {
+    std::lock_guard<std::mutex> lock(taking_over_->mu);
+    old_peers_.swap(taking_over_->old_peers);
+    if (taking_over_->old_pad) {
+      if (GstPad* peer = gst_pad_get_peer(taking_over_->old_pad)) old_peers_.push_back(peer);
+      gst_element_remove_pad(element_, taking_over_->old_pad);
+    }
+  }
+  taking_over_.reset();
+  added_ = true;
+  gst_element_add_pad(element_, pad_);
 }
 
 void PadStream::flush_locked(std::deque<Item>& out) {
@@ -158,12 +208,36 @@ void PadStream::push_batch(std::deque<Item>& batch) {
   for (auto& it : batch) {
     switch (it.kind) {
       case Item::Kind::kAddPad:
-        if (!added_) {
-          added_ = true;
-          gst_element_add_pad(element_, pad_);
-        }
+        add_pad();
         break;
+      case Item::Kind::kHandOver: {
+        std::lock_guard<std::mutex> lock(it.handover->mu);
+        if (added_) it.handover->old_pad = GST_PAD(gst_object_ref(pad_));
+        added_ = false;  // the pad is the new stream's to remove now
+        it.handover->old_peers.swap(old_peers_);
+        it.handover->done = true;
+        it.handover->cv.notify_all();
+        break;
+      }
+      case Item::Kind::kWaitFor: {
+        // Bounded by our own flushing: a stop never waits for the other pad.
+        std::unique_lock<std::mutex> lock(it.handover->mu);
+        while (!it.handover->done) {
+          it.handover->cv.wait_for(lock, std::chrono::milliseconds(50));
+          std::lock_guard<std::mutex> self(mu_);
+          if (flushing_) break;
+        }
+        if (it.handover->done) taking_over_ = it.handover;
+        break;
+      }
       case Item::Kind::kEvent:
+        if (GST_EVENT_TYPE(it.obj) == GST_EVENT_EOS) {
+          for (GstPad* peer : old_peers_) {
+            gst_pad_send_event(peer, gst_event_new_eos());
+            gst_object_unref(peer);
+          }
+          old_peers_.clear();
+        }
         gst_pad_push_event(pad_, GST_EVENT_CAST(it.obj));
         it.obj = nullptr;
         break;
@@ -183,6 +257,7 @@ void PadStream::push_batch(std::deque<Item>& batch) {
         bytes_ = bytes_ >= it.size ? bytes_ - it.size : 0;
         if (GST_CLOCK_TIME_IS_VALID(it.dts)) pushed_dts_ = it.dts;
         if (throttled_ && has_room_locked()) {
+          GST_DEBUG_OBJECT(pad_, "queue has room again");
           throttled_ = false;
           call_on_room = true;
         }

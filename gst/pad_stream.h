@@ -23,11 +23,31 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include <gst/gst.h>
 
 namespace gst_ertmp {
+
+// One pad hands over to another (a codec change on a track). The old pad's task, once it has
+// pushed everything queued before the change, passes its pad here; the new pad's task waits for
+// that, then removes the old pad and adds its own of the same name (pad-removed, pad-added: the
+// application links a new decoder chain). The old branch keeps its peer pad, which gets its EOS
+// when the new pad sends its own: an EOS right away would let the pipeline see every sink at
+// EOS before the new branch has one (decodebin3 makes its sink later) and post EOS.
+struct PadHandover {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  GstPad* old_pad = nullptr;       // a reference, when the old pad was added
+  std::vector<GstPad*> old_peers;  // references: branches still owed an EOS
+  ~PadHandover() {
+    if (old_pad) gst_object_unref(old_pad);
+    for (GstPad* p : old_peers) gst_object_unref(p);
+  }
+};
 
 struct QueueLimits {
   guint64 max_bytes = 0;      // 0: no byte bound
@@ -51,6 +71,10 @@ class PadStream {
   bool push_buffer(GstBuffer* buf);  // takes the buffer
   void push_event(GstEvent* ev);     // takes the event
   void push_add_pad();
+  // After what is queued now, the task hands its pad over (see PadHandover) and stops pushing;
+  // push_wait_for makes the new pad's task wait for it and take the old pad's place.
+  void push_hand_over(std::shared_ptr<PadHandover> handover);
+  void push_wait_for(std::shared_ptr<PadHandover> handover);
 
   // Activates the pad (starting its task). Returns false if activation failed.
   bool start();
@@ -63,10 +87,11 @@ class PadStream {
 
  private:
   struct Item {
-    enum class Kind { kBuffer, kEvent, kAddPad } kind;
+    enum class Kind { kBuffer, kEvent, kAddPad, kHandOver, kWaitFor } kind;
     GstMiniObject* obj = nullptr;
     GstClockTime dts = GST_CLOCK_TIME_NONE;
     gsize size = 0;
+    std::shared_ptr<PadHandover> handover = {};
   };
   static gboolean activate_mode(GstPad* pad, GstObject* parent, GstPadMode mode, gboolean active);
   static void task_loop(gpointer data);
@@ -91,7 +116,10 @@ class PadStream {
   GstClockTime newest_dts_ = GST_CLOCK_TIME_NONE;
   GstClockTime pushed_dts_ = GST_CLOCK_TIME_NONE;
   bool add_requested_ = false;
-  bool added_ = false;       // task thread
+  bool added_ = false;                        // task thread
+  std::shared_ptr<PadHandover> taking_over_;  // task thread: an old pad to replace at AddPad
+  std::vector<GstPad*> old_peers_;  // task thread: replaced branches owed our EOS (references)
+  void add_pad();
   bool flow_error_ = false;  // task thread: one error on the bus per stream
   bool stopped_ = false;
 };

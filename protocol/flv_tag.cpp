@@ -298,6 +298,12 @@ Status parse_unit_body(ByteReader& r, MediaUnit& u, uint8_t packet_type, size_t 
         u.keyframe = false;
         break;
       case VideoPacketType::kMpeg2TsSequenceStart:
+        // Defined for av01 only (its body is an AV1 video descriptor); E-RTMP v2 leaves it
+        // undefined for every other FourCC, so such a message is skipped, not misread.
+        if (u.codec != Codec::kAv1) {
+          return unsupported(std::string("MPEG2TSSequenceStart for ") + codec_name(u.codec),
+                             r.offset());
+        }
         u.packet = PacketKind::kMpeg2TsSequenceStart;
         break;
       default:
@@ -457,16 +463,32 @@ void write_mod_ex_nano(ByteWriter& w, uint32_t nano, uint8_t next_packet_type) {
 }
 
 template <class Spec>
-Status check_units(const Spec& spec) {
+Status check_units(const Spec& spec, bool video) {
   if (spec.units.empty()) return make_error(Errc::kInvalidArgument, "tag without units", 0);
   if (spec.units.size() > 1 &&
       (!spec.multitrack || *spec.multitrack == AvMultitrackType::kOneTrack)) {
     return make_error(Errc::kInvalidArgument, "several units need ManyTracks multitrack", 0);
   }
-  if (spec.multitrack && *spec.multitrack == AvMultitrackType::kManyTracks) {
-    for (const auto& u : spec.units) {
-      if (u.codec != spec.units[0].codec) {
-        return make_error(Errc::kInvalidArgument, "ManyTracks needs one codec", 0);
+  if (spec.nano_offset && *spec.nano_offset > kMaxNanoOffset) {
+    return make_error(Errc::kInvalidArgument,
+                      "TimestampOffsetNano " + std::to_string(*spec.nano_offset) + " > 999999", 0);
+  }
+  for (size_t i = 0; i < spec.units.size(); ++i) {
+    const UnitSpec& u = spec.units[i];
+    if (spec.multitrack && *spec.multitrack == AvMultitrackType::kManyTracks &&
+        u.codec != spec.units[0].codec) {
+      return make_error(Errc::kInvalidArgument, "ManyTracks needs one codec", 0);
+    }
+    if (spec.units.size() > 1 && (codec_fourcc(u.codec) == 0 || is_video(u.codec) != video)) {
+      return make_error(Errc::kInvalidArgument,
+                        std::string(codec_name(u.codec)) + " has no " +
+                            (video ? "video" : "audio") + " FourCC for a multitrack message",
+                        0);
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (spec.units[j].track_id == u.track_id) {
+        return make_error(Errc::kInvalidArgument,
+                          "track " + std::to_string(u.track_id) + " twice in one message", 0);
       }
     }
   }
@@ -495,8 +517,20 @@ void write_ex_units(ByteWriter& w, const std::optional<AvMultitrackType>& mt,
 
 }  // namespace
 
+std::optional<AvMultitrackType> multitrack_form(const std::vector<UnitSpec>& units) {
+  if (units.empty()) return std::nullopt;
+  if (units.size() == 1) {
+    if (units[0].track_id == 0) return std::nullopt;
+    return AvMultitrackType::kOneTrack;
+  }
+  for (const auto& u : units) {
+    if (u.codec != units[0].codec) return AvMultitrackType::kManyTracksManyCodecs;
+  }
+  return AvMultitrackType::kManyTracks;
+}
+
 Status build_video_tag(const VideoTagSpec& spec, std::vector<uint8_t>& out) {
-  RTMP_CHECK(check_units(spec));
+  RTMP_CHECK(check_units(spec, true));
   ByteWriter w(out);
   const UnitSpec& first = spec.units[0];
   auto legacy_id =
@@ -531,6 +565,14 @@ Status build_video_tag(const VideoTagSpec& spec, std::vector<uint8_t>& out) {
   if (pt == 6 || pt == 7 || pt > 7) {
     return make_error(Errc::kInvalidArgument, "packet type is structural", 0);
   }
+  if (spec.packet == VideoPacketType::kMpeg2TsSequenceStart) {
+    for (const auto& u : spec.units) {
+      if (u.codec != Codec::kAv1) {
+        return make_error(Errc::kInvalidArgument, "MPEG2TSSequenceStart is defined for AV1 only",
+                          0);
+      }
+    }
+  }
   uint8_t outer = spec.multitrack ? 6 : pt;
   if (spec.nano_offset) {
     w.u8(static_cast<uint8_t>(0x80 | (ft << 4) | 7));
@@ -555,7 +597,7 @@ Status build_video_tag(const VideoTagSpec& spec, std::vector<uint8_t>& out) {
 }
 
 Status build_audio_tag(const AudioTagSpec& spec, std::vector<uint8_t>& out) {
-  RTMP_CHECK(check_units(spec));
+  RTMP_CHECK(check_units(spec, false));
   ByteWriter w(out);
   const UnitSpec& first = spec.units[0];
   auto legacy_fmt = legacy_sound_format(first.codec);

@@ -114,6 +114,21 @@ enum class AvMultitrackType : uint8_t { kOneTrack = 0, kManyTracks = 1, kManyTra
 
 enum class ModExType : uint8_t { kTimestampOffsetNano = 0 };
 
+// TimestampOffsetNano carries the sub-millisecond part of a timestamp: "MUST be at least 3
+// bytes, storing values up to 999,999 ns", and applies to its message only.
+constexpr uint32_t kMaxNanoOffset = 999'999;
+
+// A nanosecond timestamp as an RTMP millisecond timestamp plus the TimestampOffsetNano that
+// restores it: ns == ms * 1'000'000 + nano, nano <= kMaxNanoOffset.
+struct SplitTimestamp {
+  uint64_t ms = 0;
+  uint32_t nano = 0;
+  bool operator==(const SplitTimestamp&) const = default;
+};
+constexpr SplitTimestamp split_timestamp_ns(uint64_t ns) {
+  return SplitTimestamp{ns / 1'000'000, static_cast<uint32_t>(ns % 1'000'000)};
+}
+
 enum class AudioChannelOrder : uint8_t { kUnspecified = 0, kNative = 1, kCustom = 2 };
 
 // One codec identity for legacy ids and FourCCs.
@@ -247,8 +262,15 @@ struct AudioTagSpec {
   std::vector<UnitSpec> units;
 };
 
+// The multitrack form for units of one instant sent together (E-RTMP v2 "Multitrack"): none for
+// one unit on track 0, OneTrack for one unit on another track, ManyTracks when every unit has
+// the same codec, ManyTracksManyCodecs otherwise. nullopt for no units too.
+std::optional<AvMultitrackType> multitrack_form(const std::vector<UnitSpec>& units);
+
 // Appends the tag body to `out`. Errors: kInvalidArgument for combinations the format cannot
-// carry (a legacy-only codec with an E-RTMP feature, several units without multitrack, ...).
+// carry: a legacy-only codec with an E-RTMP feature, several units without ManyTracks*, one
+// track twice in a message, a ManyTracks* unit whose codec has no FourCC of the tag's kind, a
+// nano offset above kMaxNanoOffset, MPEG2TSSequenceStart for a codec other than AV1.
 Status build_video_tag(const VideoTagSpec& spec, std::vector<uint8_t>& out);
 Status build_audio_tag(const AudioTagSpec& spec, std::vector<uint8_t>& out);
 

@@ -18,7 +18,7 @@ int hex_value(char c) {
 }
 
 // Parses "host[:port]" (host may be "[v6]") into url. Empty authority is an error.
-Status parse_authority(std::string_view auth, Url& url) {
+Status parse_authority(std::string_view auth, Url& url, UrlRole role) {
   auto at = auth.rfind('@');
   if (at != std::string_view::npos) {
     std::string_view userinfo = auth.substr(0, at);
@@ -51,8 +51,8 @@ Status parse_authority(std::string_view auth, Url& url) {
   if (!port_text.empty()) {
     unsigned port = 0;
     auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
+    if (ec != std::errc() || p != port_text.data() + port_text.size() ||
+        (port == 0 && role != UrlRole::kListen) || port > 65535) {
       return bad("bad port '" + std::string(port_text) + "'");
     }
     url.port = static_cast<uint16_t>(port);
@@ -116,7 +116,7 @@ std::string Url::to_string() const {
   return s;
 }
 
-Result<Url> parse_url(std::string_view text) {
+Result<Url> parse_url(std::string_view text, UrlRole role) {
   Url url;
   auto sep = text.find("://");
   if (sep == std::string_view::npos) return bad("missing '://'");
@@ -127,7 +127,7 @@ Result<Url> parse_url(std::string_view text) {
   url.port = scheme == "rtmps" ? 443 : 1935;
   std::string_view rest = text.substr(sep + 3);
   auto slash = rest.find('/');
-  RTMP_CHECK(parse_authority(rest.substr(0, slash), url));
+  RTMP_CHECK(parse_authority(rest.substr(0, slash), url, role));
   if (slash == std::string_view::npos) return bad("no application in the path");
   std::string_view path = rest.substr(slash + 1);
   auto q = path.find('?');

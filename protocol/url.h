@@ -37,9 +37,13 @@ struct Url {
   std::string to_string() const;  // without credentials
 };
 
+// What the URL is for: a peer to connect to, or an address to listen on, where port 0 means
+// "any free port" (as rtmpingestsrc's `port` property).
+enum class UrlRole : uint8_t { kConnect, kListen };
+
 // Errors: kInvalidArgument with a message naming the problem (scheme, host, port, path).
 // An empty stream is allowed (rtmp2 >= 1.26.4): servers and reconnect URLs have none.
-Result<Url> parse_url(std::string_view text);
+Result<Url> parse_url(std::string_view text, UrlRole role = UrlRole::kConnect);
 
 // Resolves an E-RTMP ReconnectRequest tcUrl (absolute "rtmp://h/app", scheme-relative
 // "//h/app", or path-relative "/app") against the current URL; the stream is kept.

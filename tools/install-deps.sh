@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package gst-ertmp, its tests, fuzzers and benchmarks need, and
-# node-media-server (npm) for the interop tests into a local directory outside the tree.
+# Installs every Debian 12 package gst-ertmp, its tests, fuzzers and benchmarks need,
+# node-media-server (npm) for the interop tests into a local directory outside the tree, and
+# Debian 13's ffmpeg 7.1 (the third-party E-RTMP peer) into a chroot outside the tree
+# (tools/install-ffmpeg71.sh; ~1 GB, about two minutes). ERTMP_SKIP_FFMPEG71=1 skips the latter
+# (its tests then skip, except in CI, which always installs it and where they would fail).
 # A no-op (no network) when everything is present. apt-get as root, through sudo otherwise.
 set -euo pipefail
 
@@ -27,8 +30,12 @@ packages=(
   binutils
   # self-signed certificates for the rtmps tests
   openssl
+  # the trixie chroot that holds ffmpeg 7.1 (tools/install-ffmpeg71.sh)
+  debootstrap
   # benchmarks
-  bc iperf3 gnuplot-nox
+  bc iperf3 gnuplot-nox iproute2
+  # building SRS, the benchmarks' same-run anchor (bench/srs.sh; the source comes from SRS_DIR)
+  automake make patch unzip perl libssl-dev
 )
 # node + npm for node-media-server: Debian's packages unless a node is already installed
 # (e.g. from NodeSource, whose nodejs package carries npm itself).
@@ -62,4 +69,13 @@ else
   mkdir -p "$nms_dir"
   npm install --prefix "$nms_dir" --no-audit --no-fund --omit=dev --loglevel=error \
     "node-media-server@$nms_version"
+fi
+
+# CI (CI set and not false/0, as .ci/run sets it) always installs ffmpeg 7.1: its tests fail there
+# when it is missing.
+case "${CI:-}" in "" | false | 0) in_ci=false ;; *) in_ci=true ;; esac
+if [ "${ERTMP_SKIP_FFMPEG71:-0}" != 0 ] && [ "$in_ci" = false ]; then
+  echo "install-deps: ERTMP_SKIP_FFMPEG71 set: not installing ffmpeg 7.1 (its tests skip)"
+else
+  "$(dirname "$0")/install-ffmpeg71.sh"
 fi

@@ -19,6 +19,7 @@
 #include "protocol/crypto.h"
 #include "protocol/flv_file.h"
 #include "protocol/flv_tag.h"
+#include "tests/interop/av1_obu.h"
 #include "tests/interop/node_media_server.h"
 
 namespace rtmp {
@@ -128,53 +129,9 @@ Encoded encode_opus() {
 
 // --- codec configuration records the encoders do not put in caps ----------------------------
 
-struct Obu {
-  uint8_t type = 0;
-  size_t offset = 0;  // of the OBU header
-  size_t size = 0;    // header + payload
-  size_t payload = 0;
-};
-
-// Splits a low-overhead bitstream (every OBU with obu_has_size_field, as av1parse writes it).
-std::vector<Obu> split_obus(Bytes tu) {
-  std::vector<Obu> obus;
-  size_t p = 0;
-  while (p < tu.size()) {
-    Obu o;
-    o.offset = p;
-    o.type = static_cast<uint8_t>((tu[p] >> 3) & 0x0F);
-    bool ext = (tu[p] & 0x04) != 0;
-    bool has_size = (tu[p] & 0x02) != 0;
-    size_t q = p + 1 + (ext ? 1 : 0);
-    uint64_t len = 0;
-    if (has_size) {
-      for (int i = 0; i < 8 && q < tu.size(); ++i) {
-        len |= static_cast<uint64_t>(tu[q] & 0x7F) << (7 * i);
-        if (!(tu[q++] & 0x80)) break;
-      }
-    } else {
-      len = tu.size() - q;
-    }
-    if (q > tu.size() || len > tu.size() - q) return {};
-    o.payload = q - p;
-    o.size = o.payload + static_cast<size_t>(len);
-    obus.push_back(o);
-    p += o.size;
-  }
-  return obus;
-}
-
-// AV1 CodedFrames carry a temporal unit without its temporal delimiter (AV1-ISOBMFF §2.4, as
-// ffmpeg's flvenc and our rtmppushsink send it).
-std::vector<uint8_t> strip_temporal_delimiters(Bytes tu) {
-  std::vector<uint8_t> out;
-  for (const Obu& o : split_obus(tu)) {
-    if (o.type != 2)
-      out.insert(out.end(), tu.begin() + static_cast<long>(o.offset),
-                 tu.begin() + static_cast<long>(o.offset + o.size));
-  }
-  return out;
-}
+using ertmp_test::Obu;
+using ertmp_test::split_obus;
+using ertmp_test::strip_temporal_delimiters;
 
 // AV1CodecConfigurationRecord (AV1-ISOBMFF §2.3.3) from the sequence header OBU of the first
 // temporal unit: seq_profile, seq_level_idx[0] and seq_tier[0] read from the OBU; bit depth and

@@ -372,6 +372,277 @@ TEST(FlvTag, GarbageNeverCrashesAndViewsStayInBounds) {
   }
 }
 
+// ---- ModEx TimestampOffsetNano, building ---------------------------------------------------
+
+TEST(FlvTag, ModExNanoOnAudio) {
+  // 97 | size-1=2 | 0003E8 (1000 ns) | ModExType 0, next AudioPacketType 1 | 'Opus' data
+  const auto data = hex("FC FF FE");
+  auto b = cat({hex("97 02 0003E8 01"), bytes_of("Opus"), data});
+  AudioTagSpec s;
+  s.nano_offset = 1000;
+  s.units = {{0, Codec::kOpus, 0, data}};
+  EXPECT_EQ(build_audio(s), b);
+  auto t = parse_ok(TagType::kAudio, b);
+  EXPECT_EQ(t.units[0].nano_offset, 1000u);
+  EXPECT_EQ(t.units[0].codec, Codec::kOpus);
+  EXPECT_EQ(payload_of(b, t.units[0]), data);
+}
+
+TEST(FlvTag, ModExNanoAroundOneTrackMultitrack) {
+  // ModEx first, its next packet type is Multitrack (6); then OneTrack | CodedFrames, FourCC,
+  // trackId, CT: 97 02 0F423F 06 | 01 'hvc1' 02 000021 <NALUs>
+  auto b = cat({hex("97 02 0F423F 06 01"), bytes_of("hvc1"), hex("02 000021"), kNalus});
+  VideoTagSpec s;
+  s.nano_offset = 999'999;
+  s.multitrack = AvMultitrackType::kOneTrack;
+  s.units = {{2, Codec::kHevc, 0x21, kNalus}};
+  EXPECT_EQ(build_video(s), b);
+  std::vector<uint8_t> head;
+  ASSERT_TRUE(build_video_tag_header(s, head).ok());
+  EXPECT_EQ(head, std::vector<uint8_t>(b.begin(), b.end() - static_cast<long>(kNalus.size())));
+  auto t = parse_ok(TagType::kVideo, b);
+  ASSERT_EQ(t.units.size(), 1u);
+  EXPECT_EQ(t.units[0].nano_offset, 999'999u);
+  EXPECT_EQ(t.units[0].track_id, 2);
+  EXPECT_EQ(t.units[0].composition_time, 0x21);
+  EXPECT_EQ(payload_of(b, t.units[0]), kNalus);
+}
+
+TEST(FlvTag, ModExNanoAboveTheSpecMaximumIsRefused) {
+  VideoTagSpec s;
+  s.units = {{0, Codec::kHevc, 0, kNalus}};
+  s.nano_offset = kMaxNanoOffset;
+  std::vector<uint8_t> out;
+  EXPECT_TRUE(build_video_tag(s, out).ok());
+  s.nano_offset = kMaxNanoOffset + 1;
+  EXPECT_EQ(build_video_tag(s, out).error().code, Errc::kInvalidArgument);
+  AudioTagSpec a;
+  a.units = {{0, Codec::kOpus, 0, kNalus}};
+  a.nano_offset = 1'000'000;
+  EXPECT_EQ(build_audio_tag(a, out).error().code, Errc::kInvalidArgument);
+}
+
+TEST(FlvTag, SplitTimestampKeepsTheSubMillisecondPart) {
+  static_assert(split_timestamp_ns(1'234'567'891) == SplitTimestamp{1234, 567'891});
+  // 29.97 fps (1001/30000 s a frame): the RTMP millisecond timestamps jitter by up to a
+  // millisecond; ms * 1e6 + nano gives every frame time back exactly.
+  for (uint64_t i = 0; i < 3000; ++i) {
+    uint64_t ns = i * 1'001'000'000'000ull / 30'000'000ull;
+    SplitTimestamp st = split_timestamp_ns(ns);
+    ASSERT_LE(st.nano, kMaxNanoOffset);
+    ASSERT_EQ(st.ms * 1'000'000 + st.nano, ns) << i;
+  }
+  EXPECT_EQ(split_timestamp_ns(33'366'666), (SplitTimestamp{33, 366'666}));
+}
+
+// ---- multitrack packing --------------------------------------------------------------------
+
+TEST(FlvTag, MultitrackFormForUnitsOfOneInstant) {
+  EXPECT_EQ(multitrack_form({}), std::nullopt);
+  EXPECT_EQ(multitrack_form({{0, Codec::kHevc, 0, {}}}), std::nullopt);
+  EXPECT_EQ(multitrack_form({{3, Codec::kHevc, 0, {}}}), AvMultitrackType::kOneTrack);
+  EXPECT_EQ(multitrack_form({{0, Codec::kHevc, 0, {}}, {1, Codec::kHevc, 0, {}}}),
+            AvMultitrackType::kManyTracks);
+  EXPECT_EQ(multitrack_form({{0, Codec::kHevc, 0, {}}, {1, Codec::kAv1, 0, {}}}),
+            AvMultitrackType::kManyTracksManyCodecs);
+}
+
+TEST(FlvTag, AudioManyTracksAndManyCodecsByteTables) {
+  const auto a = hex("AA BB"), b = hex("CC");
+  // 95 | 11 (ManyTracks, CodedFrames) 'mp4a' | 00 000002 AABB | 01 000001 CC
+  auto many = cat({hex("95 11"), bytes_of("mp4a"), hex("00 000002"), a, hex("01 000001"), b});
+  AudioTagSpec s;
+  s.units = {{0, Codec::kAac, 0, a}, {1, Codec::kAac, 0, b}};
+  s.multitrack = multitrack_form(s.units);
+  EXPECT_EQ(build_audio(s), many);
+  // 95 | 21 (ManyTracksManyCodecs, CodedFrames) | 'Opus' 00 000002 AABB | 'mp4a' 01 000001 CC
+  auto mixed = cat(
+      {hex("95 21"), bytes_of("Opus"), hex("00 000002"), a, bytes_of("mp4a"), hex("01 000001"), b});
+  s.units = {{0, Codec::kOpus, 0, a}, {1, Codec::kAac, 0, b}};
+  s.multitrack = multitrack_form(s.units);
+  EXPECT_EQ(build_audio(s), mixed);
+  for (const auto* body : {&many, &mixed}) {
+    auto t = parse_ok(TagType::kAudio, *body);
+    ASSERT_EQ(t.units.size(), 2u);
+    EXPECT_EQ(t.units[0].track_id, 0);
+    EXPECT_EQ(t.units[1].track_id, 1);
+    EXPECT_EQ(payload_of(*body, t.units[0]), a);
+    EXPECT_EQ(payload_of(*body, t.units[1]), b);
+  }
+  EXPECT_EQ(parse_ok(TagType::kAudio, mixed).units[0].codec, Codec::kOpus);
+}
+
+TEST(FlvTag, ManyTracksSequenceStartCarriesEveryTracksConfig) {
+  const auto c0 = hex("01 02 03"), c1 = hex("01 04");
+  // 90|6 key Multitrack | 10 (ManyTracks, SequenceStart) 'hvc1' | 00 000003 c0 | 05 000002 c1
+  auto b = cat({hex("96 10"), bytes_of("hvc1"), hex("00 000003"), c0, hex("05 000002"), c1});
+  VideoTagSpec s;
+  s.packet = VideoPacketType::kSequenceStart;
+  s.units = {{0, Codec::kHevc, 0, c0}, {5, Codec::kHevc, 0, c1}};
+  s.multitrack = multitrack_form(s.units);
+  EXPECT_EQ(build_video(s), b);
+  auto t = parse_ok(TagType::kVideo, b);
+  ASSERT_EQ(t.units.size(), 2u);
+  EXPECT_EQ(t.units[1].packet, PacketKind::kSequenceStart);
+  EXPECT_EQ(t.units[1].track_id, 5);
+  EXPECT_EQ(payload_of(b, t.units[1]), c1);
+}
+
+// Every packing of three tracks at one instant comes back from the parser unit for unit.
+TEST(FlvTag, ManyTracksRoundTripThroughTheParser) {
+  const std::vector<std::vector<uint8_t>> payloads = {hex("0000000165AA"), hex("0101"), {}};
+  const Codec codecs[][3] = {{Codec::kHevc, Codec::kHevc, Codec::kHevc},
+                             {Codec::kHevc, Codec::kAv1, Codec::kAvc},
+                             {Codec::kVp9, Codec::kVp8, Codec::kVvc}};
+  for (const auto& cs : codecs) {
+    for (VideoPacketType pkt : {VideoPacketType::kCodedFrames, VideoPacketType::kCodedFramesX,
+                                VideoPacketType::kSequenceStart}) {
+      VideoTagSpec s;
+      s.frame_type = VideoFrameType::kInter;
+      s.packet = pkt;
+      for (uint8_t i = 0; i < 3; ++i) {
+        s.units.push_back({static_cast<uint8_t>(i * 2), cs[i], -5 * i, payloads[i]});
+      }
+      s.multitrack = multitrack_form(s.units);
+      auto b = build_video(s);
+      auto t = parse_ok(TagType::kVideo, b);
+      ASSERT_EQ(t.units.size(), 3u);
+      EXPECT_EQ(t.multitrack, s.multitrack);
+      for (size_t i = 0; i < 3; ++i) {
+        const MediaUnit& u = t.units[i];
+        EXPECT_EQ(u.track_id, s.units[i].track_id);
+        EXPECT_EQ(u.codec, cs[i]);
+        EXPECT_FALSE(u.keyframe);
+        bool ct = pkt == VideoPacketType::kCodedFrames &&
+                  (cs[i] == Codec::kHevc || cs[i] == Codec::kAvc || cs[i] == Codec::kVvc);
+        EXPECT_EQ(u.composition_time, ct ? -5 * static_cast<int>(i) : 0);
+        EXPECT_EQ(payload_of(b, u), payloads[i]);
+      }
+    }
+  }
+}
+
+TEST(FlvTag, MultitrackBuilderRefusesWhatItCannotCarry) {
+  std::vector<uint8_t> out;
+  VideoTagSpec twice;
+  twice.multitrack = AvMultitrackType::kManyTracks;
+  twice.units = {{1, Codec::kHevc, 0, kNalus}, {1, Codec::kHevc, 0, kNalus}};
+  EXPECT_EQ(build_video_tag(twice, out).error().code, Errc::kInvalidArgument);
+  AudioTagSpec no_fourcc;
+  no_fourcc.multitrack = AvMultitrackType::kManyTracksManyCodecs;
+  no_fourcc.units = {{0, Codec::kAac, 0, kNalus}, {1, Codec::kSpeex, 0, kNalus}};
+  EXPECT_EQ(build_audio_tag(no_fourcc, out).error().code, Errc::kInvalidArgument);
+  VideoTagSpec audio_in_video;
+  audio_in_video.multitrack = AvMultitrackType::kManyTracksManyCodecs;
+  audio_in_video.units = {{0, Codec::kHevc, 0, kNalus}, {1, Codec::kOpus, 0, kNalus}};
+  EXPECT_EQ(build_video_tag(audio_in_video, out).error().code, Errc::kInvalidArgument);
+  EXPECT_TRUE(out.empty());
+}
+
+// ---- the packet types the elements do not turn into frames ---------------------------------
+
+TEST(FlvTag, SequenceEndInEveryForm) {
+  struct Case {
+    TagType type;
+    std::vector<uint8_t> body;
+    Codec codec;
+    uint8_t track;
+  };
+  const Case cases[] = {
+      {TagType::kVideo, hex("17 02 000000"), Codec::kAvc, 0},                  // legacy AVC
+      {TagType::kVideo, cat({hex("92"), bytes_of("hvc1")}), Codec::kHevc, 0},  // Ex
+      {TagType::kVideo, cat({hex("96 02"), bytes_of("av01"), hex("03")}), Codec::kAv1, 3},
+      {TagType::kAudio, cat({hex("92"), bytes_of("Opus")}), Codec::kOpus, 0},
+      {TagType::kAudio, cat({hex("95 02"), bytes_of("mp4a"), hex("01")}), Codec::kAac, 1},
+  };
+  for (const auto& c : cases) {
+    auto t = parse_ok(c.type, c.body);
+    ASSERT_EQ(t.units.size(), 1u);
+    EXPECT_EQ(t.units[0].packet, PacketKind::kSequenceEnd);
+    EXPECT_EQ(t.units[0].codec, c.codec);
+    EXPECT_EQ(t.units[0].track_id, c.track);
+    EXPECT_EQ(t.units[0].size, 0u);
+  }
+  VideoTagSpec v;
+  v.packet = VideoPacketType::kSequenceEnd;
+  v.units = {{0, Codec::kAvc, 0, {}}};
+  EXPECT_EQ(build_video(v), cases[0].body);
+  v.units = {{3, Codec::kAv1, 0, {}}};
+  v.multitrack = AvMultitrackType::kOneTrack;
+  EXPECT_EQ(build_video(v), cases[2].body);
+  AudioTagSpec a;
+  a.packet = AudioPacketType::kSequenceEnd;
+  a.units = {{0, Codec::kOpus, 0, {}}};
+  EXPECT_EQ(build_audio(a), cases[3].body);
+  a.units = {{1, Codec::kAac, 0, {}}};
+  a.multitrack = AvMultitrackType::kOneTrack;
+  EXPECT_EQ(build_audio(a), cases[4].body);
+}
+
+TEST(FlvTag, Mpeg2TsSequenceStartIsForAv1Only) {
+  // AV1 video descriptor (AOM "Carriage of AV1 in MPEG-2 TS" §4.1): tag 0x80, length 4, then
+  // marker|version, profile|level, tier..chroma position, hdr_wcg_idc|delay.
+  const auto desc = hex("80 04 81 08 0C 00");
+  auto b = cat({hex("95"), bytes_of("av01"), desc});
+  auto t = parse_ok(TagType::kVideo, b);
+  EXPECT_EQ(t.units[0].packet, PacketKind::kMpeg2TsSequenceStart);
+  EXPECT_EQ(payload_of(b, t.units[0]), desc);
+  VideoTagSpec s;
+  s.packet = VideoPacketType::kMpeg2TsSequenceStart;
+  s.units = {{0, Codec::kAv1, 0, desc}};
+  EXPECT_EQ(build_video(s), b);
+
+  auto r = parse_flv_tag(TagType::kVideo, cat({hex("95"), bytes_of("hvc1"), desc}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::kUnsupported);  // skipped with a warning, never misread
+  s.units = {{0, Codec::kHevc, 0, desc}};
+  std::vector<uint8_t> out;
+  EXPECT_EQ(build_video_tag(s, out).error().code, Errc::kInvalidArgument);
+}
+
+TEST(FlvTag, VideoCommandFramesEveryForm) {
+  // Ex, frame type 5, packet type 1: one VideoCommand byte, no FourCC (0 StartSeek, 1 EndSeek).
+  auto t = parse_ok(TagType::kVideo, hex("D1 00"));
+  EXPECT_EQ(t.units[0].packet, PacketKind::kCommand);
+  EXPECT_EQ(t.units[0].video_command, 0);
+  EXPECT_FALSE(t.units[0].keyframe);
+  // ModEx before the command: D7 02 000001 01 | 01
+  t = parse_ok(TagType::kVideo, hex("D7 02 000001 01 01"));
+  EXPECT_EQ(t.units[0].packet, PacketKind::kCommand);
+  EXPECT_EQ(t.units[0].video_command, 1);
+  EXPECT_EQ(t.units[0].nano_offset, 1u);
+  // A Multitrack packet with frame type 5 is a command too (the check precedes Multitrack).
+  t = parse_ok(TagType::kVideo, hex("D6 01"));
+  EXPECT_EQ(t.units[0].packet, PacketKind::kCommand);
+  EXPECT_EQ(t.units[0].video_command, 1);
+  // A command byte missing is truncation, not a command.
+  EXPECT_EQ(parse_flv_tag(TagType::kVideo, hex("D1")).error().code, Errc::kTruncated);
+
+  VideoTagSpec s;
+  s.frame_type = VideoFrameType::kCommand;
+  s.video_command = 1;
+  s.units = {{0, Codec::kHevc, 0, {}}};
+  EXPECT_EQ(build_video(s), hex("D1 01"));
+  s.units = {{0, Codec::kAvc, 0, {}}};
+  EXPECT_EQ(build_video(s), hex("57 01"));  // legacy AVC info/command frame
+}
+
+TEST(FlvTag, SilenceIsOnlyTheEmptyAudioMessage) {
+  auto t = parse_ok(TagType::kAudio, {});
+  ASSERT_EQ(t.units.size(), 1u);
+  EXPECT_EQ(t.units[0].packet, PacketKind::kSilence);
+  EXPECT_FALSE(t.units[0].video);
+  EXPECT_EQ(t.units[0].size, 0u);
+  EXPECT_EQ(t.units[0].codec, Codec::kUnknown);
+  // An empty video message, or an Ex audio header alone, is truncation.
+  EXPECT_EQ(parse_flv_tag(TagType::kVideo, {}).error().code, Errc::kTruncated);
+  EXPECT_EQ(parse_flv_tag(TagType::kAudio, hex("91")).error().code, Errc::kTruncated);
+  // A legacy header with no data is an empty frame, not silence.
+  t = parse_ok(TagType::kAudio, hex("2E"));
+  EXPECT_EQ(t.units[0].packet, PacketKind::kCodedFrames);
+  EXPECT_EQ(t.units[0].codec, Codec::kMp3);
+}
+
 TEST(FlvTag, TagHeaderPlusPayloadIsTheWholeTag) {
   const std::vector<uint8_t> payload = {0, 0, 0, 5, 0x65, 1, 2, 3, 4};
   auto check_video = [&](VideoTagSpec spec) {

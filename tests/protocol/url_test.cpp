@@ -64,6 +64,15 @@ TEST(Url, RejectsBadInput) {
   }
 }
 
+TEST(Url, PortZeroIsAnyFreePortOnlyForAListener) {
+  EXPECT_FALSE(parse_url("rtmp://h:0/live/k").ok());
+  auto u = parse_url("rtmp://h:0/live/k", UrlRole::kListen);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->port, 0);
+  EXPECT_TRUE(u->port_explicit);
+  EXPECT_FALSE(parse_url("rtmp://h:65536/live/k", UrlRole::kListen).ok());
+}
+
 TEST(Url, ResolvesReconnectTcUrls) {
   auto cur = *parse_url("rtmp://old:1936/live/key?t=1");
   struct Row {
