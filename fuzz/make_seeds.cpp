@@ -162,5 +162,81 @@ int main() {
   m2.timestamp = 30;
   m2.payload = at;
   put("aggregate", "two", build_aggregate({m1, m2}).payload);
+
+  // Play: a player ClientSession against our ServerSession, every play feature once.
+  {
+    auto pc = test::client_config("rtmp://h/live/k?t=1");
+    pc.role = ClientRole::kPlay;
+    pc.capabilities = default_server_capabilities();
+    test::SessionPair pp(pc, ServerConfig{}, 1 << 20);
+    uint32_t sid = 0;
+    pp.on_server_event = [&sid](ServerSession& s, const ServerEvent& ev) {
+      if (auto r = std::get_if<PlayRequested>(&ev)) {
+        sid = r->stream_id;
+        (void)s.accept_play(r->stream_id, PlayAccept{.recorded = true});
+      }
+      if (auto k = std::get_if<SeekRequested>(&ev)) (void)s.accept_seek(k->stream_id, 0);
+    };
+    pp.drive();
+    Message md = build_set_data_frame(amf::Value::object({{"width", amf::Value(2.0)}}));
+    (void)pp.server.send_media(sid, md);
+    for (const Message* m : {&m1, &m2}) (void)pp.server.send_media(sid, *m);
+    Message agg = build_aggregate({m1, m2});
+    (void)pp.server.send_media(sid, agg);
+    Message hv;
+    hv.type = 9;
+    hv.payload = ht;
+    (void)pp.server.send_media(sid, hv);
+    (void)pp.server.notify_play(sid, PlayNotice::kDry);
+    (void)pp.server.notify_play(sid, PlayNotice::kUnpublished);
+    (void)pp.server.notify_play(sid, PlayNotice::kPublished);
+    pp.drive();
+    (void)pp.client.pause(true, 5);
+    (void)pp.client.pause(false, 5);
+    (void)pp.client.seek(100);
+    (void)pp.client.receive_audio(false);
+    (void)pp.client.set_buffer_length(1000);
+    Play2Options o;
+    o.stream_name = "k2";
+    (void)pp.client.play2(o);
+    pp.drive();
+    (void)pp.server.notify_play(sid, PlayNotice::kStopped);
+    pp.client.stop();
+    pp.drive();
+    std::vector<uint8_t> play_s2c(pp.s2c_log.begin() + 1 + 2 * 1536, pp.s2c_log.end());
+    put("client_session", "play", play_s2c);
+    std::vector<uint8_t> play_c2s(pp.c2s_log.begin() + 1 + 2 * 1536, pp.c2s_log.end());
+    std::vector<uint8_t> b = {0x00};
+    b.insert(b.end(), play_c2s.begin(), play_c2s.end());
+    put("server_session", "play", b);
+    b[0] = 0x02;  // refuse plays
+    put("server_session", "play_refused", b);
+  }
+  // PlayCache: sel u8 | ts delta u8 | len u16 | payload, a stream with metadata, headers,
+  // two GOPs, multitrack and data.
+  {
+    std::vector<uint8_t> seed;
+    auto add = [&seed](uint8_t sel, uint8_t delta, const std::vector<uint8_t>& body) {
+      seed.push_back(sel);
+      seed.push_back(delta);
+      seed.push_back(static_cast<uint8_t>(body.size() >> 8));
+      seed.push_back(static_cast<uint8_t>(body.size()));
+      seed.insert(seed.end(), body.begin(), body.end());
+    };
+    add(2, 0, build_set_data_frame(amf::Value::object({{"width", amf::Value(1.0)}})).payload);
+    add(1, 0, {0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1});
+    add(0, 0, {0xAF, 0, 0x12, 0x10});
+    add(1, 0, std::vector<uint8_t>(vt.begin(), vt.begin() + 200));
+    add(0, 10, at);
+    add(1, 23, {0x27, 1, 0, 0, 0, 0x41});
+    add(1, 10, {0x90, 'h', 'v', 'c', '1', 1, 2});
+    add(1, 0, std::vector<uint8_t>(ht.begin(), ht.begin() + 300));
+    add(0, 5, ot);
+    add(2, 0, build_data_message("onTextData", {amf::Value("x")}).payload);
+    add(1, 33, std::vector<uint8_t>(vt.begin(), vt.begin() + 200));
+    add(2, 0, build_data_message("@clearDataFrame", {}).payload);
+    add(1, 1, {0x17, 2, 0, 0, 0});
+    put("play_cache", "stream", seed);
+  }
   printf("ok\n");
 }

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 
+#include "gst/error_map.h"
 #include "gst/ingest_server.h"
 #include "gst/ingest_stream.h"
 #include "gst/location_uri.h"
@@ -554,6 +555,12 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
   GST_OBJECT_UNLOCK(self);
 }
 
+// Bad settings fail the state change with RESOURCE/SETTINGS (gst/error_map, as both elements).
+static void settings_failure(GstRtmpIngestSrc* self, const std::string& text,
+                             const std::string& debug) {
+  gst_ertmp::post_bus_error(GST_ELEMENT(self), gst_ertmp::settings_error(), text, debug);
+}
+
 // The certificate the listener presents: the tls-certificate object, else the PEM files, else
 // none (plain rtmp). Posts RESOURCE/SETTINGS and returns false when the files do not load.
 static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
@@ -564,8 +571,7 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
   }
   if (s.tls_certificate_file.empty()) {
     if (!s.tls_key_file.empty()) {
-      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                        ("tls-key-file is set but tls-certificate-file is not"), (nullptr));
+      settings_failure(self, "tls-key-file is set but tls-certificate-file is not", "");
       return false;
     }
     return true;
@@ -576,11 +582,10 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
                              : g_tls_certificate_new_from_files(s.tls_certificate_file.c_str(),
                                                                 s.tls_key_file.c_str(), &err);
   if (!loaded) {
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, SETTINGS,
-        ("Could not load the TLS certificate '%s'%s%s", s.tls_certificate_file.c_str(),
-         s.tls_key_file.empty() ? "" : " with key ", s.tls_key_file.c_str()),
-        ("%s", err ? err->message : "unknown error"));
+    settings_failure(self,
+                     "Could not load the TLS certificate '" + s.tls_certificate_file + "'" +
+                         (s.tls_key_file.empty() ? "" : " with key '" + s.tls_key_file + "'"),
+                     err ? err->message : "unknown error");
     g_clear_error(&err);
     return false;
   }
@@ -589,10 +594,9 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
   GByteArray* key = nullptr;
   g_object_get(loaded, "private-key", &key, nullptr);
   if (!key) {
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, SETTINGS,
-        ("The TLS certificate '%s' has no private key", s.tls_certificate_file.c_str()),
-        ("set tls-key-file, or put the key in the certificate file"));
+    settings_failure(self,
+                     "the TLS certificate '" + s.tls_certificate_file + "' has no private key",
+                     "set tls-key-file, or put the key in the certificate file");
     cert->reset();
     return false;
   }
@@ -604,8 +608,7 @@ static bool check_location(GstRtmpIngestSrc* self, const Settings& s, bool have_
   const char* problem = nullptr;
   const char* hint = nullptr;
   if (!s.location_error.empty()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid location '%s'", s.location.c_str()),
-                      ("%s", s.location_error.c_str()));
+    settings_failure(self, "the location '" + s.location + "' does not parse", s.location_error);
     return false;
   }
   if (s.location_query) {
@@ -621,8 +624,7 @@ static bool check_location(GstRtmpIngestSrc* self, const Settings& s, bool have_
     hint = "check publishers in the publish-request signal";
   }
   if (problem) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("The location '%s' %s", s.location.c_str(), problem), ("%s", hint));
+    settings_failure(self, "the location '" + s.location + "' " + problem, hint);
     return false;
   }
   return true;
@@ -668,7 +670,7 @@ static bool start(GstRtmpIngestSrc* self) {
   if (!load_certificate(self, s, &cert)) return false;
   if (s.location_set && !check_location(self, s, cert != nullptr)) return false;
   if (s.port > 65535) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid port %u", s.port), (nullptr));
+    settings_failure(self, "invalid port " + std::to_string(s.port), "");
     return false;
   }
   auto state = std::make_unique<State>();
@@ -685,10 +687,10 @@ static bool start(GstRtmpIngestSrc* self) {
   auto server = gst_ertmp::IngestServer::acquire(state->address, static_cast<guint16>(s.port),
                                                  server_settings, &err);
   if (!server && g_error_matches(err, G_IO_ERROR, gst_ertmp::kListenerMismatch)) {
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, SETTINGS,
-        ("Elements sharing %s:%u disagree about their listener", state->address.c_str(), s.port),
-        ("%s", err->message));
+    settings_failure(self,
+                     "elements sharing " + state->address + ":" + std::to_string(s.port) +
+                         " disagree about their listener",
+                     err->message);
     g_clear_error(&err);
     return false;
   }

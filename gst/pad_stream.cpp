@@ -1,5 +1,9 @@
 #include "gst/pad_stream.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 GST_DEBUG_CATEGORY_EXTERN(rtmp_ingest_src_debug);
 #define GST_CAT_DEFAULT rtmp_ingest_src_debug
 
@@ -46,62 +50,69 @@ bool PadStream::has_room_locked() const {
   return true;
 }
 
-bool PadStream::push_buffer(GstBuffer* buf) {
-  Item it{Item::Kind::kBuffer, GST_MINI_OBJECT_CAST(buf), GST_BUFFER_DTS_OR_PTS(buf),
-          gst_buffer_get_size(buf)};
-  std::lock_guard<std::mutex> lock(mu_);
-  if (flushing_) {
-    drop(it);
-    return true;
-  }
-  // An empty queue measures its span from this buffer (not from what was pushed before a gap).
-  if (bytes_ == 0 || !GST_CLOCK_TIME_IS_VALID(pushed_dts_)) pushed_dts_ = it.dts;
-  if (GST_CLOCK_TIME_IS_VALID(it.dts)) newest_dts_ = it.dts;
-  bytes_ += it.size;
-  items_.push_back(it);
-  cv_.notify_one();
-  if (over_limits_locked()) {
-    if (!throttled_) {
-      GST_DEBUG_OBJECT(pad_,
-                       "queue full (%" G_GUINT64_FORMAT " bytes, %" GST_TIME_FORMAT
-                       "): the publisher waits",
-                       bytes_, GST_TIME_ARGS(newest_dts_ - pushed_dts_));
+// Appends under the lock and wakes a sleeping task after unlocking it (woken under the lock,
+// the task would only block again on the mutex). False when flushing: the item was dropped.
+bool PadStream::enqueue(Item it, bool* over) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (flushing_) {
+      drop(it);
+      return false;
     }
-    throttled_ = true;
-    return false;
+    if (it.kind == Item::Kind::kAddPad) {
+      if (add_requested_) return true;
+      add_requested_ = true;
+    }
+    if (it.kind == Item::Kind::kBuffer) {
+      // An empty queue measures its span from this buffer (not from what was pushed before a
+      // gap).
+      if (bytes_ == 0 || !GST_CLOCK_TIME_IS_VALID(pushed_dts_)) pushed_dts_ = it.dts;
+      if (GST_CLOCK_TIME_IS_VALID(it.dts)) newest_dts_ = it.dts;
+      bytes_ += it.size;
+    }
+    items_.push_back(std::move(it));
+    wake = sleeping_;
+    sleeping_ = false;
+    if (over && over_limits_locked()) {
+      if (!throttled_) {
+        GST_DEBUG_OBJECT(pad_,
+                         "queue full (%" G_GUINT64_FORMAT " bytes, %" GST_TIME_FORMAT
+                         "): the publisher waits",
+                         bytes_, GST_TIME_ARGS(newest_dts_ - pushed_dts_));
+      }
+      throttled_ = true;
+      *over = true;
+    }
   }
+  if (wake) wake_task();
   return true;
 }
 
+bool PadStream::push_buffer(GstBuffer* buf) {
+  bool over = false;
+  enqueue(Item{Item::Kind::kBuffer, GST_MINI_OBJECT_CAST(buf), GST_BUFFER_DTS_OR_PTS(buf),
+               gst_buffer_get_size(buf)},
+          &over);
+  return !over;
+}
+
 void PadStream::push_event(GstEvent* ev) {
-  Item it{Item::Kind::kEvent, GST_MINI_OBJECT_CAST(ev)};
-  std::lock_guard<std::mutex> lock(mu_);
-  if (flushing_) {
-    drop(it);
-    return;
-  }
-  items_.push_back(it);
-  cv_.notify_one();
+  enqueue(Item{Item::Kind::kEvent, GST_MINI_OBJECT_CAST(ev)}, nullptr);
 }
 
 void PadStream::push_add_pad() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (add_requested_) return;
-  add_requested_ = true;
-  items_.push_back(Item{Item::Kind::kAddPad});
-  cv_.notify_one();
+  enqueue(Item{Item::Kind::kAddPad}, nullptr);
 }
 
 void PadStream::push_hand_over(std::shared_ptr<PadHandover> handover) {
-  std::lock_guard<std::mutex> lock(mu_);
-  items_.push_back(Item{Item::Kind::kHandOver, nullptr, GST_CLOCK_TIME_NONE, 0, handover});
-  cv_.notify_one();
+  enqueue(Item{Item::Kind::kHandOver, nullptr, GST_CLOCK_TIME_NONE, 0, std::move(handover)},
+          nullptr);
 }
 
 void PadStream::push_wait_for(std::shared_ptr<PadHandover> handover) {
-  std::lock_guard<std::mutex> lock(mu_);
-  items_.push_back(Item{Item::Kind::kWaitFor, nullptr, GST_CLOCK_TIME_NONE, 0, handover});
-  cv_.notify_one();
+  enqueue(Item{Item::Kind::kWaitFor, nullptr, GST_CLOCK_TIME_NONE, 0, std::move(handover)},
+          nullptr);
 }
 
 guint64 PadStream::queued_bytes() {
@@ -118,13 +129,13 @@ void PadStream::stop() {
   stopped_ = true;
   // Flush and join the task ourselves: a pad that was handed over (removed from the element by
   // its successor) is deactivated by nobody else.
-  std::deque<Item> dropped;
+  std::vector<Item> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
     flushing_ = true;
     flush_locked(dropped);
-    cv_.notify_all();
   }
+  wake_task();
   for (auto& it : dropped) drop(it);
   gst_pad_stop_task(pad_);
   gst_pad_set_active(pad_, FALSE);
@@ -155,7 +166,7 @@ void PadStream::add_pad() {
   gst_element_add_pad(element_, pad_);
 }
 
-void PadStream::flush_locked(std::deque<Item>& out) {
+void PadStream::flush_locked(std::vector<Item>& out) {
   out.swap(items_);
   items_.clear();
   bytes_ = 0;
@@ -173,13 +184,13 @@ gboolean PadStream::activate_mode(GstPad* pad, GstObject*, GstPadMode mode, gboo
     }
     return gst_pad_start_task(pad, task_loop, self, nullptr);
   }
-  std::deque<Item> dropped;
+  std::vector<Item> dropped;
   {
     std::lock_guard<std::mutex> lock(self->mu_);
     self->flushing_ = true;
     self->flush_locked(dropped);
-    self->cv_.notify_all();
   }
+  self->wake_task();
   for (auto& it : dropped) drop(it);
   return gst_pad_stop_task(pad);
 }
@@ -189,21 +200,41 @@ void PadStream::task_loop(gpointer data) {
 }
 
 void PadStream::run_once() {
-  std::deque<Item> batch;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return !items_.empty() || flushing_; });
-    if (flushing_) {
-      lock.unlock();
-      gst_pad_pause_task(pad_);
-      return;
+  for (;;) {
+    uint32_t seq;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (flushing_) break;
+      if (!items_.empty()) {
+        // Two vectors trade places: their capacity is reused, no allocation per wake-up.
+        batch_.swap(items_);
+        sleeping_ = false;
+        break;
+      }
+      sleeping_ = true;
+      seq = wake_seq_.load();
     }
-    batch.swap(items_);
+    // A futex wait on the sequence, not a condition variable (glibc's condvar hands the mutex
+    // back marked contended, which costs one more futex wake per message) nor
+    // std::atomic::wait (libstdc++ spins with sched_yield first: a context switch per yield).
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&wake_seq_), FUTEX_WAIT_PRIVATE, seq, nullptr,
+            nullptr, 0);
   }
-  push_batch(batch);
+  if (batch_.empty()) {  // flushing
+    gst_pad_pause_task(pad_);
+    return;
+  }
+  push_batch(batch_);
+  batch_.clear();
 }
 
-void PadStream::push_batch(std::deque<Item>& batch) {
+void PadStream::wake_task() {
+  wake_seq_.fetch_add(1);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&wake_seq_), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+}
+
+void PadStream::push_batch(std::vector<Item>& batch) {
   bool call_on_room = false;
   for (auto& it : batch) {
     switch (it.kind) {

@@ -20,8 +20,8 @@
 // its pads. stop() joins the task.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -98,8 +98,10 @@ class PadStream {
   void run_once();
   bool over_limits_locked() const;
   bool has_room_locked() const;
-  void push_batch(std::deque<Item>& batch);
-  void flush_locked(std::deque<Item>& out);
+  void push_batch(std::vector<Item>& batch);
+  void flush_locked(std::vector<Item>& out);
+  bool enqueue(Item it, bool* over);
+  void wake_task();
   static void drop(Item& it);
 
   GstElement* element_;  // not owned: the element owns us
@@ -108,8 +110,12 @@ class PadStream {
   std::function<void()> on_room_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> items_;
+  // Bumped, then futex-woken, to wake the task (a 32-bit atomic: the futex word).
+  std::atomic<uint32_t> wake_seq_{0};
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  std::vector<Item> items_;
+  std::vector<Item> batch_;  // task thread: what it is pushing
+  bool sleeping_ = false;    // the task waits on wake_seq_ (guarded by mu_)
   bool flushing_ = true;
   bool throttled_ = false;
   guint64 bytes_ = 0;  // queued + being pushed

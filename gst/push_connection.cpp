@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "gst/error_map.h"
+
 GST_DEBUG_CATEGORY_STATIC(ertmp_push_io_debug);
 #define GST_CAT_DEFAULT ertmp_push_io_debug
 
@@ -45,9 +47,13 @@ void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
   if (!f) return;
   *f = PushFailure{};  // a fresh failure: nothing left over from an auth attempt
   f->message = std::move(message);
+  f->domain = G_IO_ERROR;
+  f->code = G_IO_ERROR_FAILED;
   if (err) {
     f->message += std::string(": ") + err->message;
     f->cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    f->domain = err->domain;
+    f->code = err->code;
   }
 }
 
@@ -67,6 +73,19 @@ std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target, G
                                                      PushFailure* failure) {
   init_debug();
   rtmp::ClientConfig config = target.config;
+  if (target.auth == AuthMode::kNone) {
+    config.username.clear();  // the session then never answers an authentication request
+  } else if (target.auth == AuthMode::kAdobe) {
+    if (config.username.empty() || config.password.empty()) {
+      set_failure(failure, "adobe authentication needs a username and a password");
+      if (failure) {
+        failure->rejected = true;
+        failure->code = G_IO_ERROR_PERMISSION_DENIED;
+      }
+      return nullptr;
+    }
+    if (config.auth_query.empty()) config.auth_query = "?authmod=adobe&user=" + config.username;
+  }
   // Adobe auth takes up to three connections: plain, user named, challenge answered.
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::unique_ptr<PushConnection> c(new PushConnection());
@@ -77,7 +96,10 @@ std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target, G
     config.auth_query = *c->auth_retry_;
   }
   set_failure(failure, "authentication did not complete");
-  if (failure) failure->rejected = true;
+  if (failure) {
+    failure->rejected = true;
+    failure->code = G_IO_ERROR_PERMISSION_DENIED;
+  }
   return nullptr;
 }
 
@@ -85,7 +107,7 @@ bool PushConnection::connect_once(const PushTarget& target, rtmp::ClientConfig c
                                   PushFailure* failure) {
   const rtmp::Url& url = config.url;
   GSocketClient* client = g_socket_client_new();
-  g_socket_client_set_timeout(client, target.timeout_s);
+  g_socket_client_set_timeout(client, target.timeout_s);  // 0: none
   GSocketConnectable* addr = g_network_address_new(url.host.c_str(), url.port);
   GError* err = nullptr;
   conn_ = g_socket_client_connect(client, addr, cancel_, &err);
@@ -162,6 +184,10 @@ bool PushConnection::drain_events(PushFailure* failure) {
           failure->message = cl->error ? cl->error->to_string() : "server ended the session";
           failure->status_code = cl->status_code;
           failure->rejected = cl->error && cl->error->code == rtmp::Errc::kAuthFailed;
+          failure->domain = G_IO_ERROR;
+          failure->code = !cl->status_code.empty() ? io_error_for_status(cl->status_code)
+                          : cl->error              ? io_error_for_errc(cl->error->code)
+                                                   : G_IO_ERROR_CONNECTION_CLOSED;
         }
       } else {
         ok = false;  // adobe auth: the caller reconnects with auth_retry_
@@ -249,9 +275,26 @@ std::optional<std::string> PushConnection::take_reconnect_request() {
   return r;
 }
 
-void PushConnection::close(guint linger_ms) {
+bool PushConnection::set_pacing_rate(guint64 bytes_per_second) {
+#ifdef SO_MAX_PACING_RATE
+  // ~0 is "unlimited" for the kernel; rtmp2sink passes -1 the same way.
+  gint rate = bytes_per_second == 0 || bytes_per_second > G_MAXINT
+                  ? -1
+                  : static_cast<gint>(bytes_per_second);
+  GError* err = nullptr;
+  if (g_socket_set_option(socket_, SOL_SOCKET, SO_MAX_PACING_RATE, rate, &err)) return true;
+  GST_WARNING("SO_MAX_PACING_RATE refused: %s", err->message);
+  g_error_free(err);
+  return false;
+#else
+  (void)bytes_per_second;
+  return false;
+#endif
+}
+
+void PushConnection::close(guint linger_ms, const rtmp::StopCommands& commands) {
   if (!session_ || write_failed_) return;
-  session_->stop();
+  session_->stop(commands);
   while (session_->next_event()) {
   }
   if (!flush(nullptr)) return;

@@ -18,9 +18,19 @@
 
 namespace gst_ertmp {
 
+// rtmp2's `authmod`: how adobe authentication is used.
+enum class AuthMode {
+  kNone = 0,   // never: a server that asks for it refuses us
+  kAuto = 1,   // when the server asks for it (code=403 need auth; authmod=adobe)
+  kAdobe = 2,  // from the first connect (needs username and password)
+};
+
 struct PushTarget {
-  rtmp::ClientConfig config;  // url, chunk size, capabilities, credentials, ...
-  guint timeout_s = 5;        // TCP connect, TLS, handshake-to-Publish.Start, and stalled writes
+  rtmp::ClientConfig config;  // url, chunk size, capabilities, credentials, secure token, ...
+  AuthMode auth = AuthMode::kAuto;
+  // TCP connect, TLS, handshake-to-Publish.Start, and stalled writes; 0 = no limit (as
+  // GSocketClient's timeout 0).
+  guint timeout_s = 5;
   GTlsCertificateFlags tls_validation_flags = G_TLS_CERTIFICATE_VALIDATE_ALL;
 };
 
@@ -30,6 +40,10 @@ struct PushFailure {
   std::string status_code;  // the server's onStatus/_error code, empty when none
   bool rejected = false;    // the server refused the stream (BadName, auth): do not retry
   bool cancelled = false;
+  // The failure as a GError domain and code (G_IO_ERROR for what the server said, see
+  // error_map.h; the socket's or TLS layer's own error otherwise).
+  GQuark domain = 0;
+  gint code = 0;
 };
 
 class PushConnection {
@@ -51,11 +65,16 @@ class PushConnection {
   bool poll(PushFailure* failure);
   // A ReconnectRequest seen by poll(), with its resolved tcUrl; cleared by the call.
   std::optional<std::string> take_reconnect_request();
-  // Clean stop: FCUnpublish + deleteStream, flushed, then the socket is closed after the
-  // server had a moment (bounded by `linger_ms`) to read them.
-  void close(guint linger_ms);
+  // Clean stop: the chosen stop commands (FCUnpublish + deleteStream by default), flushed, then
+  // the socket is closed after the server had a moment (bounded by `linger_ms`) to read them.
+  void close(guint linger_ms, const rtmp::StopCommands& commands = {});
+
+  // Kernel pacing of the socket (SO_MAX_PACING_RATE, bytes per second; 0 = off). False when
+  // the kernel has no such option: the caller paces in user space.
+  bool set_pacing_rate(guint64 bytes_per_second);
 
   guint64 bytes_sent() const { return session_->bytes_sent(); }
+  rtmp::ClientStats stats() const { return session_->stats(); }
 
  private:
   PushConnection() = default;

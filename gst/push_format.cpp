@@ -1,21 +1,9 @@
-// GstCaps -> FLV / E-RTMP packaging (push_format.h).
-//
-// Sequence headers built here, and the documents they follow:
-//   avcC   ISO/IEC 14496-15 §5.3.3.1 — taken from codec_data, structure checked.
-//   hvcC   ISO/IEC 14496-15 §8.3.3.1 — taken from codec_data, structure checked.
-//   av1C   AV1-ISOBMFF §2.3.3: marker:1=1 version:7=1 | seq_profile:3 seq_level_idx_0:5 |
-//          seq_tier_0:1 high_bitdepth:1 twelve_bit:1 monochrome:1 chroma_subsampling_x:1
-//          chroma_subsampling_y:1 chroma_sample_position:2 | reserved:3=0
-//          initial_presentation_delay_present:1=0 reserved:4=0 | configOBUs (the sequence
-//          header OBU, with obu_has_size_field=1). Fields from the sequence header OBU
-//          (AV1 spec §5.5) when codec_data is absent.
-//   vpcC   VP Codec ISO-BMFF §2.2 as FFmpeg's flvenc writes it (FullBox version 1, flags 0, then
-//          the record): 01 000000 | profile | level | bitDepth:4 chromaSubsampling:3
-//          videoFullRangeFlag:1 | colourPrimaries | transferCharacteristics |
-//          matrixCoefficients | codecInitializationDataSize:16=0.
-//   ASC    ISO/IEC 14496-3 §1.6.2.1 — codec_data.
-//   Opus   RFC 7845 §5.1 identification header — streamheader[0] or generated.
-//   FLAC   "fLaC" + STREAMINFO metadata block (RFC 9639 §8.1–8.2) with the last-block flag set.
+// GstCaps -> FLV / E-RTMP packaging (push_format.h): the GStreamer side. The records
+// themselves (avcC/hvcC checks, av1C, vpcC, OpusHead, FLAC STREAMINFO) are built and checked by
+// protocol/codec_config.h; here they are taken from caps fields and buffers.
+//   ASC    ISO/IEC 14496-3 §1.6.2.1 — codec_data, read with pbutils.
+//   Opus   RFC 7845 §5.1 identification header — streamheader[0], from the caps' channel
+//          mapping (pbutils), or generated for family 0.
 #include "gst/push_format.h"
 
 #include <gst/pbutils/pbutils.h>
@@ -24,6 +12,8 @@
 #include <algorithm>
 #include <cstring>
 #include <utility>
+
+#include "protocol/codec_config.h"
 
 namespace gst_ertmp {
 namespace {
@@ -39,53 +29,6 @@ std::optional<PushFormat> none(std::string* error, std::string what) {
   fail(error, std::move(what));
   return std::nullopt;
 }
-
-// MSB-first bit reader over a byte span; every read is bounds-checked (STYLE rule 5).
-class BitReader {
- public:
-  explicit BitReader(rtmp::Bytes data) : data_(data) {}
-  // Reads n (<= 32) bits; false when the span is exhausted.
-  bool bits(int n, uint32_t* v) {
-    uint32_t out = 0;
-    for (int i = 0; i < n; ++i) {
-      if (pos_ >= data_.size() * 8) return false;
-      uint32_t bit = (data_[pos_ / 8] >> (7 - pos_ % 8)) & 1u;
-      out = (out << 1) | bit;
-      ++pos_;
-    }
-    *v = out;
-    return true;
-  }
-  bool flag(bool* b) {
-    uint32_t v = 0;
-    if (!bits(1, &v)) return false;
-    *b = v != 0;
-    return true;
-  }
-  bool skip(int n) {
-    uint32_t v = 0;
-    while (n > 32) {
-      if (!bits(32, &v)) return false;
-      n -= 32;
-    }
-    return bits(n, &v);
-  }
-  // AV1 uvlc() (§4.10.3).
-  bool uvlc() {
-    int leading = 0;
-    for (;;) {
-      bool done = false;
-      if (!flag(&done)) return false;
-      if (done) break;
-      if (++leading >= 32) return false;
-    }
-    return skip(leading);
-  }
-
- private:
-  rtmp::Bytes data_;
-  size_t pos_ = 0;
-};
 
 // --- GstCaps helpers ----------------------------------------------------------------------
 
@@ -127,353 +70,35 @@ int int_field(const GstStructure* s, const char* name, int fallback = 0) {
   return gst_structure_get_int(s, name, &v) ? v : fallback;
 }
 
-// --- AV1 ----------------------------------------------------------------------------------
-
-constexpr uint8_t kObuSequenceHeader = 1;
-constexpr uint8_t kObuTemporalDelimiter = 2;
-
-struct Obu {
-  uint8_t type = 0;
-  size_t start = 0;       // first byte of the OBU header
-  size_t header_len = 0;  // header + extension + leb128 size
-  size_t payload_len = 0;
-  bool has_size_field = false;
-  bool has_extension = false;
-};
-
-// Splits a temporal unit into OBUs (AV1 spec §5.3). An OBU without obu_has_size_field extends
-// to the end of the buffer.
-bool split_obus(rtmp::Bytes in, std::vector<Obu>* obus, std::string* error) {
-  size_t pos = 0;
-  while (pos < in.size()) {
-    Obu o;
-    o.start = pos;
-    uint8_t h = in[pos];
-    if (h & 0x80) return fail(error, "AV1 OBU with obu_forbidden_bit set");
-    o.type = static_cast<uint8_t>((h >> 3) & 0x0F);
-    o.has_extension = (h & 0x04) != 0;
-    o.has_size_field = (h & 0x02) != 0;
-    size_t p = pos + 1 + (o.has_extension ? 1 : 0);
-    if (p > in.size()) return fail(error, "truncated AV1 OBU header");
-    if (o.has_size_field) {
-      uint64_t size = 0;
-      int i = 0;
-      for (;; ++i) {
-        if (i == 8) return fail(error, "AV1 leb128 longer than 8 bytes");
-        if (p >= in.size()) return fail(error, "truncated AV1 OBU size");
-        uint8_t b = in[p++];
-        size |= uint64_t{b & 0x7Fu} << (7 * i);
-        if (!(b & 0x80)) break;
-      }
-      if (size > in.size() - p) return fail(error, "AV1 OBU size beyond the buffer");
-      o.payload_len = static_cast<size_t>(size);
-    } else {
-      o.payload_len = in.size() - p;
-    }
-    o.header_len = p - pos;
-    obus->push_back(o);
-    pos = p + o.payload_len;
-  }
-  return true;
-}
-
-void write_leb128(std::vector<uint8_t>& out, size_t v) {
-  do {
-    uint8_t b = v & 0x7F;
-    v >>= 7;
-    if (v) b |= 0x80;
-    out.push_back(b);
-  } while (v);
-}
-
-// The 4 fixed bytes of av1C from a sequence header OBU payload (AV1 spec §5.5).
-bool av1c_fixed_bytes(rtmp::Bytes payload, uint8_t out[4], std::string* error) {
-  BitReader r(payload);
-  uint32_t seq_profile = 0;
-  bool still = false, reduced = false;
-  const char* trunc = "truncated AV1 sequence header";
-  if (!r.bits(3, &seq_profile) || !r.flag(&still) || !r.flag(&reduced)) return fail(error, trunc);
-  if (seq_profile > 2) return fail(error, "AV1 sequence header with reserved seq_profile");
-  uint32_t level0 = 0;
-  bool tier0 = false;
-  if (reduced) {
-    if (!r.bits(5, &level0)) return fail(error, trunc);
-  } else {
-    bool timing = false, decoder_model = false, initial_delay = false;
-    uint32_t buffer_delay_len = 0;
-    if (!r.flag(&timing)) return fail(error, trunc);
-    if (timing) {
-      bool equal_interval = false;
-      if (!r.skip(64) || !r.flag(&equal_interval)) return fail(error, trunc);
-      if (equal_interval && !r.uvlc()) return fail(error, trunc);
-      if (!r.flag(&decoder_model)) return fail(error, trunc);
-      if (decoder_model) {
-        if (!r.bits(5, &buffer_delay_len) || !r.skip(32 + 5 + 5)) return fail(error, trunc);
-      }
-    }
-    uint32_t op_count_minus_1 = 0;
-    if (!r.flag(&initial_delay) || !r.bits(5, &op_count_minus_1)) return fail(error, trunc);
-    for (uint32_t i = 0; i <= op_count_minus_1; ++i) {
-      uint32_t level = 0;
-      bool tier = false;
-      if (!r.skip(12) || !r.bits(5, &level)) return fail(error, trunc);
-      if (level > 7 && !r.flag(&tier)) return fail(error, trunc);
-      if (decoder_model) {
-        bool present = false;
-        if (!r.flag(&present)) return fail(error, trunc);
-        if (present && !r.skip(2 * static_cast<int>(buffer_delay_len + 1) + 1))
-          return fail(error, trunc);
-      }
-      if (initial_delay) {
-        bool present = false;
-        if (!r.flag(&present)) return fail(error, trunc);
-        if (present && !r.skip(4)) return fail(error, trunc);
-      }
-      if (i == 0) {
-        level0 = level;
-        tier0 = tier;
-      }
-    }
-  }
-  uint32_t wbits = 0, hbits = 0;
-  if (!r.bits(4, &wbits) || !r.bits(4, &hbits)) return fail(error, trunc);
-  if (!r.skip(static_cast<int>(wbits + 1) + static_cast<int>(hbits + 1))) return fail(error, trunc);
-  bool frame_ids = false;
-  if (!reduced && !r.flag(&frame_ids)) return fail(error, trunc);
-  if (frame_ids && !r.skip(4 + 3)) return fail(error, trunc);
-  // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
-  if (!r.skip(3)) return fail(error, trunc);
-  if (!reduced) {
-    bool order_hint = false, choose_sct = false;
-    uint32_t force_sct = 2;  // SELECT_SCREEN_CONTENT_TOOLS
-    // enable_interintra_compound, enable_masked_compound, enable_warped_motion,
-    // enable_dual_filter
-    if (!r.skip(4) || !r.flag(&order_hint)) return fail(error, trunc);
-    if (order_hint && !r.skip(2)) return fail(error, trunc);
-    if (!r.flag(&choose_sct)) return fail(error, trunc);
-    if (!choose_sct && !r.bits(1, &force_sct)) return fail(error, trunc);
-    if (force_sct > 0) {
-      bool choose_imv = false;
-      if (!r.flag(&choose_imv)) return fail(error, trunc);
-      if (!choose_imv && !r.skip(1)) return fail(error, trunc);
-    }
-    if (order_hint && !r.skip(3)) return fail(error, trunc);
-  }
-  // enable_superres, enable_cdef, enable_restoration
-  if (!r.skip(3)) return fail(error, trunc);
-  // color_config() §5.5.2
-  bool high_bitdepth = false, twelve_bit = false, mono = false, desc = false;
-  if (!r.flag(&high_bitdepth)) return fail(error, trunc);
-  if (seq_profile == 2 && high_bitdepth && !r.flag(&twelve_bit)) return fail(error, trunc);
-  if (seq_profile != 1 && !r.flag(&mono)) return fail(error, trunc);
-  uint32_t cp = 2, tc = 2, mc = 2;
-  if (!r.flag(&desc)) return fail(error, trunc);
-  if (desc && (!r.bits(8, &cp) || !r.bits(8, &tc) || !r.bits(8, &mc))) return fail(error, trunc);
-  uint32_t sx = 1, sy = 1, csp = 0;
-  if (mono) {
-    if (!r.skip(1)) return fail(error, trunc);  // color_range
-  } else if (cp == 1 && tc == 13 && mc == 0) {
-    sx = sy = 0;  // sRGB: 4:4:4, color_range implied
-  } else {
-    if (!r.skip(1)) return fail(error, trunc);  // color_range
-    if (seq_profile == 1) {
-      sx = sy = 0;
-    } else if (seq_profile == 2) {
-      if (twelve_bit) {
-        if (!r.bits(1, &sx)) return fail(error, trunc);
-        sy = 0;
-        if (sx && !r.bits(1, &sy)) return fail(error, trunc);
-      } else {
-        sx = 1;
-        sy = 0;
-      }
-    }
-    if (sx && sy && !r.bits(2, &csp)) return fail(error, trunc);
-  }
-  out[0] = 0x81;
-  out[1] = static_cast<uint8_t>((seq_profile << 5) | (level0 & 0x1F));
-  out[2] = static_cast<uint8_t>((tier0 ? 0x80 : 0) | (high_bitdepth ? 0x40 : 0) |
-                                (twelve_bit ? 0x20 : 0) | (mono ? 0x10 : 0) | (sx << 3) |
-                                (sy << 2) | csp);
-  out[3] = 0;
-  return true;
-}
-
-// av1C from the first temporal unit: the fixed bytes plus the sequence header OBU rewritten
-// with obu_has_size_field=1 (AV1-ISOBMFF §2.3.4 wants low-overhead OBUs in configOBUs).
-bool av1c_from_temporal_unit(rtmp::Bytes tu, const std::vector<Obu>& obus,
-                             std::vector<uint8_t>* av1c, std::string* error) {
-  for (const Obu& o : obus) {
-    if (o.type != kObuSequenceHeader) continue;
-    size_t ext = o.has_extension ? 1 : 0;
-    rtmp::Bytes payload = tu.subspan(o.start + o.header_len, o.payload_len);
-    uint8_t fixed[4];
-    if (!av1c_fixed_bytes(payload, fixed, error)) return false;
-    av1c->assign(fixed, fixed + 4);
-    av1c->push_back(static_cast<uint8_t>(tu[o.start] | 0x02));
-    if (ext) av1c->push_back(tu[o.start + 1]);
-    write_leb128(*av1c, payload.size());
-    av1c->insert(av1c->end(), payload.begin(), payload.end());
-    return true;
-  }
-  return fail(error, "first AV1 temporal unit has no sequence header OBU");
-}
-
 // --- VP8 / VP9 ----------------------------------------------------------------------------
 
-// VP9 levels (VP9 Levels and Decoder Testing, webmproject.org): the smallest whose luma
-// picture size and sample rate hold the stream; 0 (undefined) when the size is unknown.
-uint8_t vp9_level(int width, int height, int fps_n, int fps_d) {
-  if (width <= 0 || height <= 0) return 0;
-  struct Level {
-    uint8_t level;
-    uint64_t sample_rate;
-    uint64_t picture_size;
-  };
-  static constexpr Level kLevels[] = {
-      {10, 829440, 36864},        {11, 2764800, 73728},       {20, 4608000, 122880},
-      {21, 9216000, 245760},      {30, 20736000, 552960},     {31, 36864000, 983040},
-      {40, 83558400, 2228224},    {41, 160432128, 2228224},   {50, 311951360, 8912896},
-      {51, 588251136, 8912896},   {52, 1176502272, 8912896},  {60, 1176502272, 35651584},
-      {61, 2353004544, 35651584}, {62, 4706009088, 35651584},
-  };
-  uint64_t pic = uint64_t(width) * uint64_t(height);
-  uint64_t rate = fps_n > 0 && fps_d > 0 ? pic * uint64_t(fps_n) / uint64_t(fps_d) : 0;
-  for (const Level& l : kLevels) {
-    if (pic <= l.picture_size && rate <= l.sample_rate) return l.level;
-  }
-  return 62;
-}
-
-struct VpColour {
-  uint8_t primaries = 2;  // H.273 "unspecified"
-  uint8_t transfer = 2;
-  uint8_t matrix = 2;
-  bool full_range = false;
-};
-
-VpColour colour_from_caps(const GstStructure* s) {
-  VpColour c;
+// Colour from the caps' colorimetry (H.273 code points), for a vpcC built from caps.
+void colour_from_caps(const GstStructure* s, rtmp::VpcConfig* c) {
   const char* colorimetry = gst_structure_get_string(s, "colorimetry");
   GstVideoColorimetry info;
   if (colorimetry && gst_video_colorimetry_from_string(&info, colorimetry)) {
-    c.primaries = static_cast<uint8_t>(gst_video_color_primaries_to_iso(info.primaries));
-    c.transfer = static_cast<uint8_t>(gst_video_transfer_function_to_iso(info.transfer));
-    c.matrix = static_cast<uint8_t>(gst_video_color_matrix_to_iso(info.matrix));
-    c.full_range = info.range == GST_VIDEO_COLOR_RANGE_0_255;
+    c->primaries = static_cast<uint8_t>(gst_video_color_primaries_to_iso(info.primaries));
+    c->transfer = static_cast<uint8_t>(gst_video_transfer_function_to_iso(info.transfer));
+    c->matrix = static_cast<uint8_t>(gst_video_color_matrix_to_iso(info.matrix));
+    c->full_range = info.range == GST_VIDEO_COLOR_RANGE_0_255;
   }
-  return c;
 }
 
-// vpcC chromaSubsampling values (VP Codec ISO-BMFF §2.2).
-constexpr uint8_t kChroma420Vertical = 0;
-constexpr uint8_t kChroma422 = 2;
-constexpr uint8_t kChroma444 = 3;
-
-struct VpStreamInfo {
-  uint8_t profile = 0;
-  uint8_t bit_depth = 8;
-  uint8_t chroma = kChroma420Vertical;
-  // From a VP9 frame header: its color_space as an H.273 matrix and its color_range (the
-  // bitstream names no primaries or transfer).
-  bool bitstream_colour = false;
-  uint8_t matrix = 2;
-  bool full_range = false;
-};
-
-// VP9 color_space (VP9 spec §7.2.2) -> H.273 MatrixCoefficients.
-constexpr uint8_t kVp9ColorSpaceMatrix[8] = {2, 5, 1, 6, 7, 9, 2, 0};
-
-std::vector<uint8_t> build_vpcc(const PushFormat& f, const VpStreamInfo& info, VpColour colour) {
-  if (info.bitstream_colour) {
-    colour.matrix = info.matrix;
-    colour.full_range = info.full_range;
+// A vpcC from what a key frame says, at the level the caps' size and rate give.
+std::vector<uint8_t> vpcc_from_frame(const PushFormat& f, const rtmp::VpFrameInfo& info) {
+  rtmp::VpcConfig c;
+  c.profile = info.profile;
+  c.level = rtmp::vp9_level(f.width, f.height, f.fps_n, f.fps_d);
+  c.bit_depth = info.bit_depth;
+  c.chroma = info.chroma;
+  if (info.has_colour) {
+    c.matrix = info.matrix;
+    c.full_range = info.full_range;
   }
-  return {1,
-          0,
-          0,
-          0,
-          info.profile,
-          vp9_level(f.width, f.height, f.fps_n, f.fps_d),
-          static_cast<uint8_t>((info.bit_depth << 4) | (info.chroma << 1) |
-                               (colour.full_range ? 1 : 0)),
-          colour.primaries,
-          colour.transfer,
-          colour.matrix,
-          0,
-          0};
-}
-
-// VP9 uncompressed header (VP9 bitstream spec §6.2): profile, bit depth and subsampling of a
-// key frame (or intra-only frame). false with `*not_key` when the frame carries neither.
-bool vp9_stream_info(rtmp::Bytes frame, VpStreamInfo* info, bool* not_key, std::string* error) {
-  BitReader r(frame);
-  uint32_t marker = 0, lo = 0, hi = 0, reserved = 0, v = 0;
-  const char* trunc = "truncated VP9 frame header";
-  *not_key = false;
-  if (!r.bits(2, &marker) || !r.bits(1, &lo) || !r.bits(1, &hi)) return fail(error, trunc);
-  if (marker != 2) return fail(error, "VP9 frame without frame_marker");
-  uint32_t profile = (hi << 1) | lo;
-  if (profile == 3 && !r.bits(1, &reserved)) return fail(error, trunc);
-  bool show_existing = false, inter = false, intra_only = false, error_res = false;
-  if (!r.flag(&show_existing)) return fail(error, trunc);
-  if (show_existing) {
-    *not_key = true;
-    return false;
-  }
-  if (!r.flag(&inter) || !r.skip(1) || !r.flag(&error_res)) return fail(error, trunc);
-  if (inter) {
-    if (!error_res && !r.skip(2)) return fail(error, trunc);  // reset_frame_context
-    if (!r.flag(&intra_only)) return fail(error, trunc);
-    if (!intra_only) {
-      *not_key = true;
-      return false;
-    }
-    if (!r.skip(2)) return fail(error, trunc);  // intra_only: reset_frame_context
-  }
-  if (!r.bits(24, &v)) return fail(error, trunc);
-  if (v != 0x498342) return fail(error, "VP9 key frame without frame_sync_code");
-  info->profile = static_cast<uint8_t>(profile);
-  info->bit_depth = 8;
-  info->chroma = kChroma420Vertical;
-  if (inter && profile == 0) return true;  // intra-only profile 0: 8-bit 4:2:0 implied
-  if (profile >= 2) {
-    bool twelve = false;
-    if (!r.flag(&twelve)) return fail(error, trunc);
-    info->bit_depth = twelve ? 12 : 10;
-  }
-  uint32_t color_space = 0;
-  if (!r.bits(3, &color_space)) return fail(error, trunc);
-  info->bitstream_colour = true;
-  info->matrix = kVp9ColorSpaceMatrix[color_space];
-  if (color_space != 7) {
-    if (!r.flag(&info->full_range)) return fail(error, trunc);
-    if (profile == 1 || profile == 3) {
-      uint32_t sx = 0, sy = 0;
-      if (!r.bits(1, &sx) || !r.bits(1, &sy)) return fail(error, trunc);
-      info->chroma = sx && sy ? kChroma420Vertical : sx ? kChroma422 : kChroma444;
-      // (sx=0, sy=1) is 4:4:0, which vpcC cannot express; 4:4:4 is the closest.
-    }
-  } else {
-    info->full_range = true;  // CS_RGB
-    info->chroma = kChroma444;
-  }
-  return true;
+  return rtmp::build_vpcc(c);
 }
 
 // --- audio --------------------------------------------------------------------------------
-
-std::vector<uint8_t> opus_head_family0(int rate, int channels) {
-  std::vector<uint8_t> h = {'O', 'p', 'u', 's', 'H',
-                            'e', 'a', 'd', 1,   static_cast<uint8_t>(channels)};
-  h.push_back(0);  // pre-skip (LE16): unknown
-  h.push_back(0);
-  for (int i = 0; i < 4; ++i) h.push_back(static_cast<uint8_t>(uint32_t(rate) >> (8 * i)));
-  h.push_back(0);  // output gain (LE16)
-  h.push_back(0);
-  h.push_back(0);  // channel mapping family 0
-  return h;
-}
 
 bool opus_head_from_caps(const GstCaps* caps, const GstStructure* s, PushFormat* f,
                          std::string* error) {
@@ -496,7 +121,8 @@ bool opus_head_from_caps(const GstCaps* caps, const GstStructure* s, PushFormat*
     int channels = f->channels ? f->channels : 2;
     if (channels > 2) return fail(error, "Opus channel-mapping-family 0 with more than 2 channels");
     f->channels = channels;
-    f->sequence_header = opus_head_family0(rate, channels);
+    f->sequence_header =
+        rtmp::opus_head_family0(static_cast<uint32_t>(rate), static_cast<uint8_t>(channels));
     return true;
   }
   guint32 prate = 0;
@@ -515,39 +141,15 @@ bool opus_head_from_caps(const GstCaps* caps, const GstStructure* s, PushFormat*
   return true;
 }
 
-constexpr size_t kStreamInfoLen = 34;
-
-// "fLaC" + STREAMINFO block (last-block flag set) from flacenc/flacparse streamheaders: the
-// Ogg-FLAC mapping (0x7F "FLAC" major minor nheaders:16 "fLaC" block...) or a bare "fLaC"
-// marker (optionally followed by the block, or the block in the next header).
+// The FLAC sequence header from flacenc/flacparse streamheaders (protocol/codec_config.h).
 bool flac_header_from_caps(const GstStructure* s, PushFormat* f, std::string* error) {
   auto headers = stream_headers(s);
-  if (headers.empty())
-    return fail(error, "FLAC caps without streamheader (STREAMINFO); put flacparse before");
-  const auto& h0 = headers[0];
-  rtmp::Bytes block;
-  if (h0.size() >= 13 && h0[0] == 0x7F && std::memcmp(h0.data() + 1, "FLAC", 4) == 0) {
-    if (std::memcmp(h0.data() + 9, "fLaC", 4) != 0)
-      return fail(error, "Ogg-FLAC streamheader without the fLaC marker");
-    block = rtmp::Bytes(h0).subspan(13);
-  } else if (h0.size() >= 4 && std::memcmp(h0.data(), "fLaC", 4) == 0) {
-    block = rtmp::Bytes(h0).subspan(4);
-    if (block.empty() && headers.size() > 1) block = rtmp::Bytes(headers[1]);
-  } else {
-    return fail(error, "FLAC streamheader does not start with fLaC or an Ogg-FLAC header");
-  }
-  if (block.size() < 4 + kStreamInfoLen) return fail(error, "truncated FLAC STREAMINFO block");
-  size_t len = (size_t{block[1]} << 16) | (size_t{block[2]} << 8) | block[3];
-  if ((block[0] & 0x7F) != 0 || len != kStreamInfoLen)
-    return fail(error, "first FLAC metadata block is not a 34-byte STREAMINFO");
-  f->sequence_header = {'f', 'L', 'a', 'C', 0x80, 0, 0, static_cast<uint8_t>(kStreamInfoLen)};
-  f->sequence_header.insert(f->sequence_header.end(), block.begin() + 4,
-                            block.begin() + 4 + kStreamInfoLen);
-  const uint8_t* si = f->sequence_header.data() + 8;
-  int rate = (si[10] << 12) | (si[11] << 4) | (si[12] >> 4);
-  if (rate == 0) return fail(error, "FLAC STREAMINFO with sample rate 0");
-  if (!f->rate) f->rate = rate;
-  if (!f->channels) f->channels = ((si[12] >> 1) & 0x07) + 1;
+  std::vector<rtmp::Bytes> views(headers.begin(), headers.end());
+  auto c = rtmp::flac_config_from_headers(views);
+  if (!c.ok()) return fail(error, c.error().detail);
+  f->sequence_header = std::move(c->sequence_header);
+  if (!f->rate) f->rate = static_cast<int>(c->rate);
+  if (!f->channels) f->channels = c->channels;
   return true;
 }
 
@@ -570,41 +172,9 @@ int legacy_rate_bits(int rate) {
 
 // --- per media type -----------------------------------------------------------------------
 
-bool check_avcc(const std::vector<uint8_t>& c, std::string* error) {
-  const char* bad = "malformed AVCDecoderConfigurationRecord in codec_data";
-  if (c.size() < 7 || c[0] != 1) return fail(error, bad);
-  rtmp::ByteReader r(c);
-  if (!r.skip(5).ok()) return fail(error, bad);
-  for (int set = 0; set < 2; ++set) {
-    auto count = r.u8();
-    if (!count.ok()) return fail(error, bad);
-    int n = set == 0 ? (*count & 0x1F) : *count;
-    if (set == 0 && n == 0) return fail(error, "avcC without an SPS");
-    for (int i = 0; i < n; ++i) {
-      auto len = r.u16be();
-      if (!len.ok() || !r.skip(*len).ok()) return fail(error, bad);
-    }
-  }
-  return true;
-}
-
-bool check_hvcc(const std::vector<uint8_t>& c, std::string* error) {
-  const char* bad = "malformed HEVCDecoderConfigurationRecord in codec_data";
-  if (c.size() < 23 || c[0] != 1) return fail(error, bad);
-  rtmp::ByteReader r(c);
-  if (!r.skip(22).ok()) return fail(error, bad);
-  auto arrays = r.u8();
-  if (!arrays.ok()) return fail(error, bad);
-  for (int a = 0; a < *arrays; ++a) {
-    auto type = r.u8();
-    auto n = r.u16be();
-    if (!type.ok() || !n.ok()) return fail(error, bad);
-    for (int i = 0; i < *n; ++i) {
-      auto len = r.u16be();
-      if (!len.ok() || !r.skip(*len).ok()) return fail(error, bad);
-    }
-  }
-  return true;
+// A codec_config check as this file's bool + error string.
+bool checked(rtmp::Status st, std::string* error) {
+  return st.ok() || fail(error, st.error().detail);
 }
 
 bool video_from_caps(const std::string& name, const GstStructure* s, PushFormat* f,
@@ -627,7 +197,7 @@ bool video_from_caps(const std::string& name, const GstStructure* s, PushFormat*
       return fail(error, "H.264 needs alignment=au (put h264parse before)");
     auto c = codec_data(s);
     if (!c) return fail(error, "H.264 stream-format=avc without codec_data");
-    if (!check_avcc(*c, error)) return false;
+    if (!checked(rtmp::check_avcc(*c), error)) return false;
     f->sequence_header = std::move(*c);
     return true;
   }
@@ -639,7 +209,7 @@ bool video_from_caps(const std::string& name, const GstStructure* s, PushFormat*
       return fail(error, "H.265 needs alignment=au (put h265parse before)");
     auto c = codec_data(s);
     if (!c) return fail(error, "H.265 stream-format=" + format + " without codec_data");
-    if (!check_hvcc(*c, error)) return false;
+    if (!checked(rtmp::check_hvcc(*c), error)) return false;
     f->sequence_header = std::move(*c);
     return true;
   }
@@ -650,8 +220,7 @@ bool video_from_caps(const std::string& name, const GstStructure* s, PushFormat*
     if (!alignment.empty() && alignment != "tu")
       return fail(error, "AV1 needs alignment=tu (put av1parse before)");
     if (auto c = codec_data(s)) {
-      if (c->size() < 4 || (*c)[0] != 0x81)
-        return fail(error, "malformed AV1CodecConfigurationRecord in codec_data");
+      if (!checked(rtmp::check_av1c(*c), error)) return false;
       f->sequence_header = std::move(*c);
     } else {
       f->sequence_header_pending = true;
@@ -665,7 +234,7 @@ bool video_from_caps(const std::string& name, const GstStructure* s, PushFormat*
     std::string profile = string_field(s, "profile");
     int depth = int_field(s, "bit-depth-luma");
     std::string chroma = string_field(s, "chroma-format");
-    VpStreamInfo info;
+    rtmp::VpcConfig info;
     bool known = false;
     if (profile == "0") {
       known = true;
@@ -675,19 +244,21 @@ bool video_from_caps(const std::string& name, const GstStructure* s, PushFormat*
       bool depth_known = info.profile < 2 || depth == 10 || depth == 12;
       bool chroma_known = info.profile == 2;
       if (chroma == "4:2:0") {
-        info.chroma = kChroma420Vertical;
+        info.chroma = rtmp::kVpChroma420Vertical;
         chroma_known = true;
       } else if (chroma == "4:2:2") {
-        info.chroma = kChroma422;
+        info.chroma = rtmp::kVpChroma422;
         chroma_known = true;
       } else if (chroma == "4:4:4") {
-        info.chroma = kChroma444;
+        info.chroma = rtmp::kVpChroma444;
         chroma_known = true;
       }
       known = depth_known && chroma_known;
     }
     if (known) {
-      f->sequence_header = build_vpcc(*f, info, colour_from_caps(s));
+      info.level = rtmp::vp9_level(f->width, f->height, f->fps_n, f->fps_d);
+      colour_from_caps(s, &info);
+      f->sequence_header = rtmp::build_vpcc(info);
     } else {
       f->sequence_header_pending = true;
     }
@@ -863,46 +434,24 @@ bool frame_payload(PushFormat& format, rtmp::Bytes in, std::vector<uint8_t>& out
   *as_is = true;
   switch (format.codec) {
     case Codec::kAv1: {
-      std::vector<Obu> obus;
-      if (!split_obus(in, &obus, error)) return false;
+      thread_local std::vector<rtmp::Av1Obu> obus;  // scratch: no allocation per frame
+      if (!checked(rtmp::split_av1_obus(in, obus), error)) return false;
       if (format.sequence_header_pending) {
-        std::vector<uint8_t> av1c;
-        if (!av1c_from_temporal_unit(in, obus, &av1c, error)) return false;
-        format.sequence_header = std::move(av1c);
+        auto av1c = rtmp::av1c_from_temporal_unit(in, obus);
+        if (!av1c.ok()) return fail(error, av1c.error().detail);
+        format.sequence_header = std::move(*av1c);
         format.sequence_header_pending = false;
       }
-      bool has_td = std::any_of(obus.begin(), obus.end(),
-                                [](const Obu& o) { return o.type == kObuTemporalDelimiter; });
-      if (!has_td) return true;
-      *as_is = false;
-      out.reserve(in.size());
-      for (const Obu& o : obus) {
-        if (o.type == kObuTemporalDelimiter) continue;
-        auto b = in.begin() + static_cast<std::ptrdiff_t>(o.start);
-        out.insert(out.end(), b, b + static_cast<std::ptrdiff_t>(o.header_len + o.payload_len));
-      }
+      *as_is = !rtmp::strip_av1_temporal_delimiters(in, obus, out);
       return true;
     }
-    case Codec::kVp9: {
-      if (!format.sequence_header_pending) return true;
-      if (in.empty()) return fail(error, "empty VP9 frame");
-      // A superframe (index at the end, VP9 spec Annex B) starts with its first frame, which
-      // carries the uncompressed header we need.
-      VpStreamInfo info;
-      bool not_key = false;
-      if (!vp9_stream_info(in, &info, &not_key, error)) return not_key;
-      format.sequence_header = build_vpcc(format, info, VpColour{});
-      format.sequence_header_pending = false;
-      return true;
-    }
+    case Codec::kVp9:
     case Codec::kVp8: {
       if (!format.sequence_header_pending) return true;
-      if (in.size() < 3) return fail(error, "truncated VP8 frame tag");
-      if (in[0] & 0x01) return true;  // inter frame: wait for a key frame (RFC 6386 §9.1)
-      VpStreamInfo info;
-      info.profile = static_cast<uint8_t>((in[0] >> 1) & 0x07);
-      if (info.profile > 3) return fail(error, "VP8 frame tag with reserved version");
-      format.sequence_header = build_vpcc(format, info, VpColour{});
+      auto info = format.codec == Codec::kVp9 ? rtmp::vp9_frame_info(in) : rtmp::vp8_frame_info(in);
+      if (!info.ok()) return fail(error, info.error().detail);
+      if (!*info) return true;  // not a key frame: the header stays pending
+      format.sequence_header = vpcc_from_frame(format, **info);
       format.sequence_header_pending = false;
       return true;
     }

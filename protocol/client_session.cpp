@@ -1,7 +1,9 @@
 #include "protocol/client_session.h"
 
 #include <algorithm>
+#include <map>
 
+#include "protocol/aggregate.h"
 #include "protocol/chunk_reader.h"
 #include "protocol/chunk_writer.h"
 #include "protocol/command.h"
@@ -20,6 +22,19 @@ constexpr uint32_t kCsidCommand = 3;
 constexpr uint32_t kCsidAudio = 4;
 constexpr uint32_t kCsidData = 5;
 constexpr uint32_t kCsidVideo = 6;
+// play and the other NetStream commands of a player: librtmp and ffmpeg both use 8.
+constexpr uint32_t kCsidPlay = 8;
+
+// What a player says it can take in connect (ffmpeg's and rtmp2src's values; librtmp sends
+// the same): fpad false, capabilities 15, audioCodecs 0x0FE7 (every Flash audio codec but
+// the unused bits), videoCodecs 0xFC (Sorenson..H.264), videoFunction 1 (client seek).
+constexpr double kPlayCapabilities = 15;
+constexpr double kPlayAudioCodecs = 4071;
+constexpr double kPlayVideoCodecs = 252;
+constexpr double kPlayVideoFunction = 1;
+
+// Librtmp's and rtmp2src's buffer hint for stream 0, sent before createStream.
+constexpr uint32_t kConnectionBufferMs = 300;
 
 enum class Phase : uint8_t {
   kHandshake,
@@ -27,6 +42,8 @@ enum class Phase : uint8_t {
   kCreatingStream,  // createStream sent
   kPublishing,      // publish sent, waiting for Publish.Start
   kLive,            // Publish.Start received
+  kPlaySent,        // play sent, waiting for Play.Start
+  kPlaying,         // Play.Start (or media) received
   kClosed,
 };
 
@@ -75,8 +92,14 @@ struct ClientSession::Impl {
   uint64_t bytes_in = 0;
   double next_txn = 1;
   double connect_txn = 0, create_txn = 0;
+  // Commands that may get a _result/_error, by transaction id (a handful at a time).
+  std::map<double, std::string> pending;
   uint32_t stream_id = 0;
   bool stop_requested = false;
+  uint32_t out_window = 0;     // the Window Ack Size we sent
+  uint64_t acked_by_us = 0;    // last Acknowledgement we sent
+  uint64_t acked_by_peer = 0;  // last Acknowledgement the server sent
+  bool play_role() const { return cfg.role == ClientRole::kPlay; }
 
   void pull_handshake_output() {
     Bytes b = handshake->pending_output();
@@ -91,6 +114,21 @@ struct ClientSession::Impl {
     send(std::move(m));
   }
   double txn() { return next_txn++; }
+  // A command whose answer we track: its transaction id.
+  double tracked(const char* name) {
+    double t = txn();
+    pending[t] = name;
+    return t;
+  }
+  // A NetStream command of a player (transaction 0, null, args) on the play stream.
+  Status player_command(const char* name, std::vector<amf::Value> args) {
+    if (phase != Phase::kPlaying) return make_error(Errc::kInvalidState, "not playing");
+    Message m = build_command_message(make_command(name, 0, amf::Value::null(), std::move(args)));
+    m.stream_id = stream_id;
+    m.csid = kCsidPlay;
+    send(std::move(m));
+    return Ok{};
+  }
 
   Error fail(Error e, std::string status_code = {}) {
     if (phase != Phase::kClosed) {
@@ -107,14 +145,24 @@ struct ClientSession::Impl {
     // Set Chunk Size first, as OBS does, so our connect already uses large chunks.
     send(make_set_chunk_size(cfg.out_chunk_size));
     writer.set_chunk_size(cfg.out_chunk_size);
-    amf::Value obj = amf::Value::object({
-        {"app", amf::Value(app_for_connect())},
-        {"type", amf::Value("nonprivate")},
-        {"flashVer", amf::Value(cfg.flash_ver)},
-        {"tcUrl", amf::Value(cfg.url.tc_url() + cfg.auth_query)},
-    });
+    amf::Value obj = play_role() ? amf::Value::object({
+                                       {"app", amf::Value(app_for_connect())},
+                                       {"flashVer", amf::Value(cfg.flash_ver)},
+                                       {"tcUrl", amf::Value(cfg.url.tc_url() + cfg.auth_query)},
+                                       {"fpad", amf::Value(false)},
+                                       {"capabilities", amf::Value(kPlayCapabilities)},
+                                       {"audioCodecs", amf::Value(kPlayAudioCodecs)},
+                                       {"videoCodecs", amf::Value(kPlayVideoCodecs)},
+                                       {"videoFunction", amf::Value(kPlayVideoFunction)},
+                                   })
+                                 : amf::Value::object({
+                                       {"app", amf::Value(app_for_connect())},
+                                       {"type", amf::Value("nonprivate")},
+                                       {"flashVer", amf::Value(cfg.flash_ver)},
+                                       {"tcUrl", amf::Value(cfg.url.tc_url() + cfg.auth_query)},
+                                   });
     if (cfg.capabilities.present_any) add_capabilities(obj, cfg.capabilities);
-    connect_txn = txn();
+    connect_txn = tracked("connect");
     Command c = make_command("connect", connect_txn, std::move(obj), cfg.extra_connect_args);
     send_command(0, std::move(c));
     phase = Phase::kConnecting;
@@ -142,7 +190,10 @@ struct ClientSession::Impl {
       if (phase == Phase::kClosed) break;
     }
     if (!r.ok()) return fail(std::move(r).error());
-    if (auto ack = acks.on_bytes(bytes_in)) send(make_acknowledgement(*ack));
+    if (auto ack = acks.on_bytes(bytes_in)) {
+      acked_by_us = *ack;
+      send(make_acknowledgement(*ack));
+    }
     if (phase == Phase::kClosed && fatal) return *fatal;
     return Ok{};
   }
@@ -157,7 +208,15 @@ struct ClientSession::Impl {
       case MessageType::kSetPeerBandwidth: {
         // Answer with our Window Ack Size equal to the peer's bandwidth, as clients do.
         auto bw = parse_set_peer_bandwidth(m.payload);
-        if (bw.ok()) send(make_window_ack_size(bw->window));
+        if (bw.ok()) {
+          out_window = bw->window;
+          send(make_window_ack_size(bw->window));
+        }
+        return;
+      }
+      case MessageType::kAcknowledgement: {
+        auto seq = parse_acknowledgement(m.payload);
+        if (seq.ok()) acked_by_peer = *seq;
         return;
       }
       case MessageType::kUserControl: {
@@ -165,14 +224,86 @@ struct ClientSession::Impl {
         if (ev.ok() && ev->type == UserControlType::kPingRequest) {
           send(make_ping_response(ev->value));
         }
+        if (ev.ok() && play_role() &&
+            (ev->type == UserControlType::kStreamBegin || ev->type == UserControlType::kStreamEof ||
+             ev->type == UserControlType::kStreamDry ||
+             ev->type == UserControlType::kStreamIsRecorded)) {
+          events.push(StreamControlReceived{ev->type, ev->value});
+        }
         return;
       }
       case MessageType::kCommandAmf0:
       case MessageType::kCommandAmf3:
         return handle_command(m);
+      case MessageType::kAudio:
+      case MessageType::kVideo:
+      case MessageType::kDataAmf0:
+      case MessageType::kDataAmf3:
+        if (play_role()) return handle_stream_message(std::move(m));
+        return;  // media or data to a publisher: nothing to do
+      case MessageType::kAggregate:
+        if (play_role()) return handle_aggregate(std::move(m));
+        return;
       default:
-        return;  // chunk size/abort applied by the reader; media to a publisher is ignored
+        return;  // chunk size/abort applied by the reader; acks need nothing from a client
     }
+  }
+
+  // --- play: what the server streams to us -------------------------------------------------
+  void warn(Errc code, std::string detail, const Message& m) {
+    Error e = make_error(code, std::move(detail));
+    e.csid = m.csid;
+    e.msg_type = m.type;
+    events.push(ClientWarning{std::move(e)});
+  }
+
+  // Media, metadata and the data-message statuses of the play stream.
+  void handle_stream_message(Message&& m) {
+    if (phase != Phase::kPlaySent && phase != Phase::kPlaying) {
+      return warn(Errc::kProtocolViolation, "media or data before play ignored", m);
+    }
+    if (m.kind() == MessageType::kAudio || m.kind() == MessageType::kVideo) {
+      if (phase == Phase::kPlaySent) start_playing();  // a server that sends no Play.Start
+      events.push(parse_media_message(std::move(m)));
+      return;
+    }
+    auto data = parse_metadata_message(std::move(m), cfg.limits);
+    if (!data.ok()) {
+      Error e = std::move(data).error();
+      events.push(ClientWarning{make_error(e.code, "bad data message: " + e.to_string())});
+      return;
+    }
+    MetadataReceived& md = *data;
+    if (md.handler == "|RtmpSampleAccess") {
+      SampleAccessReceived sa;
+      if (!md.values.empty()) sa.audio = md.values[0].as_bool().value_or(false);
+      if (md.values.size() > 1) sa.video = md.values[1].as_bool().value_or(false);
+      events.push(sa);
+      return;
+    }
+    if (md.handler == "onStatus" || md.handler == "onPlayStatus") {
+      // SRS sends NetStream.Data.Start as a data onStatus; onPlayStatus carries
+      // Play.Complete / Play.Switch / Play.TransitionComplete.
+      if (!md.values.empty()) on_status_info(md.values[0], md.message.stream_id);
+      return;
+    }
+    events.push(std::move(md));
+  }
+
+  void handle_aggregate(Message&& m) {
+    auto subs = parse_aggregate(m, cfg.limits);
+    if (!subs.ok()) {
+      return warn(Errc::kMalformed, "bad aggregate: " + subs.error().to_string(), m);
+    }
+    for (auto& sub : *subs) {
+      if (phase == Phase::kClosed) return;
+      handle_stream_message(std::move(sub));
+    }
+  }
+
+  void start_playing() {
+    phase = Phase::kPlaying;
+    events.push(PlayStarted{stream_id});
   }
 
   void handle_command(const Message& m) {
@@ -184,11 +315,12 @@ struct ClientSession::Impl {
     Command& c = *parsed;
     if (c.name == "_result") return on_result(c);
     if (c.name == "_error") return on_error(c);
-    if (c.name == "onStatus") return on_status(c);
+    if (c.name == "onStatus") return on_status(c, m.stream_id);
     // onBWDone, onFCPublish, |RtmpSampleAccess...: nothing to do.
   }
 
   void on_result(const Command& c) {
+    pending.erase(c.transaction_id);
     if (phase == Phase::kConnecting && c.transaction_id == connect_txn) {
       ClientConnected ev;
       ev.fms_ver = c.command_object.get_string("fmsVer");
@@ -196,11 +328,30 @@ struct ClientSession::Impl {
       ev.server_caps = parse_capabilities(c.command_object);
       if (!ev.server_caps.present_any && info) ev.server_caps = parse_capabilities(*info);
       events.push(std::move(ev));
+      if (info && info->get("secureToken")) {
+        std::string challenge = info->get_string("secureToken");
+        if (cfg.secure_token.empty()) {
+          fail(make_error(Errc::kAuthFailed, "server requires secureToken but no token given"));
+          return;
+        }
+        send_command(
+            0, make_command("secureTokenResponse", 0, amf::Value::null(),
+                            {amf::Value(secure_token_response(cfg.secure_token, challenge))}));
+      }
       const std::string& stream = cfg.url.stream;
-      send_command(0,
-                   make_command("releaseStream", txn(), amf::Value::null(), {amf::Value(stream)}));
-      send_command(0, make_command("FCPublish", txn(), amf::Value::null(), {amf::Value(stream)}));
-      create_txn = txn();
+      if (play_role()) {
+        send(make_set_buffer_length(0, kConnectionBufferMs));
+        if (cfg.play.fc_subscribe) {
+          send_command(0, make_command("FCSubscribe", tracked("FCSubscribe"), amf::Value::null(),
+                                       {amf::Value(stream)}));
+        }
+      } else {
+        send_command(0, make_command("releaseStream", tracked("releaseStream"), amf::Value::null(),
+                                     {amf::Value(stream)}));
+        send_command(0, make_command("FCPublish", tracked("FCPublish"), amf::Value::null(),
+                                     {amf::Value(stream)}));
+      }
+      create_txn = tracked("createStream");
       send_command(0, make_command("createStream", create_txn, amf::Value::null(), {}));
       phase = Phase::kCreatingStream;
       return;
@@ -212,7 +363,20 @@ struct ClientSession::Impl {
         return;
       }
       stream_id = static_cast<uint32_t>(*id);
-      send_command(stream_id, make_command("publish", txn(), amf::Value::null(),
+      if (play_role()) {
+        const PlayOptions& o = cfg.play;
+        Message play =
+            build_command_message(make_command("play", tracked("play"), amf::Value::null(),
+                                               {amf::Value(cfg.url.stream), amf::Value(o.start),
+                                                amf::Value(o.duration), amf::Value(o.reset)}));
+        play.stream_id = stream_id;
+        play.csid = kCsidPlay;
+        send(std::move(play));
+        send(make_set_buffer_length(stream_id, o.buffer_ms));
+        phase = Phase::kPlaySent;
+        return;
+      }
+      send_command(stream_id, make_command("publish", tracked("publish"), amf::Value::null(),
                                            {amf::Value(cfg.url.stream), amf::Value("live")}));
       phase = Phase::kPublishing;
     }
@@ -222,6 +386,15 @@ struct ClientSession::Impl {
     const amf::Value* info = c.args.empty() ? nullptr : &c.args[0];
     std::string code = info ? info->get_string("code") : std::string();
     std::string desc = info ? info->get_string("description") : std::string();
+    auto it = pending.find(c.transaction_id);
+    std::string method = it == pending.end() ? std::string() : it->second;
+    if (it != pending.end()) pending.erase(it);
+    if (method == "releaseStream" || method == "FCPublish" || method == "FCSubscribe") {
+      // Historical extras some servers refuse; ffmpeg ignores these errors too.
+      events.push(ClientWarning{
+          make_error(Errc::kUnsupported, "server refused " + method + ": " + code + " " + desc)});
+      return;
+    }
     if (phase == Phase::kConnecting && handle_auth_reject(code, desc)) return;
     fail(make_error(Errc::kAuthFailed, "server error " + code + ": " + desc), code);
   }
@@ -261,13 +434,15 @@ struct ClientSession::Impl {
     events.push(ClientClosed{});
   }
 
-  void on_status(const Command& c) {
-    const amf::Value* info = c.args.empty() ? nullptr : &c.args[0];
-    if (!info) return;
-    StatusReceived st{info->get_string("level"), info->get_string("code"),
-                      info->get_string("description")};
+  void on_status(const Command& c, uint32_t on_stream) {
+    if (!c.args.empty()) on_status_info(c.args[0], on_stream);
+  }
+
+  void on_status_info(const amf::Value& info, uint32_t on_stream) {
+    StatusReceived st{info.get_string("level"), info.get_string("code"),
+                      info.get_string("description"), on_stream};
     if (st.code == "NetConnection.Connect.ReconnectRequest") {
-      std::string target = info->get_string("tcUrl");
+      std::string target = info.get_string("tcUrl");
       auto resolved = resolve_reconnect_url(cfg.url, target);
       events.push(ReconnectRequested{resolved.ok() ? resolved->tc_url() : cfg.url.tc_url(),
                                      st.description});
@@ -283,6 +458,11 @@ struct ClientSession::Impl {
       phase = Phase::kLive;
       events.push(st);
       events.push(PublishStarted{stream_id});
+      return;
+    }
+    if (phase == Phase::kPlaySent && st.code == "NetStream.Play.Start") {
+      events.push(st);
+      start_playing();
       return;
     }
     events.push(std::move(st));
@@ -337,7 +517,8 @@ void ClientSession::consume_output(size_t n) {
 
 std::optional<uint64_t> ClientSession::next_timeout() const {
   const Impl& s = *impl_;
-  if (s.phase == Phase::kClosed || s.phase == Phase::kLive || s.cfg.timeout_ms == 0) {
+  if (s.phase == Phase::kClosed || s.phase == Phase::kLive || s.phase == Phase::kPlaying ||
+      s.cfg.timeout_ms == 0) {
     return std::nullopt;
   }
   return s.start_ms + s.cfg.timeout_ms;
@@ -349,6 +530,7 @@ void ClientSession::handle_timeout(uint64_t now_ms) {
   if (!t || now_ms < *t) return;
   const char* stage = s.phase == Phase::kHandshake    ? "handshake"
                       : s.phase == Phase::kConnecting ? "connect"
+                      : s.play_role()                 ? "play"
                                                       : "publish";
   s.fail(make_error(Errc::kTimeout, std::string("no answer to ") + stage + " within " +
                                         std::to_string(s.cfg.timeout_ms) + " ms"));
@@ -357,8 +539,43 @@ void ClientSession::handle_timeout(uint64_t now_ms) {
 bool ClientSession::publishing() const {
   return impl_->phase == Phase::kLive;
 }
+bool ClientSession::playing() const {
+  return impl_->phase == Phase::kPlaying;
+}
 bool ClientSession::closed() const {
   return impl_->phase == Phase::kClosed;
+}
+uint32_t ClientSession::stream_id() const {
+  return impl_->stream_id;
+}
+
+Status ClientSession::pause(bool paused, double position_ms) {
+  return impl_->player_command("pause", {amf::Value(paused), amf::Value(position_ms)});
+}
+Status ClientSession::seek(double position_ms) {
+  return impl_->player_command("seek", {amf::Value(position_ms)});
+}
+Status ClientSession::receive_audio(bool enabled) {
+  return impl_->player_command("receiveAudio", {amf::Value(enabled)});
+}
+Status ClientSession::receive_video(bool enabled) {
+  return impl_->player_command("receiveVideo", {amf::Value(enabled)});
+}
+Status ClientSession::set_buffer_length(uint32_t buffer_ms) {
+  if (!playing()) return make_error(Errc::kInvalidState, "not playing");
+  impl_->send(make_set_buffer_length(impl_->stream_id, buffer_ms));
+  return Ok{};
+}
+Status ClientSession::play2(const Play2Options& o) {
+  amf::Value opts = amf::Value::object({
+      {"streamName", amf::Value(o.stream_name)},
+      {"oldStreamName",
+       amf::Value(o.old_stream_name.empty() ? impl_->cfg.url.stream : o.old_stream_name)},
+      {"start", amf::Value(o.start)},
+      {"len", amf::Value(o.len)},
+      {"transition", amf::Value(o.transition)},
+  });
+  return impl_->player_command("play2", {std::move(opts)});
 }
 
 Status ClientSession::send_audio(Bytes body, uint64_t dts_ms) {
@@ -386,16 +603,53 @@ size_t ClientSession::pending_output_pieces(std::vector<Bytes>& pieces, size_t m
 }
 
 void ClientSession::stop() {
+  stop(StopCommands{});
+}
+
+void ClientSession::stop(const StopCommands& commands) {
   Impl& s = *impl_;
   if (s.phase == Phase::kClosed) return;
   if (s.stream_id != 0) {
-    s.send_command(0, make_command("FCUnpublish", s.txn(), amf::Value::null(),
-                                   {amf::Value(s.cfg.url.stream)}));
-    s.send_command(0, make_command("deleteStream", s.txn(), amf::Value::null(),
-                                   {amf::Value(static_cast<double>(s.stream_id))}));
+    if (commands.fc_unpublish && !s.play_role()) {
+      s.send_command(0, make_command("FCUnpublish", s.txn(), amf::Value::null(),
+                                     {amf::Value(s.cfg.url.stream)}));
+    }
+    if (commands.close_stream && !s.play_role()) {
+      s.send_command(s.stream_id, make_command("closeStream", 0, amf::Value::null(), {}));
+    }
+    if (commands.delete_stream) {
+      s.send_command(0, make_command("deleteStream", s.txn(), amf::Value::null(),
+                                     {amf::Value(static_cast<double>(s.stream_id))}));
+    }
   }
   s.phase = Phase::kClosed;
   s.events.push(ClientClosed{});
+}
+
+void ClientSession::set_chunk_size(uint32_t n) {
+  Impl& s = *impl_;
+  n = std::clamp<uint32_t>(n, 1, 0x7FFFFFFF);
+  if (s.phase == Phase::kHandshake) {
+    s.cfg.out_chunk_size = n;
+    return;
+  }
+  if (s.phase == Phase::kClosed || n == s.writer.chunk_size()) return;
+  s.send(make_set_chunk_size(n));
+  s.writer.set_chunk_size(n);
+}
+
+ClientStats ClientSession::stats() const {
+  const Impl& s = *impl_;
+  ClientStats st;
+  st.in_chunk_size = s.reader.chunk_size();
+  st.out_chunk_size = s.writer.chunk_size();
+  st.in_window_ack_size = s.acks.window();
+  st.out_window_ack_size = s.out_window;
+  st.in_bytes_total = s.reader.bytes_received();
+  st.out_bytes_total = s.output.consumed();
+  st.in_bytes_acked = s.acked_by_us;
+  st.out_bytes_acked = s.acked_by_peer;
+  return st;
 }
 
 uint64_t ClientSession::bytes_received() const {

@@ -287,6 +287,67 @@ std::optional<std::vector<uint8_t>> base64_decode(std::string_view text) {
   return out;
 }
 
+namespace {
+
+uint32_t le32(const uint8_t* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return 0;
+}
+
+}  // namespace
+
+std::string secure_token_response(std::string_view key, std::string_view hex_text) {
+  uint8_t key_bytes[16] = {};
+  for (size_t i = 0; i < key.size() && i < 16; ++i) key_bytes[i] = static_cast<uint8_t>(key[i]);
+  uint32_t k[4];
+  for (int i = 0; i < 4; ++i) k[i] = le32(key_bytes + 4 * i);
+  std::vector<uint32_t> v;
+  for (size_t i = 0; i < hex_text.size(); i += 8) {
+    uint8_t word[4] = {};
+    for (size_t j = 0; j < 4; ++j) {
+      size_t at = i + 2 * j;
+      int hi = at < hex_text.size() ? hex_digit(hex_text[at]) : 0;
+      int lo = at + 1 < hex_text.size() ? hex_digit(hex_text[at + 1]) : 0;
+      word[j] = static_cast<uint8_t>((hi << 4) | lo);
+    }
+    v.push_back(le32(word));
+  }
+  const size_t n = v.size();
+  if (n == 0) return {};
+  // XXTEA decryption: 6 + 52/n rounds, the sum counting down from rounds * delta.
+  constexpr uint32_t kDelta = 0x9E3779B9;
+  uint32_t sum = static_cast<uint32_t>(6 + 52 / n) * kDelta;
+  uint32_t y = v[0], z = 0;
+  auto mx = [&](size_t p, uint32_t e) {
+    return (((z >> 5) ^ (y << 2)) + ((y >> 3) ^ (z << 4))) ^ ((sum ^ y) + (k[(p & 3) ^ e] ^ z));
+  };
+  while (sum != 0) {
+    uint32_t e = (sum >> 2) & 3;
+    for (size_t p = n - 1; p > 0; --p) {
+      z = v[p - 1];
+      y = v[p] -= mx(p, e);
+    }
+    z = v[n - 1];
+    y = v[0] -= mx(0, e);
+    sum -= kDelta;
+  }
+  std::string out;
+  for (uint32_t w : v) {
+    for (int i = 0; i < 4; ++i) {
+      char c = static_cast<char>((w >> (8 * i)) & 0xFF);
+      if (c == 0) return out;
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string to_hex(Bytes data) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s;

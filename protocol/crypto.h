@@ -66,6 +66,14 @@ std::string base64_encode(const std::array<uint8_t, N>& a) {
 // Strict decode (padding required, no whitespace); nullopt on any invalid input.
 std::optional<std::vector<uint8_t>> base64_decode(std::string_view text);
 
+// The secureToken answer (Limelight-style; librtmp and GStreamer's rtmp2 send the same): the
+// server's challenge `hex_text` (8 hex digits per 32-bit little-endian word; a digit that is
+// not hex counts as 0, as librtmp reads it) decrypted with XXTEA ("corrected block TEA",
+// Wheeler and Needham 1998) under a key made of the first 16 bytes of `key` (zero-padded, four
+// little-endian words). The result is the decrypted bytes up to the first NUL. An empty
+// challenge gives an empty answer.
+std::string secure_token_response(std::string_view key, std::string_view hex_text);
+
 // Lower-case hex of bytes (tests and logs).
 std::string to_hex(Bytes data);
 

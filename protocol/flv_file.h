@@ -51,6 +51,9 @@ class FlvReader {
   const std::vector<std::string>& warnings() const { return warnings_; }
   // True when no partial tag is pending (a clean end of file).
   bool at_boundary() const { return buf_.size() == pos_; }
+  // True when the header and the last PreviousTagSize were read and nothing is pending: the
+  // next byte starts a tag (a caller may split whole tags itself meanwhile).
+  bool at_tag_start() const { return header_ && !need_prev_size_ && at_boundary(); }
   uint64_t bytes_consumed() const { return consumed_; }
 
  private:

@@ -1,6 +1,7 @@
 #include "protocol/server_session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "protocol/aggregate.h"
@@ -10,6 +11,7 @@
 #include "protocol/control.h"
 #include "protocol/handshake.h"
 #include "protocol/session_io.h"
+#include "protocol/stream_message.h"
 
 namespace rtmp {
 namespace {
@@ -29,8 +31,18 @@ enum class StreamState : uint8_t { kCreated, kPublishPending, kPublishing, kPlay
 struct StreamSlot {
   StreamState state = StreamState::kCreated;
   std::string name;
-  bool ended = false;
+  bool play_reset = true;  // the pending play asked for a playlist reset
+  PlayState play;          // kPlaying only
 };
+
+// Most FCPublish names remembered for their deferred onFCPublish (one per stream a client
+// announces; real publishers send one). Bounds what a client can make us keep.
+constexpr size_t kMaxFcPublishNames = 16;
+
+// "play"/"pause"/"seek" positions are numbers of ms; an absent or non-finite one is 0.
+double finite_or(std::optional<double> v, double fallback) {
+  return v && std::isfinite(*v) ? *v : fallback;
+}
 
 // "key?token=1&x=2" -> ("key", "token=1&x=2").
 std::pair<std::string, std::string> split_query(const std::string& name) {
@@ -85,6 +97,8 @@ struct ServerSession::Impl {
   // accept, dropped on reject; bounded by Limits::max_bytes_before_publish.
   std::vector<Message> held;
   size_t held_bytes = 0;
+  // Stream names announced with FCPublish, answered with onFCPublish only on accept_publish.
+  std::vector<std::string> fc_published;
 
   // --- output -----------------------------------------------------------------------------
   void send(const Message& m) { writer.write(m, out); }
@@ -214,6 +228,13 @@ struct ServerSession::Impl {
     auto ev = parse_user_control(m.payload);
     if (!ev.ok()) return warn(Errc::kMalformed, "bad user control event", &m);
     if (ev->type == UserControlType::kPingRequest) send(make_ping_response(ev->value));
+    if (ev->type == UserControlType::kSetBufferLength) {
+      // librtmp and rtmp2src send one for stream 0 before createStream: nothing to keep.
+      if (StreamSlot* slot = slot_in(ev->value, StreamState::kPlaying)) {
+        slot->play.buffer_ms = ev->buffer_ms;
+      }
+      if (ev->value != 0) events.push(BufferLengthSet{ev->value, ev->buffer_ms});
+    }
   }
 
   bool is_publishing(uint32_t stream_id) const {
@@ -259,35 +280,25 @@ struct ServerSession::Impl {
       return warn(Errc::kProtocolViolation,
                   "media on stream " + std::to_string(m.stream_id) + " that is not publishing", &m);
     }
-    MediaReceived ev;
-    auto tag = parse_flv_tag(m.kind() == MessageType::kVideo ? TagType::kVideo : TagType::kAudio,
-                             m.payload);
-    if (tag.ok()) {
-      ev.tag = std::move(tag).value();
-    } else {
-      Error e = std::move(tag).error();
-      e.csid = m.csid;
-      e.msg_type = m.type;
-      ev.tag_error = std::move(e);
-    }
-    ev.message = std::move(m);
-    events.push(std::move(ev));
+    events.push(parse_media_message(std::move(m)));
   }
 
   void handle_data(Message&& m) {
     if (hold_if_pending(m)) return;
-    auto data = parse_data_message(m);
+    const uint32_t csid = m.csid;
+    const uint8_t type = m.type;
+    const bool publishing = is_publishing(m.stream_id);
+    auto data = parse_metadata_message(std::move(m), cfg.limits);
     if (!data.ok()) {
-      return warn(Errc::kMalformed, "bad data message: " + data.error().to_string(), &m);
+      Error e = make_error(Errc::kMalformed, "bad data message: " + data.error().to_string());
+      e.csid = csid;
+      e.msg_type = type;
+      return events.push(SessionWarning{std::move(e)});
     }
-    if (!is_publishing(m.stream_id)) {
-      return warn(Errc::kProtocolViolation, "data message before publish ignored", &m);
+    if (!publishing) {
+      return warn(Errc::kProtocolViolation, "data message before publish ignored", &data->message);
     }
-    MetadataReceived ev;
-    ev.handler = std::move(data->handler);
-    ev.values = std::move(data->values);
-    ev.message = std::move(m);
-    events.push(std::move(ev));
+    events.push(std::move(data).value());
   }
 
   void handle_aggregate(Message&& m) {
@@ -326,16 +337,34 @@ struct ServerSession::Impl {
     }
     if (name == "releaseStream") return reply_result(m.stream_id, c.transaction_id, amf::Value());
     if (name == "FCPublish") {
-      std::string stream = c.arg_string(0);
-      amf::Value info = amf::Value::object(
-          {{"code", amf::Value("NetStream.Publish.Start")}, {"description", amf::Value(stream)}});
-      send_command(m.stream_id, kCsidCommand,
-                   make_command("onFCPublish", 0, amf::Value::null(), {std::move(info)}));
+      // The onFCPublish that says "Publish.Start" waits for accept_publish (SRS sends it at
+      // once, before the key is checked; nginx-rtmp never sends it and every client copes).
+      std::string stream = split_query(c.arg_string(0)).first;
+      bool live = false;
+      for (const auto& [id, slot] : streams) {
+        live |= slot.state == StreamState::kPublishing && slot.name == stream;
+      }
+      if (live) {
+        send_fc_publish(stream);
+      } else if (std::find(fc_published.begin(), fc_published.end(), stream) ==
+                 fc_published.end()) {
+        if (fc_published.size() >= kMaxFcPublishNames) fc_published.erase(fc_published.begin());
+        fc_published.push_back(std::move(stream));
+      }
       return reply_result(m.stream_id, c.transaction_id, amf::Value());
     }
     if (name == "createStream") return on_create_stream(m, c);
     if (name == "publish") return on_publish(m, c);
     if (name == "play") return on_play(m, c);
+    if (name == "play2") return on_play2(m, c);
+    if (name == "receiveAudio" || name == "receiveVideo") return on_receive(m, c);
+    if (name == "pause" || name == "pauseRaw" || name == "pauseraw") return on_pause(m, c);
+    if (name == "seek") return on_seek(m, c);
+    if (name == "FCSubscribe" || name == "FCUnsubscribe") {
+      // Akamai/Limelight-era CDN subscription (ffmpeg sends it for rtmp_live=live): the
+      // play itself carries everything we need.
+      return reply_result(m.stream_id, c.transaction_id, amf::Value());
+    }
     if (name == "FCUnpublish") {
       std::string stream = split_query(c.arg_string(0)).first;
       for (auto& [id, slot] : streams) {
@@ -351,12 +380,14 @@ struct ServerSession::Impl {
       auto id = c.arg_number(0);
       if (id && *id >= 0 && *id < 4294967296.0) {
         uint32_t sid = static_cast<uint32_t>(*id);
+        end_play(sid, name);
         end_stream(sid, name);
         streams.erase(sid);
       }
       return;
     }
     if (name == "closeStream") {
+      end_play(m.stream_id, name);
       end_stream(m.stream_id, name);
       return;
     }
@@ -458,22 +489,134 @@ struct ServerSession::Impl {
   void on_play(const Message& m, const Command& c) {
     uint32_t id = m.stream_id;
     auto it = streams.find(id);
-    if (id == 0 || it == streams.end() || it->second.state != StreamState::kCreated) {
+    if (id == 0 || it == streams.end()) {
       send_status(id, "error", "NetStream.Play.Failed", "play on a stream not created", "");
       return;
     }
-    auto [stream_name, query] = split_query(c.arg_string(0));
-    it->second.state = StreamState::kPlayPending;
-    it->second.name = stream_name;
+    if (it->second.state != StreamState::kCreated) {
+      // nginx-rtmp ignores a second play on a joined stream too ("already joined").
+      warn(Errc::kProtocolViolation, "play on a stream already in use ignored", &m);
+      return;
+    }
     PlayRequested ev;
+    ev.start = finite_or(c.arg_number(1), -2);
+    ev.duration = finite_or(c.arg_number(2), -1);
+    ev.reset = c.arg_bool(3).value_or(true);
+    request_play(id, c.arg_string(0), std::move(ev));
+  }
+
+  // play2(NetStreamPlayOptions{streamName, oldStreamName, start, len, transition}): nginx-rtmp
+  // ends the current play and starts the new one; so do we.
+  void on_play2(const Message& m, const Command& c) {
+    const amf::Value* opts = c.args.empty() ? nullptr : &c.args[0];
+    auto it = streams.find(m.stream_id);
+    if (!opts || !opts->properties() || m.stream_id == 0 || it == streams.end()) {
+      warn(Errc::kMalformed, "play2 without options or on a stream not created", &m);
+      return;
+    }
+    if (it->second.state == StreamState::kPlayPending) {
+      warn(Errc::kProtocolViolation, "play2 before the play was decided ignored", &m);
+      return;
+    }
+    if (it->second.state != StreamState::kCreated && it->second.state != StreamState::kPlaying) {
+      warn(Errc::kProtocolViolation, "play2 on a publishing stream ignored", &m);
+      return;
+    }
+    end_play(m.stream_id, "play2");
+    PlayRequested ev;
+    ev.start = finite_or(opts->get_number("start"), -2);
+    ev.duration = finite_or(opts->get_number("len"), -1);
+    ev.reset = false;
+    ev.transition = opts->get_string("transition");
+    ev.old_stream_name = opts->get_string("oldStreamName");
+    request_play(m.stream_id, opts->get_string("streamName"), std::move(ev));
+  }
+
+  void request_play(uint32_t id, const std::string& full_name, PlayRequested&& ev) {
+    StreamSlot& slot = streams[id];
+    auto [stream_name, query] = split_query(full_name);
+    slot.state = StreamState::kPlayPending;
+    slot.name = stream_name;
+    slot.play_reset = ev.reset;
     ev.stream_id = id;
     ev.app = app;
     ev.stream_name = std::move(stream_name);
     ev.query = std::move(query);
-    ev.start = c.arg_number(1).value_or(-2);
-    ev.duration = c.arg_number(2).value_or(-1);
-    ev.reset = c.arg_bool(3).value_or(true);
+    ev.tc_url = tc_url;
+    ev.flash_ver = flash_ver;
+    ev.peer_caps = peer_caps;
     events.push(std::move(ev));
+  }
+
+  void on_receive(const Message& m, const Command& c) {
+    StreamSlot* slot = slot_in(m.stream_id, StreamState::kPlaying);
+    auto flag = c.arg_bool(0);
+    if (!slot || !flag) {
+      warn(Errc::kProtocolViolation, c.name + " without a flag or outside a play ignored", &m);
+      return;
+    }
+    bool video = c.name == "receiveVideo";
+    (video ? slot->play.receive_video : slot->play.receive_audio) = *flag;
+    events.push(ReceiveChanged{m.stream_id, video, *flag});
+  }
+
+  void on_pause(const Message& m, const Command& c) {
+    StreamSlot* slot = slot_in(m.stream_id, StreamState::kPlaying);
+    auto flag = c.arg_bool(0);
+    if (!slot || !flag) {
+      warn(Errc::kProtocolViolation, "pause without a flag or outside a play ignored", &m);
+      return;
+    }
+    double position = finite_or(c.arg_number(1), 0);
+    slot->play.paused = *flag;
+    // SRS's answers: Pause.Notify + Stream EOF; Unpause.Notify + Stream Begin.
+    if (*flag) {
+      send_status(m.stream_id, "status", "NetStream.Pause.Notify", "Paused " + slot->name,
+                  slot->name);
+      send(make_user_control(UserControlType::kStreamEof, m.stream_id));
+    } else {
+      send_status(m.stream_id, "status", "NetStream.Unpause.Notify", "Unpaused " + slot->name,
+                  slot->name);
+      send(make_user_control(UserControlType::kStreamBegin, m.stream_id));
+    }
+    events.push(PlayPaused{m.stream_id, *flag, position});
+  }
+
+  void on_seek(const Message& m, const Command& c) {
+    if (!slot_in(m.stream_id, StreamState::kPlaying)) {
+      warn(Errc::kProtocolViolation, "seek outside a play ignored", &m);
+      return;
+    }
+    events.push(SeekRequested{m.stream_id, finite_or(c.arg_number(0), 0)});
+  }
+
+  void send_fc_publish(const std::string& stream) {
+    amf::Value info = amf::Value::object(
+        {{"code", amf::Value("NetStream.Publish.Start")}, {"description", amf::Value(stream)}});
+    send_command(0, kCsidCommand,
+                 make_command("onFCPublish", 0, amf::Value::null(), {std::move(info)}));
+  }
+
+  // The player left a stream (closeStream / deleteStream / play2).
+  void end_play(uint32_t id, const std::string& reason) {
+    auto it = streams.find(id);
+    if (it == streams.end()) return;
+    StreamState was = it->second.state;
+    if (was != StreamState::kPlaying && was != StreamState::kPlayPending) return;
+    it->second.state = StreamState::kCreated;
+    it->second.play = PlayState{};
+    // A pending play ends unanswered: the PlayRequested decision then fails harmlessly.
+    if (was == StreamState::kPlaying) events.push(PlayEnded{id, reason});
+  }
+
+  bool any_other_live(uint32_t id) const {
+    for (const auto& [sid, slot] : streams) {
+      if (sid != id &&
+          (slot.state == StreamState::kPublishing || slot.state == StreamState::kPlaying)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   void end_stream(uint32_t id, const std::string& reason) {
@@ -490,6 +633,25 @@ struct ServerSession::Impl {
     return &it->second;
   }
 
+  // The slot of a stream in `want` for a caller's decision; the errors a decision returns.
+  Result<StreamSlot*> decision_slot(uint32_t id, StreamState want) {
+    if (phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
+    StreamSlot* slot = slot_in(id, want);
+    if (!slot) {
+      return make_error(Errc::kInvalidArgument, want == StreamState::kPlaying
+                                                    ? "stream is not playing"
+                                                    : "no pending play on that stream");
+    }
+    return slot;
+  }
+
+  bool any_playing() const {
+    for (const auto& [sid, slot] : streams) {
+      if (slot.state == StreamState::kPlaying) return true;
+    }
+    return false;
+  }
+
   // --- timeouts ---------------------------------------------------------------------------
   std::optional<uint64_t> next_timeout() const {
     if (phase == Phase::kClosed) return std::nullopt;
@@ -502,7 +664,7 @@ struct ServerSession::Impl {
     if (phase != Phase::kHandshake && !any_stream_live && l.connect_to_publish_timeout_ms) {
       consider(handshake_done_ms + l.connect_to_publish_timeout_ms);
     }
-    if (l.idle_timeout_ms) consider(last_rx_ms + l.idle_timeout_ms);
+    if (l.idle_timeout_ms && !any_playing()) consider(last_rx_ms + l.idle_timeout_ms);
     return t;
   }
 
@@ -522,7 +684,7 @@ struct ServerSession::Impl {
                                           " ms of connecting"));
       return;
     }
-    if (l.idle_timeout_ms && now >= last_rx_ms + l.idle_timeout_ms) {
+    if (l.idle_timeout_ms && !any_playing() && now >= last_rx_ms + l.idle_timeout_ms) {
       fail(make_error(Errc::kTimeout,
                       "nothing received for " + std::to_string(l.idle_timeout_ms) + " ms"));
     }
@@ -556,6 +718,11 @@ Status ServerSession::accept_publish(uint32_t stream_id) {
   if (!slot) return make_error(Errc::kInvalidArgument, "no pending publish on that stream");
   slot->state = StreamState::kPublishing;
   s.stream_accepted();
+  auto fc = std::find(s.fc_published.begin(), s.fc_published.end(), slot->name);
+  if (fc != s.fc_published.end()) {
+    s.fc_published.erase(fc);
+    s.send_fc_publish(slot->name);
+  }
   s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
   s.send_status(stream_id, "status", "NetStream.Publish.Start", slot->name + " is now published.",
                 slot->name);
@@ -584,18 +751,27 @@ Status ServerSession::reject_publish(uint32_t stream_id, PublishRejection why,
 }
 
 Status ServerSession::accept_play(uint32_t stream_id) {
+  return accept_play(stream_id, PlayAccept{});
+}
+
+Status ServerSession::accept_play(uint32_t stream_id, const PlayAccept& how) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlayPending);
-  if (!slot) return make_error(Errc::kInvalidArgument, "no pending play on that stream");
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlayPending));
   slot->state = StreamState::kPlaying;
+  slot->play = PlayState{};
+  slot->play.recorded = how.recorded;
   s.stream_accepted();
-  // Adobe RTMP 2012 §7.3.2.1, Figure 5 (as nginx-rtmp sends it).
+  // Adobe RTMP 2012 §7.3.2.1 Figure 5 for the controls; the statuses in SRS's order.
+  if (how.recorded) s.send(make_user_control(UserControlType::kStreamIsRecorded, stream_id));
   s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
-  s.send_status(stream_id, "status", "NetStream.Play.Reset", "Playing and resetting " + slot->name,
-                slot->name);
+  if (slot->play_reset) {
+    s.send_status(stream_id, "status", "NetStream.Play.Reset",
+                  "Playing and resetting " + slot->name, slot->name);
+  }
   s.send_status(stream_id, "status", "NetStream.Play.Start", "Started playing " + slot->name,
                 slot->name);
+  // No data onStatus NetStream.Data.Start after it, although SRS sends one: ffmpeg 5.1 turns
+  // that data message into an extra "unknown" data stream (play_peers_test).
   Message access = build_data_message("|RtmpSampleAccess", {amf::Value(true), amf::Value(true)});
   access.stream_id = stream_id;
   access.csid = kCsidData;
@@ -604,31 +780,101 @@ Status ServerSession::accept_play(uint32_t stream_id) {
 }
 
 Status ServerSession::reject_play(uint32_t stream_id, std::string description) {
+  return reject_play(stream_id, PlayRejection::kStreamNotFound, std::move(description));
+}
+
+Status ServerSession::reject_play(uint32_t stream_id, PlayRejection why, std::string description) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  StreamSlot* slot = s.slot_in(stream_id, StreamState::kPlayPending);
-  if (!slot) return make_error(Errc::kInvalidArgument, "no pending play on that stream");
-  s.send_status(stream_id, "error", "NetStream.Play.StreamNotFound", std::move(description),
-                slot->name);
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlayPending));
+  std::string_view code = why == PlayRejection::kStreamNotFound ? "NetStream.Play.StreamNotFound"
+                          : why == PlayRejection::kFailed       ? "NetStream.Play.Failed"
+                                                          : "NetStream.Play.NoSupportedTrackFound";
+  s.send_status(stream_id, "error", code, std::move(description), slot->name);
   slot->state = StreamState::kCreated;
+  // A refused player is done (nginx-rtmp closes it too), unless this connection also carries
+  // a live publish or play.
+  if (!s.any_other_live(stream_id)) {
+    s.phase = Phase::kClosed;
+    s.events.push(SessionClosed{std::nullopt});
+  }
   return Ok{};
 }
 
 Status ServerSession::send_media(uint32_t stream_id, const Message& message) {
   Impl& s = *impl_;
-  if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
-  if (!s.slot_in(stream_id, StreamState::kPlaying)) {
-    return make_error(Errc::kInvalidArgument, "stream is not playing");
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlaying));
+  const bool video = message.kind() == MessageType::kVideo;
+  const bool audio = message.kind() == MessageType::kAudio;
+  if ((video || audio) && (slot->play.paused || (video && !slot->play.receive_video) ||
+                           (audio && !slot->play.receive_audio))) {
+    return Ok{};  // the player asked not to get it (PlayState)
   }
   Message m;
   m.type = message.type;
   m.stream_id = stream_id;
   m.timestamp = message.timestamp;
-  m.csid = message.kind() == MessageType::kVideo   ? kCsidVideo
-           : message.kind() == MessageType::kAudio ? kCsidAudio
-                                                   : kCsidData;
+  m.csid = video ? kCsidVideo : audio ? kCsidAudio : kCsidData;
   s.writer.write(m, message.payload, s.out);  // no intermediate copy of the payload
   return Ok{};
+}
+
+Status ServerSession::notify_play(uint32_t stream_id, PlayNotice notice) {
+  Impl& s = *impl_;
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlaying));
+  const std::string& name = slot->name;
+  switch (notice) {
+    case PlayNotice::kUnpublished:
+      s.send(make_user_control(UserControlType::kStreamEof, stream_id));
+      s.send_status(stream_id, "status", "NetStream.Play.UnpublishNotify",
+                    name + " is now unpublished.", name);
+      break;
+    case PlayNotice::kPublished:
+      s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
+      s.send_status(stream_id, "status", "NetStream.Play.PublishNotify",
+                    name + " is now published.", name);
+      break;
+    case PlayNotice::kDry:
+      s.send(make_user_control(UserControlType::kStreamDry, stream_id));
+      break;
+    case PlayNotice::kStopped: {
+      s.send(make_user_control(UserControlType::kStreamEof, stream_id));
+      if (slot->play.recorded) {
+        // nginx-rtmp's end of a recorded file: onPlayStatus Play.Complete, then Play.Stop.
+        Message complete = build_data_message(
+            "onPlayStatus",
+            {amf::Value::object({{"level", amf::Value("status")},
+                                 {"code", amf::Value("NetStream.Play.Complete")}})});
+        complete.stream_id = stream_id;
+        complete.csid = kCsidData;
+        s.send(complete);
+      }
+      s.send_status(stream_id, "status", "NetStream.Play.Stop", "Stopped playing " + name, name);
+      slot->state = StreamState::kCreated;
+      slot->play = PlayState{};
+      break;
+    }
+  }
+  return Ok{};
+}
+
+Status ServerSession::accept_seek(uint32_t stream_id, double position_ms) {
+  Impl& s = *impl_;
+  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlaying));
+  s.send(make_user_control(UserControlType::kStreamEof, stream_id));
+  (void)position_ms;  // the position is the caller's business; the answer is the same
+  s.send_status(stream_id, "status", "NetStream.Seek.Notify", "Seeking " + slot->name, slot->name);
+  s.send(make_user_control(UserControlType::kStreamBegin, stream_id));
+  return Ok{};
+}
+
+std::optional<PlayState> ServerSession::play_state(uint32_t stream_id) const {
+  auto it = impl_->streams.find(stream_id);
+  if (it == impl_->streams.end() || it->second.state != StreamState::kPlaying) return std::nullopt;
+  return it->second.play;
+}
+
+const PeerCapabilities& ServerSession::peer_capabilities() const {
+  return impl_->peer_caps;
 }
 
 Status ServerSession::request_reconnect(std::string tc_url, std::string description) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gst/codec_caps.h"
+#include "tests/interop/rtmp_peers.h"
 
 namespace gst_ertmp {
 namespace {
@@ -35,10 +36,27 @@ bool have(std::initializer_list<const char*> names) {
   return true;
 }
 
-#define REQUIRE_ELEMENTS(...)                                              \
-  do {                                                                     \
-    if (!have({__VA_ARGS__})) GTEST_SKIP() << "missing GStreamer element"; \
-  } while (0)
+// The elements named and the Debian packages that hold them, for ERTMP_REQUIRE's message.
+std::string elements_and_packages(std::initializer_list<const char*> names) {
+  static const std::pair<const char*, const char*> kByPrefix[] = {
+      {"avenc_", "gstreamer1.0-libav"},          {"avdec_", "gstreamer1.0-libav"},
+      {"x264", "gstreamer1.0-plugins-ugly"},     {"x265", "gstreamer1.0-plugins-bad"},
+      {"h265parse", "gstreamer1.0-plugins-bad"}, {"av1", "gstreamer1.0-plugins-bad"},
+      {"opus", "gstreamer1.0-plugins-base"},     {"", "gstreamer1.0-plugins-good"},
+  };
+  std::string out;
+  for (const char* n : names) {
+    for (const auto& [prefix, package] : kByPrefix) {
+      if (std::string(n).rfind(prefix, 0) != 0) continue;
+      out += std::string(out.empty() ? "" : ", ") + n + " (" + package + ")";
+      break;
+    }
+  }
+  return out;
+}
+
+#define REQUIRE_ELEMENTS(...) \
+  ERTMP_REQUIRE(have({__VA_ARGS__}), elements_and_packages({__VA_ARGS__}))
 
 struct Frame {
   std::vector<uint8_t> data;
@@ -286,87 +304,6 @@ std::vector<uint8_t> cat(std::initializer_list<std::vector<uint8_t>> parts) {
   return out;
 }
 
-class BitWriter {
- public:
-  BitWriter& put(uint32_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) {
-      if (bit_ % 8 == 0) bytes_.push_back(0);
-      if ((v >> i) & 1) bytes_.back() |= static_cast<uint8_t>(0x80 >> (bit_ % 8));
-      ++bit_;
-    }
-    return *this;
-  }
-  std::vector<uint8_t> bytes() const { return bytes_; }
-
- private:
-  std::vector<uint8_t> bytes_;
-  size_t bit_ = 0;
-};
-
-struct Av1SeqParams {
-  uint32_t profile = 0;
-  uint32_t level = 8;
-  uint32_t tier = 0;
-  bool high_bitdepth = false;
-  bool twelve_bit = false;
-  bool mono = false;
-  uint32_t sx = 1, sy = 1;  // profile 2 twelve-bit only
-  uint32_t csp = 0;
-  bool timing_info = false;
-};
-
-// A full (not reduced) sequence header OBU payload, one operating point (AV1 spec §5.5).
-std::vector<uint8_t> av1_sequence_header(const Av1SeqParams& p) {
-  BitWriter w;
-  w.put(p.profile, 3).put(0, 1).put(0, 1);  // still_picture, reduced_still_picture_header
-  w.put(p.timing_info, 1);
-  if (p.timing_info) {
-    w.put(1001, 32).put(30000, 32).put(1, 1).put(1, 1);  // equal_picture_interval, uvlc()=0
-    w.put(0, 1);                                         // decoder_model_info_present_flag
-  }
-  w.put(0, 1).put(0, 5);  // initial_display_delay_present_flag, operating_points_cnt_minus_1
-  w.put(0, 12).put(p.level, 5);
-  if (p.level > 7) w.put(p.tier, 1);
-  w.put(15, 4).put(15, 4).put(1919, 16).put(1079, 16);  // frame size bits and max size
-  w.put(0, 1);                                          // frame_id_numbers_present_flag
-  w.put(0, 3);                                          // sb128, filter_intra, intra_edge
-  w.put(0, 4).put(1, 1).put(0, 2);                      // ..., enable_order_hint, jnt, ref_mvs
-  w.put(1, 1);                                          // seq_choose_screen_content_tools
-  w.put(1, 1);                                          // seq_choose_integer_mv
-  w.put(6, 3);                                          // order_hint_bits_minus_1
-  w.put(0, 3);                                          // superres, cdef, restoration
-  w.put(p.high_bitdepth, 1);
-  if (p.profile == 2 && p.high_bitdepth) w.put(p.twelve_bit, 1);
-  if (p.profile != 1) w.put(p.mono, 1);
-  w.put(0, 1);  // color_description_present_flag
-  if (p.mono) {
-    w.put(0, 1);
-  } else {
-    w.put(0, 1);  // color_range
-    if (p.profile == 2 && p.twelve_bit) {
-      w.put(p.sx, 1);
-      if (p.sx) w.put(p.sy, 1);
-    }
-    bool sx = p.profile == 0 || (p.profile == 2 && (!p.twelve_bit || p.sx));
-    bool sy = p.profile == 0 || (p.profile == 2 && p.twelve_bit && p.sx && p.sy);
-    if (sx && sy) w.put(p.csp, 2);
-  }
-  w.put(0, 1);  // separate_uv_delta_q
-  w.put(0, 1);  // film_grain_params_present
-  w.put(1, 1);  // trailing one bit
-  return w.bytes();
-}
-
-std::vector<uint8_t> av1c_of_first_tu(const std::vector<uint8_t>& tu, std::string* error) {
-  PushFormat f = *from_string("video/x-av1,stream-format=obu-stream,alignment=tu", error);
-  EXPECT_TRUE(f.sequence_header_pending);
-  std::vector<uint8_t> out;
-  bool as_is = false;
-  if (!frame_payload(f, tu, out, &as_is, error)) return {};
-  EXPECT_FALSE(f.sequence_header_pending);
-  return f.sequence_header;
-}
-
 // Walks OBUs (all with size fields) and returns their types.
 std::vector<uint8_t> obu_types(const std::vector<uint8_t>& data) {
   std::vector<uint8_t> types;
@@ -481,134 +418,29 @@ TEST(PushFormat, H265ByteStreamAndBadHvcCAreRefused) {
 
 // ==== AV1 ==================================================================================
 
-TEST(PushFormat, Av1StripsTemporalDelimiters) {
-  std::string error;
-  auto seq = obu(1, av1_sequence_header({}));
-  auto frame = obu(6, {0x10, 0x20, 0x30});
-  auto td = obu(2, {});
-  PushFormat f = *from_string("video/x-av1,stream-format=obu-stream,alignment=tu", &error);
-  std::vector<uint8_t> out;
-  bool as_is = true;
-  ASSERT_TRUE(frame_payload(f, cat({td, seq, frame}), out, &as_is, &error)) << error;
-  EXPECT_FALSE(as_is);
-  EXPECT_EQ(out, cat({seq, frame}));
-  // Without a TD the input goes as is.
-  ASSERT_TRUE(frame_payload(f, cat({frame, frame}), out, &as_is, &error)) << error;
-  EXPECT_TRUE(as_is);
-  EXPECT_TRUE(out.empty());
-  // A TD in the middle (two TUs glued) and a last OBU without obu_has_size_field.
-  std::vector<uint8_t> sizeless = {static_cast<uint8_t>(6 << 3), 0xAA, 0xBB};
-  ASSERT_TRUE(frame_payload(f, cat({td, frame, td, sizeless}), out, &as_is, &error)) << error;
-  EXPECT_FALSE(as_is);
-  EXPECT_EQ(out, cat({frame, sizeless}));
-  // OBU extension header kept.
-  std::vector<uint8_t> ext = {static_cast<uint8_t>((6 << 3) | 0x06), 0x28, 0x01, 0x77};
-  ASSERT_TRUE(frame_payload(f, cat({td, ext}), out, &as_is, &error)) << error;
-  EXPECT_EQ(out, ext);
-  // Multi-byte leb128 size (130 bytes payload).
-  std::vector<uint8_t> big = {static_cast<uint8_t>((6 << 3) | 0x02), 0x82, 0x01};
-  big.resize(big.size() + 130, 0x5A);
-  ASSERT_TRUE(frame_payload(f, cat({td, big, td}), out, &as_is, &error)) << error;
-  EXPECT_EQ(out, big);
-}
-
-TEST(PushFormat, Av1RefusesMalformedObus) {
-  std::string error;
-  PushFormat f = *from_string(
-      "video/x-av1,stream-format=obu-stream,alignment=tu,codec_data=(buffer)81000c00", &error);
-  EXPECT_FALSE(f.sequence_header_pending);
-  std::vector<uint8_t> out;
-  bool as_is = false;
-  // Size beyond the buffer.
-  EXPECT_FALSE(frame_payload(f, std::vector<uint8_t>{0x32, 0x05, 0x01}, out, &as_is, &error));
-  EXPECT_NE(error.find("beyond"), std::string::npos) << error;
-  // Truncated leb128.
-  EXPECT_FALSE(frame_payload(f, std::vector<uint8_t>{0x32, 0x85}, out, &as_is, &error));
-  // Forbidden bit.
-  EXPECT_FALSE(frame_payload(f, std::vector<uint8_t>{0x92, 0x00}, out, &as_is, &error));
-  // Extension flag but no extension byte.
-  EXPECT_FALSE(frame_payload(f, std::vector<uint8_t>{0x36}, out, &as_is, &error));
-}
-
-TEST(PushFormat, Av1CFromSequenceHeaderFields) {
-  struct Case {
-    Av1SeqParams p;
-    uint8_t byte1, byte2;
-  };
-  Av1SeqParams main8;  // profile 0, level 8 (4.0), 4:2:0
-  Av1SeqParams main10_tier;
-  main10_tier.level = 12;
-  main10_tier.tier = 1;
-  main10_tier.high_bitdepth = true;
-  main10_tier.csp = 2;
-  main10_tier.timing_info = true;
-  Av1SeqParams mono;
-  mono.mono = true;
-  mono.level = 5;
-  Av1SeqParams high;  // profile 1: 4:4:4, no monochrome bit
-  high.profile = 1;
-  Av1SeqParams pro12;  // profile 2 twelve-bit 4:2:2
-  pro12.profile = 2;
-  pro12.high_bitdepth = true;
-  pro12.twelve_bit = true;
-  pro12.sx = 1;
-  pro12.sy = 0;
-  Av1SeqParams pro10;  // profile 2 ten-bit: 4:2:2 implied
-  pro10.profile = 2;
-  pro10.high_bitdepth = true;
-  const Case cases[] = {
-      {main8, 0x08, 0x0C},  // sx sy, csp 0
-      {main10_tier, 0x0C, 0x80 | 0x40 | 0x0C | 2},
-      {mono, 0x05, 0x10 | 0x0C},
-      {high, 0x20 | 0x08, 0x00},
-      {pro12, 0x40 | 0x08, 0x40 | 0x20 | 0x08},
-      {pro10, 0x40 | 0x08, 0x40 | 0x08},
-  };
-  for (const Case& c : cases) {
-    std::string error;
-    auto seq_payload = av1_sequence_header(c.p);
-    auto av1c = av1c_of_first_tu(cat({obu(2, {}), obu(1, seq_payload), obu(6, {1, 2})}), &error);
-    ASSERT_EQ(error, "");
-    ASSERT_GE(av1c.size(), 4u);
-    EXPECT_EQ(av1c[0], 0x81);
-    EXPECT_EQ(av1c[1], c.byte1) << "profile " << c.p.profile;
-    EXPECT_EQ(av1c[2], c.byte2) << "profile " << c.p.profile;
-    EXPECT_EQ(av1c[3], 0);
-    // configOBUs: exactly the sequence header OBU.
-    EXPECT_EQ(std::vector<uint8_t>(av1c.begin() + 4, av1c.end()), obu(1, seq_payload));
-    // And the receiver reads the profile back.
-    GstCaps* caps = caps_for(StreamFormat{Codec::kAv1, av1c}, &error);
-    ASSERT_NE(caps, nullptr) << error;
-    static const char* kProfiles[] = {"main", "high", "professional"};
-    EXPECT_STREQ(gst_structure_get_string(gst_caps_get_structure(caps, 0), "profile"),
-                 kProfiles[c.p.profile]);
-    gst_caps_unref(caps);
-  }
-}
-
-TEST(PushFormat, Av1CRewritesASizelessSequenceHeaderObu) {
-  std::string error;
-  auto payload = av1_sequence_header({});
-  std::vector<uint8_t> sizeless = {static_cast<uint8_t>(1 << 3)};
-  sizeless.insert(sizeless.end(), payload.begin(), payload.end());
-  auto av1c = av1c_of_first_tu(sizeless, &error);
-  ASSERT_EQ(error, "");
-  EXPECT_EQ(std::vector<uint8_t>(av1c.begin() + 4, av1c.end()), obu(1, payload));
-}
-
-TEST(PushFormat, Av1WithoutSequenceHeaderOrTruncatedOneFails) {
+// The byte-level AV1 work (OBU split, av1C, temporal delimiters) is tested with byte tables in
+// tests/protocol/codec_config_test.cpp; here: the caps side and the state frame_payload keeps.
+TEST(PushFormat, Av1PendingHeaderStaysPendingOnABadFirstUnitAndCapsAreChecked) {
   std::string error;
   PushFormat f = *from_string("video/x-av1,stream-format=obu-stream,alignment=tu", &error);
+  ASSERT_TRUE(f.sequence_header_pending);
   std::vector<uint8_t> out;
   bool as_is = false;
   EXPECT_FALSE(frame_payload(f, cat({obu(2, {}), obu(6, {1})}), out, &as_is, &error));
   EXPECT_NE(error.find("no sequence header"), std::string::npos) << error;
-  auto payload = av1_sequence_header({});
-  payload.resize(5);
-  EXPECT_FALSE(frame_payload(f, obu(1, payload), out, &as_is, &error));
-  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
+  EXPECT_FALSE(frame_payload(f, std::vector<uint8_t>{0x32, 0x05, 0x01}, out, &as_is, &error));
+  EXPECT_NE(error.find("beyond"), std::string::npos) << error;
   EXPECT_TRUE(f.sequence_header_pending);
-  // Other stream formats / alignments are refused.
+  // With codec_data the header is known and a TD-free unit goes as is.
+  PushFormat g = *from_string(
+      "video/x-av1,stream-format=obu-stream,alignment=tu,codec_data=(buffer)81000c00", &error);
+  EXPECT_FALSE(g.sequence_header_pending);
+  EXPECT_TRUE(frame_payload(g, obu(6, {1, 2}), out, &as_is, &error)) << error;
+  EXPECT_TRUE(as_is);
+  EXPECT_TRUE(frame_payload(g, cat({obu(2, {}), obu(6, {1, 2})}), out, &as_is, &error));
+  EXPECT_FALSE(as_is);
+  EXPECT_EQ(out, obu(6, {1, 2}));
+  // Other stream formats / alignments, and a malformed av1C, are refused.
   EXPECT_FALSE(from_string("video/x-av1,stream-format=annexb,alignment=tu", &error));
   EXPECT_FALSE(from_string("video/x-av1,stream-format=obu-stream,alignment=obu", &error));
   GstCaps* c = caps_with_buffer("video/x-av1,stream-format=obu-stream,alignment=tu", "codec_data",

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <cstdio>
+
 #include "tests/protocol/test_util.h"
 
 namespace rtmp {
@@ -95,6 +98,57 @@ TEST(Base64, RejectsInvalidInput) {
   for (const char* bad : {"Zg=", "Z===", "Zm9v!A==", "Zg==Zg==", "=Zg="}) {
     EXPECT_FALSE(base64_decode(bad)) << bad;
   }
+}
+
+// XXTEA encryption (the inverse of what secure_token_response decrypts), written here from
+// the published algorithm, to check the decryption independently.
+std::string tea_encrypt_hex(const std::string& key, std::string plain) {
+  while (plain.size() % 4 || plain.size() < 8) plain.push_back('\0');
+  uint32_t k[4] = {};
+  for (size_t i = 0; i < 16 && i < key.size(); ++i)
+    k[i / 4] |= uint32_t{static_cast<uint8_t>(key[i])} << (8 * (i % 4));
+  std::vector<uint32_t> v(plain.size() / 4);
+  for (size_t i = 0; i < plain.size(); ++i)
+    v[i / 4] |= uint32_t{static_cast<uint8_t>(plain[i])} << (8 * (i % 4));
+  const size_t n = v.size();
+  uint32_t rounds = static_cast<uint32_t>(6 + 52 / n), sum = 0, z = v[n - 1], y = 0;
+  while (rounds--) {
+    sum += 0x9E3779B9;
+    uint32_t e = (sum >> 2) & 3;
+    for (size_t p = 0; p < n; ++p) {
+      y = v[(p + 1) % n];
+      z = v[p] +=
+          (((z >> 5) ^ (y << 2)) + ((y >> 3) ^ (z << 4))) ^ ((sum ^ y) + (k[(p & 3) ^ e] ^ z));
+    }
+  }
+  std::string hex;
+  char buf[3];
+  for (uint32_t w : v) {
+    for (int i = 0; i < 4; ++i) {
+      snprintf(buf, sizeof buf, "%02x", (w >> (8 * i)) & 0xFF);
+      hex += buf;
+    }
+  }
+  return hex;
+}
+
+TEST(SecureToken, DecryptsWhatXxteaEncrypted) {
+  for (const std::string& key : {std::string("0123456789abcdef"), std::string("short"),
+                                 std::string("a key longer than sixteen bytes")}) {
+    for (const std::string& plain : {std::string("challenge-answer"), std::string("12345678"),
+                                     std::string("a longer token of thirty-one b")}) {
+      std::string hex = tea_encrypt_hex(key, plain);
+      EXPECT_EQ(secure_token_response(key, hex), plain) << key << " / " << plain;
+      // Upper-case hex reads the same.
+      for (char& ch : hex) ch = static_cast<char>(toupper(ch));
+      EXPECT_EQ(secure_token_response(key, hex), plain);
+    }
+  }
+  // Only the first 16 key bytes count.
+  std::string hex = tea_encrypt_hex("0123456789abcdef", "answer12");
+  EXPECT_EQ(secure_token_response("0123456789abcdefIGNORED", hex), "answer12");
+  EXPECT_NE(secure_token_response("0123456789abcdeX", hex), "answer12");
+  EXPECT_EQ(secure_token_response("k", ""), "");
 }
 
 }  // namespace

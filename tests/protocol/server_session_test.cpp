@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "protocol/chunk_reader.h"
@@ -10,6 +11,7 @@
 #include "protocol/control.h"
 #include "protocol/flv_tag.h"
 #include "protocol/handshake.h"
+#include "tests/protocol/amf_tables.h"
 #include "tests/protocol/session_pair.h"
 #include "tests/protocol/test_util.h"
 
@@ -265,6 +267,8 @@ struct RawClient {
   ServerSession server;
   ChunkWriter w;
   std::vector<ServerEvent> events;
+  ChunkReader out_reader{Limits{}};
+  std::vector<Message> out;  // every message the server sent after the handshake
   explicit RawClient(ServerConfig sc = {}) : server(std::move(sc), 0) {
     ClientHandshake hs;
     std::vector<uint8_t> c0c1(hs.pending_output().begin(), hs.pending_output().end());
@@ -281,12 +285,31 @@ struct RawClient {
     EXPECT_TRUE(server.handshake_done());
   }
   Status send(Message m, uint64_t now = 0) {
-    std::vector<uint8_t> out;
-    w.write(m, out);
-    Status st = server.receive(out, now);
+    std::vector<uint8_t> wire;
+    w.write(m, wire);
+    Status st = server.receive(wire, now);
     while (auto ev = server.next_event()) events.push_back(std::move(*ev));
-    server.consume_output(server.pending_output().size());
+    drain();
     return st;
+  }
+  // Moves the server's pending output into `out` (decoded with our own chunk reader).
+  void drain() {
+    Bytes b = server.pending_output();
+    std::vector<uint8_t> bytes(b.begin(), b.end());
+    server.consume_output(bytes.size());
+    EXPECT_TRUE(out_reader.receive(bytes).ok());
+    while (auto m = out_reader.next_message()) out.push_back(std::move(*m));
+    while (auto ev = server.next_event()) events.push_back(std::move(*ev));
+  }
+  // The index of the next message the server sends (everything before is in `out`).
+  size_t mark() {
+    drain();
+    return out.size();
+  }
+  // Output since `from` (an index into out), then forgets nothing.
+  std::vector<Message> since(size_t from) {
+    drain();
+    return std::vector<Message>(out.begin() + static_cast<long>(from), out.end());
   }
   Status command(std::string name, double txn, amf::Value obj, std::vector<amf::Value> args,
                  uint32_t stream = 0) {
@@ -486,30 +509,505 @@ TEST(ServerSession, BadHandshakeVersionIsAnError) {
   EXPECT_TRUE(s.closed());
 }
 
-TEST(ServerSession, PlayRequestAndFigureFiveSequence) {
+// --- serving players ------------------------------------------------------------------------
+
+using test::cat;
+using test::hex;
+namespace t = test::amf;
+
+// A client connected (optionally with E-RTMP caps) and a stream created: stream id 1.
+struct Player : RawClient {
+  explicit Player(amf::Value connect_obj = amf::Value::object({{"app", amf::Value("live")}}),
+                  ServerConfig sc = {})
+      : RawClient(std::move(sc)) {
+    EXPECT_TRUE(command("connect", 1, std::move(connect_obj), {}).ok());
+    EXPECT_TRUE(command("createStream", 2, amf::Value::null(), {}).ok());
+  }
+  // play(name, start, duration, reset) on stream 1, as librtmp/ffmpeg send it (csid 8).
+  Status play(std::string name, double start = -2000, double duration = -1, bool reset = true) {
+    Message m = build_command_message(make_command(
+        "play", 3, amf::Value::null(),
+        {amf::Value(std::move(name)), amf::Value(start), amf::Value(duration), amf::Value(reset)}));
+    m.stream_id = 1;
+    m.csid = 8;
+    return send(std::move(m));
+  }
+  Status netstream(std::string name, std::vector<amf::Value> args) {
+    return command(std::move(name), 0, amf::Value::null(), std::move(args), 1);
+  }
+  template <class T>
+  std::vector<T> all() const {
+    std::vector<T> v;
+    for (const auto& e : events) {
+      if (auto p = std::get_if<T>(&e)) v.push_back(*p);
+    }
+    return v;
+  }
+};
+
+// Expects `got` to be exactly the messages in `want` (type, message stream id, payload).
+struct Expect {
+  uint8_t type;
+  uint32_t stream_id;
+  std::vector<uint8_t> payload;
+};
+void expect_messages(const std::vector<Message>& got, const std::vector<Expect>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].type, want[i].type) << i;
+    EXPECT_EQ(got[i].stream_id, want[i].stream_id) << i;
+    EXPECT_EQ(got[i].payload, want[i].payload) << i;
+  }
+}
+
+TEST(ServerSession, PlayRequestCarriesTheNameQueryPositionsAndThePlayersCaps) {
+  PeerCapabilities caps;
+  caps.fourcc_list = {"hvc1", "Opus"};
+  caps.caps_ex = kCapsExMultitrack;
+  caps.present_any = true;
+  amf::Value obj = amf::Value::object({{"app", amf::Value("live")},
+                                       {"tcUrl", amf::Value("rtmp://h/live")},
+                                       {"flashVer", amf::Value("LNX 9,0,124,2")}});
+  add_capabilities(obj, caps);
+  Player c(obj);
+  ASSERT_TRUE(c.play("key?token=7", -1000, 5000, false).ok());
+  auto req = c.all<PlayRequested>();
+  ASSERT_EQ(req.size(), 1u);
+  EXPECT_EQ(req[0].stream_id, 1u);
+  EXPECT_EQ(req[0].app, "live");
+  EXPECT_EQ(req[0].stream_name, "key");
+  EXPECT_EQ(req[0].query, "token=7");
+  EXPECT_EQ(req[0].start, -1000);
+  EXPECT_EQ(req[0].duration, 5000);
+  EXPECT_FALSE(req[0].reset);
+  EXPECT_EQ(req[0].tc_url, "rtmp://h/live");
+  EXPECT_EQ(req[0].flash_ver, "LNX 9,0,124,2");
+  EXPECT_TRUE(req[0].peer_caps.supports_video("hvc1"));
+  EXPECT_EQ(req[0].peer_caps.caps_ex, kCapsExMultitrack);
+  EXPECT_TRUE(req[0].transition.empty());
+  EXPECT_EQ(c.server.peer_capabilities(), req[0].peer_caps);
+  EXPECT_FALSE(c.server.play_state(1));  // not accepted yet
+}
+
+TEST(ServerSession, AcceptPlaySendsStreamBeginResetStartAndSampleAccessByteForByte) {
+  Player c;
+  ASSERT_TRUE(c.play("k").ok());
+  const size_t from = c.mark();
+  ASSERT_TRUE(c.server.accept_play(1).ok());
+  expect_messages(
+      c.since(from),
+      {
+          // User Control Stream Begin (event 0) for stream 1.
+          {4, 0, hex("0000 00000001")},
+          // onStatus NetStream.Play.Reset (the play asked for a reset), then Play.Start:
+          // "onStatus" | txn 0 | null | {level, code, description, details}.
+          {20, 1,
+           cat({hex("02 0008"),
+                test::bytes_of("onStatus"),
+                hex("00 0000000000000000"),
+                hex("05"),
+                hex("03"),
+                hex("0005"),
+                test::bytes_of("level"),
+                hex("02 0006"),
+                test::bytes_of("status"),
+                hex("0004"),
+                test::bytes_of("code"),
+                hex("02 0014"),
+                test::bytes_of("NetStream.Play.Reset"),
+                hex("000B"),
+                test::bytes_of("description"),
+                hex("02 0017"),
+                test::bytes_of("Playing and resetting k"),
+                hex("0007"),
+                test::bytes_of("details"),
+                hex("02 0001"),
+                test::bytes_of("k"),
+                hex("000009")})},
+          {20, 1, t::on_status("status", "NetStream.Play.Start", "Started playing k", "k")},
+          // Data |RtmpSampleAccess(true, true), as nginx-rtmp.
+          {18, 1,
+           cat({hex("02 0011"), test::bytes_of("|RtmpSampleAccess"), hex("01 01"), hex("01 01")})},
+      });
+  auto st = c.server.play_state(1);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->receive_audio && st->receive_video);
+  EXPECT_FALSE(st->paused || st->recorded);
+}
+
+TEST(ServerSession, AcceptRecordedPlayWithoutResetAddsIsRecordedAndSkipsReset) {
+  Player c;
+  ASSERT_TRUE(c.play("vod", 0, -1, false).ok());
+  const size_t from = c.mark();
+  ASSERT_TRUE(c.server.accept_play(1, PlayAccept{.recorded = true}).ok());
+  auto got = c.since(from);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].payload, hex("0004 00000001"));  // Stream Is Recorded (event 4), stream 1
+  EXPECT_EQ(got[1].payload, hex("0000 00000001"));  // Stream Begin
+  EXPECT_EQ(got[2].payload,
+            t::on_status("status", "NetStream.Play.Start", "Started playing vod", "vod"));
+  EXPECT_TRUE(c.server.play_state(1)->recorded);
+  // The end of a recorded stream: Stream EOF, onPlayStatus Play.Complete, onStatus Play.Stop.
+  const size_t end = c.mark();
+  ASSERT_TRUE(c.server.notify_play(1, PlayNotice::kStopped).ok());
+  expect_messages(
+      c.since(end),
+      {
+          {4, 0, hex("0001 00000001")},
+          {18, 1,
+           cat({t::str("onPlayStatus"), t::object_start(), t::key("level"), t::str("status"),
+                t::key("code"), t::str("NetStream.Play.Complete"), t::object_end()})},
+          {20, 1, t::on_status("status", "NetStream.Play.Stop", "Stopped playing vod", "vod")},
+      });
+  EXPECT_FALSE(c.server.play_state(1));
+  Message v = test::make_message(9, 0, avc_frame(true, 5, 1));
+  EXPECT_EQ(c.server.send_media(1, v).error().code, Errc::kInvalidArgument);
+}
+
+TEST(ServerSession, RejectPlayCodesAndTheSessionCloses) {
+  struct Row {
+    PlayRejection why;
+    const char* code;
+  };
+  for (const Row& row :
+       {Row{PlayRejection::kStreamNotFound, "NetStream.Play.StreamNotFound"},
+        Row{PlayRejection::kFailed, "NetStream.Play.Failed"},
+        Row{PlayRejection::kNoSupportedTrack, "NetStream.Play.NoSupportedTrackFound"}}) {
+    Player c;
+    ASSERT_TRUE(c.play("nope").ok());
+    const size_t from = c.mark();
+    ASSERT_TRUE(c.server.reject_play(1, row.why, "No such stream").ok());
+    expect_messages(c.since(from),
+                    {{20, 1, t::on_status("error", row.code, "No such stream", "nope")}});
+    EXPECT_TRUE(c.server.closed());
+    EXPECT_EQ(c.count<SessionClosed>(), 1u);
+  }
+  // The two-argument form is StreamNotFound.
+  Player c;
+  ASSERT_TRUE(c.play("nope").ok());
+  const size_t from = c.mark();
+  ASSERT_TRUE(c.server.reject_play(1, "gone").ok());
+  expect_messages(
+      c.since(from),
+      {{20, 1, t::on_status("error", "NetStream.Play.StreamNotFound", "gone", "nope")}});
+}
+
+TEST(ServerSession, RejectPlayKeepsASessionThatAlsoPublishes) {
+  Player c;
+  ASSERT_TRUE(
+      c.command("publish", 3, amf::Value::null(), {amf::Value("pub"), amf::Value("live")}, 1).ok());
+  ASSERT_TRUE(c.server.accept_publish(1).ok());
+  ASSERT_TRUE(c.command("createStream", 4, amf::Value::null(), {}).ok());
+  ASSERT_TRUE(c.command("play", 5, amf::Value::null(), {amf::Value("other")}, 2).ok());
+  ASSERT_EQ(c.count<PlayRequested>(), 1u);
+  ASSERT_TRUE(c.server.reject_play(2, "no").ok());
+  EXPECT_FALSE(c.server.closed());
+}
+
+TEST(ServerSession, NotifyPlayNoticesByteForByte) {
+  Player c;
+  ASSERT_TRUE(c.play("k").ok());
+  ASSERT_TRUE(c.server.accept_play(1).ok());
+  struct Row {
+    PlayNotice notice;
+    std::vector<Expect> want;
+  };
+  const Row rows[] = {
+      {PlayNotice::kUnpublished,
+       {{4, 0, hex("0001 00000001")},  // Stream EOF
+        {20, 1,
+         t::on_status("status", "NetStream.Play.UnpublishNotify", "k is now unpublished.", "k")}}},
+      {PlayNotice::kPublished,
+       {{4, 0, hex("0000 00000001")},  // Stream Begin
+        {20, 1,
+         t::on_status("status", "NetStream.Play.PublishNotify", "k is now published.", "k")}}},
+      {PlayNotice::kDry, {{4, 0, hex("0002 00000001")}}},  // Stream Dry
+      {PlayNotice::kStopped,
+       {{4, 0, hex("0001 00000001")},
+        {20, 1, t::on_status("status", "NetStream.Play.Stop", "Stopped playing k", "k")}}},
+  };
+  for (const auto& row : rows) {
+    const size_t from = c.mark();
+    ASSERT_TRUE(c.server.notify_play(1, row.notice).ok());
+    expect_messages(c.since(from), row.want);
+  }
+  // Stopped ended the play.
+  EXPECT_EQ(c.server.notify_play(1, PlayNotice::kDry).error().code, Errc::kInvalidArgument);
+}
+
+TEST(ServerSession, PlayerControlsAreEventsAndStateThatSendMediaHonours) {
+  Player c;
+  ASSERT_TRUE(c.play("k").ok());
+  ASSERT_TRUE(c.server.accept_play(1).ok());
+  Message video = test::make_message(9, 10, avc_frame(true, 20, 7));
+  Message audio = test::make_message(8, 11, hex("AF 01 112233"));
+  Message data = build_data_message("onTextData", {amf::Value::object({})});
+  auto sent_types = [&c](auto&& send) {
+    const size_t from = c.mark();
+    send();
+    std::vector<uint8_t> types;
+    for (const auto& m : c.since(from)) types.push_back(m.type);
+    return types;
+  };
+  auto send_all = [&] {
+    ASSERT_TRUE(c.server.send_media(1, video).ok());
+    ASSERT_TRUE(c.server.send_media(1, audio).ok());
+    ASSERT_TRUE(c.server.send_media(1, data).ok());
+  };
+  EXPECT_EQ(sent_types(send_all), (std::vector<uint8_t>{9, 8, 18}));
+
+  // receiveAudio(false): audio dropped; receiveVideo(false): video dropped.
+  ASSERT_TRUE(c.netstream("receiveAudio", {amf::Value(false)}).ok());
+  EXPECT_EQ(sent_types(send_all), (std::vector<uint8_t>{9, 18}));
+  ASSERT_TRUE(c.netstream("receiveVideo", {amf::Value(false)}).ok());
+  EXPECT_EQ(sent_types(send_all), (std::vector<uint8_t>{18}));
+  ASSERT_TRUE(c.netstream("receiveAudio", {amf::Value(true)}).ok());
+  ASSERT_TRUE(c.netstream("receiveVideo", {amf::Value(true)}).ok());
+  auto rc = c.all<ReceiveChanged>();
+  ASSERT_EQ(rc.size(), 4u);
+  EXPECT_FALSE(rc[0].video);
+  EXPECT_FALSE(rc[0].enabled);
+  EXPECT_TRUE(rc[1].video);
+  EXPECT_TRUE(rc[3].video && rc[3].enabled);
+
+  // pause(true, 1500): Pause.Notify + Stream EOF at once; media dropped until unpause.
+  size_t from = c.mark();
+  ASSERT_TRUE(c.netstream("pause", {amf::Value(true), amf::Value(1500.0)}).ok());
+  expect_messages(c.since(from),
+                  {{20, 1, t::on_status("status", "NetStream.Pause.Notify", "Paused k", "k")},
+                   {4, 0, hex("0001 00000001")}});
+  EXPECT_TRUE(c.server.play_state(1)->paused);
+  EXPECT_EQ(sent_types(send_all), (std::vector<uint8_t>{18}));
+  from = c.mark();
+  ASSERT_TRUE(c.netstream("pause", {amf::Value(false), amf::Value(1500.0)}).ok());
+  expect_messages(c.since(from),
+                  {{20, 1, t::on_status("status", "NetStream.Unpause.Notify", "Unpaused k", "k")},
+                   {4, 0, hex("0000 00000001")}});
+  EXPECT_EQ(sent_types(send_all), (std::vector<uint8_t>{9, 8, 18}));
+  auto paused = c.all<PlayPaused>();
+  ASSERT_EQ(paused.size(), 2u);
+  EXPECT_TRUE(paused[0].paused);
+  EXPECT_EQ(paused[0].position_ms, 1500);
+  EXPECT_FALSE(paused[1].paused);
+
+  // seek(4000): an event; nothing is sent until accept_seek.
+  from = c.mark();
+  ASSERT_TRUE(c.netstream("seek", {amf::Value(4000.0)}).ok());
+  EXPECT_TRUE(c.since(from).empty());
+  auto seeks = c.all<SeekRequested>();
+  ASSERT_EQ(seeks.size(), 1u);
+  EXPECT_EQ(seeks[0].position_ms, 4000);
+  ASSERT_TRUE(c.server.accept_seek(1, 4000).ok());
+  expect_messages(c.since(from),
+                  {{4, 0, hex("0001 00000001")},
+                   {20, 1, t::on_status("status", "NetStream.Seek.Notify", "Seeking k", "k")},
+                   {4, 0, hex("0000 00000001")}});
+
+  // Set Buffer Length (user control 3) for stream 1; the one for stream 0 is no event.
+  ASSERT_TRUE(c.send(make_set_buffer_length(0, 300)).ok());
+  ASSERT_TRUE(c.send(make_set_buffer_length(1, 3000)).ok());
+  auto bl = c.all<BufferLengthSet>();
+  ASSERT_EQ(bl.size(), 1u);
+  EXPECT_EQ(bl[0].stream_id, 1u);
+  EXPECT_EQ(bl[0].buffer_ms, 3000u);
+  EXPECT_EQ(c.server.play_state(1)->buffer_ms, 3000u);
+  EXPECT_EQ(c.count<SessionWarning>(), 0u);
+}
+
+TEST(ServerSession, PlayerCommandsOutsideAPlayAreWarnings) {
+  Player c;
+  ASSERT_TRUE(c.netstream("pause", {amf::Value(true), amf::Value(0.0)}).ok());
+  ASSERT_TRUE(c.netstream("seek", {amf::Value(1.0)}).ok());
+  ASSERT_TRUE(c.netstream("receiveVideo", {amf::Value(false)}).ok());
+  EXPECT_EQ(c.count<SessionWarning>(), 3u);
+  EXPECT_EQ(c.count<PlayPaused>() + c.count<SeekRequested>() + c.count<ReceiveChanged>(), 0u);
+  EXPECT_FALSE(c.server.closed());
+}
+
+TEST(ServerSession, CloseStreamDeleteStreamAndPlay2EndThePlay) {
+  {
+    Player c;
+    ASSERT_TRUE(c.play("k").ok());
+    ASSERT_TRUE(c.server.accept_play(1).ok());
+    ASSERT_TRUE(c.netstream("closeStream", {}).ok());
+    auto ended = c.all<PlayEnded>();
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].reason, "closeStream");
+    EXPECT_FALSE(c.server.play_state(1));
+  }
+  {
+    Player c;
+    ASSERT_TRUE(c.play("k").ok());
+    ASSERT_TRUE(c.server.accept_play(1).ok());
+    ASSERT_TRUE(c.command("deleteStream", 4, amf::Value::null(), {amf::Value(1.0)}).ok());
+    auto ended = c.all<PlayEnded>();
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].reason, "deleteStream");
+  }
+  {
+    Player c;
+    ASSERT_TRUE(c.play("low").ok());
+    ASSERT_TRUE(c.server.accept_play(1).ok());
+    ASSERT_TRUE(c.netstream("play2", {amf::Value::object({{"streamName", amf::Value("high?t=1")},
+                                                          {"oldStreamName", amf::Value("low")},
+                                                          {"start", amf::Value(-2.0)},
+                                                          {"len", amf::Value(-1.0)},
+                                                          {"transition", amf::Value("switch")}})})
+                    .ok());
+    auto ended = c.all<PlayEnded>();
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].reason, "play2");
+    auto req = c.all<PlayRequested>();
+    ASSERT_EQ(req.size(), 2u);
+    EXPECT_EQ(req[1].stream_id, 1u);
+    EXPECT_EQ(req[1].stream_name, "high");
+    EXPECT_EQ(req[1].query, "t=1");
+    EXPECT_EQ(req[1].transition, "switch");
+    EXPECT_EQ(req[1].old_stream_name, "low");
+    EXPECT_FALSE(req[1].reset);
+    // The switch is accepted like a play (no Play.Reset: play2 does not reset).
+    const size_t from = c.mark();
+    ASSERT_TRUE(c.server.accept_play(1).ok());
+    auto got = c.since(from);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[1].payload,
+              t::on_status("status", "NetStream.Play.Start", "Started playing high", "high"));
+  }
+}
+
+TEST(ServerSession, SecondPlayOnAJoinedStreamIsIgnored) {
+  Player c;
+  ASSERT_TRUE(c.play("k").ok());
+  ASSERT_TRUE(c.play("k").ok());
+  EXPECT_EQ(c.count<PlayRequested>(), 1u);
+  EXPECT_EQ(c.count<SessionWarning>(), 1u);
+}
+
+TEST(ServerSession, PlayOnAStreamNotCreatedFails) {
+  RawClient c;
+  ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+  const size_t from = c.mark();
+  ASSERT_TRUE(c.command("play", 2, amf::Value::null(), {amf::Value("k")}, 3).ok());
+  auto got = c.since(from);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload,
+            t::on_status("error", "NetStream.Play.Failed", "play on a stream not created", ""));
+  EXPECT_EQ(c.count<PlayRequested>(), 0u);
+}
+
+TEST(ServerSession, FcSubscribeAndGetStreamLengthAreAnsweredQuietly) {
+  Player c;
+  const size_t from = c.mark();
+  ASSERT_TRUE(c.command("FCSubscribe", 3, amf::Value::null(), {amf::Value("k")}).ok());
+  ASSERT_TRUE(c.command("getStreamLength", 4, amf::Value::null(), {amf::Value("k")}, 1).ok());
+  auto got = c.since(from);
+  ASSERT_EQ(got.size(), 2u);
+  // _result | txn 3 | null | undefined
+  EXPECT_EQ(got[0].payload, cat({t::str("_result"), t::num(3), t::null(), hex("06")}));
+  // _result | txn 4 | null | 0 (ffmpeg asks unless rtmp_live=live)
+  EXPECT_EQ(got[1].payload, cat({t::str("_result"), t::num(4), t::null(), t::num(0)}));
+  EXPECT_EQ(c.count<SessionWarning>(), 0u);
+}
+
+TEST(ServerSession, APlayingSessionHasNoInputIdleTimeout) {
+  ServerConfig sc;
+  sc.limits.idle_timeout_ms = 1000;
+  Player c(amf::Value::object({{"app", amf::Value("live")}}), sc);
+  ASSERT_TRUE(c.play("k").ok());
+  ASSERT_TRUE(c.server.accept_play(1).ok());
+  EXPECT_FALSE(c.server.next_timeout());
+  c.server.handle_timeout(1'000'000);
+  EXPECT_FALSE(c.server.closed());
+  // Once the play ends, the idle timeout is back.
+  ASSERT_TRUE(c.netstream("closeStream", {}).ok());
+  ASSERT_TRUE(c.server.next_timeout());
+  c.server.handle_timeout(1'000'000);
+  EXPECT_TRUE(c.server.closed());
+}
+
+// Issue 11: nothing that says "Publish.Start" leaves before accept_publish.
+TEST(ServerSession, OnFcPublishWaitsForTheDecision) {
+  const std::vector<uint8_t> start = test::bytes_of("NetStream.Publish.Start");
+  auto says_start = [&start](const std::vector<Message>& msgs) {
+    for (const auto& m : msgs) {
+      if (std::search(m.payload.begin(), m.payload.end(), start.begin(), start.end()) !=
+          m.payload.end()) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (bool accept : {true, false}) {
+    RawClient c;
+    ASSERT_TRUE(
+        c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+    ASSERT_TRUE(c.command("releaseStream", 2, amf::Value::null(), {amf::Value("k")}).ok());
+    ASSERT_TRUE(c.command("FCPublish", 3, amf::Value::null(), {amf::Value("k")}).ok());
+    ASSERT_TRUE(c.command("createStream", 4, amf::Value::null(), {}).ok());
+    ASSERT_TRUE(
+        c.command("publish", 5, amf::Value::null(), {amf::Value("k"), amf::Value("live")}, 1).ok());
+    EXPECT_FALSE(says_start(c.since(0))) << "before the decision";
+    const size_t from = c.mark();
+    if (!accept) {
+      ASSERT_TRUE(c.server.reject_publish(1, PublishRejection::kBadName, "no").ok());
+      auto got = c.since(from);
+      EXPECT_FALSE(says_start(c.since(0)));
+      expect_messages(got,
+                      {{20, 1, t::on_status("error", "NetStream.Publish.BadName", "no", "k")}});
+      continue;
+    }
+    ASSERT_TRUE(c.server.accept_publish(1).ok());
+    expect_messages(
+        c.since(from),
+        {
+            // onFCPublish | txn 0 | null | {code: Publish.Start, description: k} (stream 0)
+            {20, 0,
+             cat({t::str("onFCPublish"), t::num(0), t::null(), t::object_start(), t::key("code"),
+                  t::str("NetStream.Publish.Start"), t::key("description"), t::str("k"),
+                  t::object_end()})},
+            {4, 0, hex("0000 00000001")},
+            {20, 1, t::on_status("status", "NetStream.Publish.Start", "k is now published.", "k")},
+        });
+  }
+}
+
+// node-media-server's relay client (src/protocol/rtmp_client.js, 4.3.2) and other minimal
+// clients publish with connect, createStream, publish only: they get Stream Begin and
+// Publish.Start, and no onFCPublish they never asked for.
+TEST(ServerSession, PublishWithoutFcPublishGetsNoOnFcPublish) {
   RawClient c;
   ASSERT_TRUE(c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
   ASSERT_TRUE(c.command("createStream", 2, amf::Value::null(), {}).ok());
   ASSERT_TRUE(
-      c.command("play", 3, amf::Value::null(), {amf::Value("k"), amf::Value(-2000.0)}, 1).ok());
-  ASSERT_EQ(c.count<PlayRequested>(), 1u);
-  ASSERT_TRUE(c.server.accept_play(1).ok());
-  Bytes out = c.server.pending_output();
-  std::vector<uint8_t> bytes(out.begin(), out.end());
-  ChunkReader reader{Limits{}};
-  ASSERT_TRUE(reader.receive(bytes).ok());
-  std::vector<std::string> codes;
-  while (auto m = reader.next_message()) {
-    if (m->kind() != MessageType::kCommandAmf0) continue;
-    auto cmd = parse_command(*m, Limits{});
-    if (cmd.ok() && !cmd->args.empty()) codes.push_back(cmd->args[0].get_string("code"));
+      c.command("publish", 3, amf::Value::null(), {amf::Value("k"), amf::Value("live")}, 1).ok());
+  const size_t from = c.mark();
+  ASSERT_TRUE(c.server.accept_publish(1).ok());
+  expect_messages(
+      c.since(from),
+      {{4, 0, hex("0000 00000001")},
+       {20, 1, t::on_status("status", "NetStream.Publish.Start", "k is now published.", "k")}});
+}
+
+TEST(ServerSession, FcPublishNamesAreBoundedAtSixteen) {
+  // 16 names are remembered; the 17th pushes out the oldest, whose accept then sends no
+  // onFCPublish.
+  for (int extra : {0, 1}) {
+    RawClient c;
+    ASSERT_TRUE(
+        c.command("connect", 1, amf::Value::object({{"app", amf::Value("live")}}), {}).ok());
+    for (int i = 0; i < 16 + extra; ++i) {
+      ASSERT_TRUE(
+          c.command("FCPublish", 2, amf::Value::null(), {amf::Value("k" + std::to_string(i))})
+              .ok());
+    }
+    ASSERT_TRUE(c.command("createStream", 3, amf::Value::null(), {}).ok());
+    ASSERT_TRUE(
+        c.command("publish", 4, amf::Value::null(), {amf::Value("k0"), amf::Value("live")}, 1)
+            .ok());
+    const size_t from = c.mark();
+    ASSERT_TRUE(c.server.accept_publish(1).ok());
+    EXPECT_EQ(c.since(from).size(), extra ? 2u : 3u) << extra;
   }
-  EXPECT_EQ(codes, (std::vector<std::string>{"NetStream.Play.Reset", "NetStream.Play.Start"}));
-  Message media;
-  media.type = 9;
-  media.payload = avc_frame(true, 5, 1);
-  EXPECT_TRUE(c.server.send_media(1, media).ok());
-  EXPECT_FALSE(c.server.send_media(2, media).ok());
 }
 
 }  // namespace

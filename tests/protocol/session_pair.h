@@ -85,4 +85,20 @@ inline ClientConfig client_config(const std::string& url) {
   return c;
 }
 
+// A message of `type` at `ts` with `payload` (stream and chunk stream ids left to the sender).
+inline Message make_message(uint8_t type, uint64_t ts, std::vector<uint8_t> payload) {
+  Message m;
+  m.type = type;
+  m.timestamp = ts;
+  m.payload = std::move(payload);
+  return m;
+}
+
+// A ClientSession config in the play role.
+inline ClientConfig play_config(const std::string& url) {
+  ClientConfig c = client_config(url);
+  c.role = ClientRole::kPlay;
+  return c;
+}
+
 }  // namespace rtmp::test
