@@ -84,6 +84,7 @@ class IngestStream {
     bool discont = true;
     bool adopted = false;    // Config::flv_pad: the element's own pad
     bool announced = false;  // adopted: its segment went out (what push_add_pad means else)
+    bool first_buffer_queued = false;  // its pad's first buffer waits for the other pads
     guint64 frames = 0;
     guint64 bytes = 0;
   };
@@ -107,6 +108,7 @@ class IngestStream {
 
   std::mutex mu_;
   bool stopped_ = false;
+  std::shared_ptr<PadAddGate> add_gate_ = std::make_shared<PadAddGate>();
   std::map<std::pair<bool, guint>, Track> tracks_;
   std::unique_ptr<Track> flv_;
   // Pads replaced after a codec change: their tasks finish (EOS, pad removed), stopped at stop().
