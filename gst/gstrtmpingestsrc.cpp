@@ -115,30 +115,27 @@ typedef enum { ON_DISCONNECT_EOS = 0, ON_DISCONNECT_WAIT = 1 } GstRtmpIngestOnDi
 typedef enum { OUTPUT_ELEMENTARY = 0, OUTPUT_FLV = 1 } GstRtmpIngestOutputMode;
 #define DEFAULT_OUTPUT_MODE OUTPUT_ELEMENTARY
 
+static GType register_enum_once(gsize* once, const char* name, const GEnumValue* values) {
+  if (g_once_init_enter(once)) g_once_init_leave(once, g_enum_register_static(name, values));
+  return *once;
+}
+
 static GType gst_rtmp_ingest_output_mode_get_type() {
-  static GType type = 0;
+  static gsize type = 0;
   static const GEnumValue values[] = {
       {OUTPUT_ELEMENTARY, "One pad per track with elementary-stream caps", "elementary"},
       {OUTPUT_FLV, "One 'src' pad of video/x-flv (drop-in for rtmp2src ! flvdemux)", "flv"},
       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstRtmpIngestOutputMode", values);
-    g_once_init_leave(&type, t);
-  }
-  return type;
+  return register_enum_once(&type, "GstRtmpIngestOutputMode", values);
 }
 
 static GType gst_rtmp_ingest_on_disconnect_get_type() {
-  static GType type = 0;
+  static gsize type = 0;
   static const GEnumValue values[] = {
       {ON_DISCONNECT_EOS, "Send EOS so recordings finalize", "eos"},
       {ON_DISCONNECT_WAIT, "Keep the pads and wait for a republish that continues them", "wait"},
       {0, nullptr, nullptr}};
-  if (g_once_init_enter(&type)) {
-    GType t = g_enum_register_static("GstRtmpIngestOnDisconnect", values);
-    g_once_init_leave(&type, t);
-  }
-  return type;
+  return register_enum_once(&type, "GstRtmpIngestOnDisconnect", values);
 }
 
 // srtsrc's `mode` nicks and numbers (GstSRTConnectionMode: caller 1, listener 2).
@@ -147,11 +144,6 @@ typedef enum { MODE_CALLER = 1, MODE_LISTENER = 2 } GstRtmpIngestMode;
 // GType name in a process).
 enum { SCHEME_RTMP = 0, SCHEME_RTMPS = 1 };
 enum { AUTHMOD_NONE = 0, AUTHMOD_AUTO = 1, AUTHMOD_ADOBE = 2 };
-
-static GType register_enum_once(gsize* once, const char* name, const GEnumValue* values) {
-  if (g_once_init_enter(once)) g_once_init_leave(once, g_enum_register_static(name, values));
-  return *once;
-}
 
 static GType gst_rtmp_ingest_mode_get_type() {
   static gsize type = 0;

@@ -16,6 +16,9 @@
 
 #include <gst/gst.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -218,6 +221,29 @@ inline DropinReport compare_dropin(const char* ours_factory, const char* referen
   gst_object_unref(ours);
   gst_object_unref(theirs);
   return report;
+}
+
+// The docs must show the table the test enforces: the rows `| \`property\` | aspect |` of
+// `differences` that the section from `heading` to the next `end_marker` of `doc` lacks (or
+// why the section could not be read).
+inline std::vector<std::string> rows_missing_from_doc(
+    const std::filesystem::path& doc, const std::string& heading, const std::string& end_marker,
+    const std::vector<DropinDifference>& differences) {
+  std::ifstream f(doc);
+  if (!f.good()) return {"cannot read " + doc.string()};
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  auto section = text.find(heading);
+  if (section == std::string::npos) return {doc.string() + " has no section '" + heading + "'"};
+  auto end = text.find(end_marker, section + 1);
+  const std::string table = text.substr(section, end - section);
+  std::vector<std::string> missing;
+  for (const auto& d : differences) {
+    std::string row = std::string("| `") + d.property + "` | " + d.aspect + " |";
+    if (table.find(row) == std::string::npos) missing.push_back(row);
+  }
+  return missing;
 }
 
 }  // namespace ertmp_test

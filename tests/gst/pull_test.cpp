@@ -31,6 +31,7 @@
 #include "protocol/handshake.h"
 #include "protocol/server_session.h"
 #include "tests/gst/pipeline_util.h"
+#include "tests/interop/haproxy.h"
 #include "tests/interop/node_media_server.h"
 #include "tests/interop/rtmp_peers.h"
 
@@ -410,8 +411,7 @@ TEST_F(Pull, PlaysHevcAndOpusFromNodeMediaServerAsTheyEnteredThePublisher) {
 TEST_F(Pull, PlaysRtmpsThroughHaproxyAndChecksTheCertificate) {
   need_source();
   ERTMP_REQUIRE(ertmp_test::NginxRtmp::available(), "nginx-rtmp (Debian libnginx-mod-rtmp)");
-  ERTMP_REQUIRE(have_program("haproxy") || std::filesystem::exists("/usr/sbin/haproxy"),
-                "haproxy (Debian package haproxy)");
+  ERTMP_REQUIRE(ertmp_test::Haproxy::available(), "haproxy (Debian package haproxy)");
   ertmp_test::NginxRtmp nginx;
   ASSERT_TRUE(nginx.ready());
   auto dir = ertmp_test::make_temp_dir("haproxy");
@@ -421,21 +421,10 @@ TEST_F(Pull, PlaysRtmpsThroughHaproxyAndChecksTheCertificate) {
                          "cert.pem key.pem >both.pem")
                             .c_str()),
             0);
-  uint16_t tls_port = ertmp_test::free_port();
-  {
-    std::ofstream cfg(dir / "haproxy.cfg");
-    cfg << "global\n  maxconn 64\ndefaults\n  mode tcp\n  timeout connect 5s\n"
-        << "  timeout client 60s\n  timeout server 60s\n"
-        << "frontend rtmps\n  bind 127.0.0.1:" << tls_port << " ssl crt "
-        << (dir / "both.pem").string() << "\n  default_backend nginx\n"
-        << "backend nginx\n  server n 127.0.0.1:" << nginx.port() << "\n";
-  }
-  Child haproxy("exec " + std::string(have_program("haproxy") ? "haproxy" : "/usr/sbin/haproxy") +
-                " -db -f '" + (dir / "haproxy.cfg").string() + "' >'" +
-                (dir / "haproxy.log").string() + "' 2>&1");
-  int fd = ertmp_test::connect_loopback(tls_port, 5000);
-  ASSERT_GE(fd, 0) << "haproxy did not come up";
-  close(fd);
+  ertmp_test::Haproxy tls({{nginx.port(), ertmp_test::Haproxy::kNone, false}}, 0,
+                          (dir / "both.pem").string());
+  ASSERT_TRUE(tls.ready()) << tls.log();
+  const uint16_t tls_port = tls.port();
   const std::string url = "rtmps://localhost:" + std::to_string(tls_port) + "/live/k";
   // The default (validate-all) refuses a self-signed certificate: an error, not a hang.
   {

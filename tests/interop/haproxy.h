@@ -51,7 +51,10 @@ class Haproxy {
   Haproxy(uint16_t backend_port, ProxyProtocol proxy, uint16_t frontend_port = 0)
       : Haproxy(std::vector<Backend>{{backend_port, proxy, false}}, frontend_port) {}
 
-  explicit Haproxy(const std::vector<Backend>& backends, uint16_t frontend_port = 0) {
+  // `tls_pem` (certificate + key, one PEM file): the frontend terminates TLS with it, as a
+  // CDN's edge does in front of an RTMP server (rtmps:// in, rtmp:// to the backends).
+  explicit Haproxy(const std::vector<Backend>& backends, uint16_t frontend_port = 0,
+                   const std::string& tls_pem = "") {
     dir_ = make_temp_dir("haproxy");
     port_ = frontend_port ? frontend_port : free_port();
     std::ofstream cfg(dir_ / "haproxy.cfg");
@@ -63,7 +66,7 @@ class Haproxy {
         << "  mode tcp\n  log global\n  option tcplog\n"
         << "  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n"
         << "frontend ertmp_in\n"
-        << "  bind 127.0.0.1:" << port_ << "\n"
+        << "  bind 127.0.0.1:" << port_ << (tls_pem.empty() ? "" : " ssl crt " + tls_pem) << "\n"
         << "  default_backend ertmp\n"
         << "backend ertmp\n"
         << "  balance roundrobin\n";
