@@ -350,8 +350,11 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     // whatever its state, under "connections".
     gboolean paused = FALSE;
     guint64 bytes = 0, bitrate = 0;
-    GValue list = G_VALUE_INIT;
-    g_value_init(&list, GST_TYPE_ARRAY);
+    // A GValueArray, as srtsrc's "callers": bindings (PyGObject without gst-python) read it as
+    // a list, where a GstValueArray is an unknown type to them.
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    GValueArray* list = g_value_array_new(0);
+    G_GNUC_END_IGNORE_DEPRECATIONS
     if (state && state->server) {
       const uint64_t id = bound_connection.load();
       const gint64 now = g_get_monotonic_time();
@@ -373,12 +376,20 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
                     G_TYPE_UINT64, c.bitrate_in, "uptime", G_TYPE_UINT64,
                     static_cast<guint64>(now - c.connected_us) * 1000, "warnings", G_TYPE_UINT,
                     c.warnings, "reading-paused", G_TYPE_BOOLEAN, c.paused, nullptr));
-        gst_value_array_append_and_take_value(&list, &v);
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+        g_value_array_append(list, &v);
+        G_GNUC_END_IGNORE_DEPRECATIONS
+        g_value_unset(&v);
       }
     }
     gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, "bytes", G_TYPE_UINT64, bytes,
                       "bitrate", G_TYPE_UINT64, bitrate, nullptr);
-    gst_structure_take_value(s, "connections", &list);
+    GValue lv = G_VALUE_INIT;
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    g_value_init(&lv, g_value_array_get_type());
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    g_value_take_boxed(&lv, list);
+    gst_structure_take_value(s, "connections", &lv);
     return s;
   }
 };
@@ -1051,7 +1062,7 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                          "the publisher), bitrate (bits/s over the last 5 s), uptime (ns), "
                          "reading-paused (a full pad queue holds the publisher), "
                          "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track, and "
-                         "connections: an array with one structure per connection of the "
+                         "connections: a GValueArray with one structure per connection of the "
                          "listener (id, peer, state, application, stream-key, flash-ver, "
                          "bytes-in, bytes-out, bitrate, uptime, warnings, reading-paused)",
                          GST_TYPE_STRUCTURE,

@@ -346,9 +346,12 @@ TEST_F(ListenerOps, EveryElementOfAListenerSeesEveryConnection) {
   gst_structure_get_boolean(sb, "publishing", &b_publishing);
   EXPECT_FALSE(b_publishing);
   const GValue* list = gst_structure_get_value(sb, "connections");
-  ASSERT_TRUE(list && GST_VALUE_HOLDS_ARRAY(list));
-  ASSERT_EQ(gst_value_array_get_size(list), 1u);
-  const GstStructure* c = gst_value_get_structure(gst_value_array_get_value(list, 0));
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  ASSERT_TRUE(list && G_VALUE_HOLDS(list, g_value_array_get_type()));
+  auto* array = static_cast<GValueArray*>(g_value_get_boxed(list));
+  ASSERT_EQ(array->n_values, 1u);
+  const GstStructure* c = gst_value_get_structure(g_value_array_get_nth(array, 0));
+  G_GNUC_END_IGNORE_DEPRECATIONS
   EXPECT_STREQ(gst_structure_get_string(c, "peer"), a_peer.c_str());
   EXPECT_STREQ(gst_structure_get_string(c, "state"), "publishing");
   EXPECT_STREQ(gst_structure_get_string(c, "stream-key"), "k");
