@@ -451,6 +451,8 @@ static void parse_location(Settings* s, const std::string& location) {
   s->location_credentials = !url->username.empty();
 }
 
+static void reload_certificate(GstRtmpIngestSrc* self);
+
 static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, const GValue* value,
                                              GParamSpec* pspec) {
   auto* self = GST_RTMP_INGEST_SRC(object);
@@ -536,6 +538,10 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
   GST_OBJECT_UNLOCK(self);
+  if (prop_id == PROP_TLS_CERTIFICATE || prop_id == PROP_TLS_CERTIFICATE_FILE ||
+      prop_id == PROP_TLS_KEY_FILE) {
+    reload_certificate(self);
+  }
 }
 
 static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GValue* value,
@@ -644,16 +650,16 @@ static void settings_failure(GstRtmpIngestSrc* self, const std::string& text,
 }
 
 // The certificate the listener presents: the tls-certificate object, else the PEM files, else
-// none (plain rtmp). Posts RESOURCE/SETTINGS and returns false when the files do not load.
-static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
-                             std::shared_ptr<GTlsCertificate>* cert) {
+// none (plain rtmp). False with `problem` (and `debug`) when the files do not load.
+static bool load_certificate(const Settings& s, std::shared_ptr<GTlsCertificate>* cert,
+                             std::string* problem, std::string* debug) {
   if (s.tls_certificate) {
     *cert = s.tls_certificate;
     return true;
   }
   if (s.tls_certificate_file.empty()) {
     if (!s.tls_key_file.empty()) {
-      settings_failure(self, "tls-key-file is set but tls-certificate-file is not", "");
+      *problem = "tls-key-file is set but tls-certificate-file is not";
       return false;
     }
     return true;
@@ -664,10 +670,9 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
                              : g_tls_certificate_new_from_files(s.tls_certificate_file.c_str(),
                                                                 s.tls_key_file.c_str(), &err);
   if (!loaded) {
-    settings_failure(self,
-                     "Could not load the TLS certificate '" + s.tls_certificate_file + "'" +
-                         (s.tls_key_file.empty() ? "" : " with key '" + s.tls_key_file + "'"),
-                     err ? err->message : "unknown error");
+    *problem = "Could not load the TLS certificate '" + s.tls_certificate_file + "'" +
+               (s.tls_key_file.empty() ? "" : " with key '" + s.tls_key_file + "'");
+    *debug = err ? err->message : "unknown error";
     g_clear_error(&err);
     return false;
   }
@@ -676,14 +681,42 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
   GByteArray* key = nullptr;
   g_object_get(loaded, "private-key", &key, nullptr);
   if (!key) {
-    settings_failure(self,
-                     "the TLS certificate '" + s.tls_certificate_file + "' has no private key",
-                     "set tls-key-file, or put the key in the certificate file");
+    *problem = "the TLS certificate '" + s.tls_certificate_file + "' has no private key";
+    *debug = "set tls-key-file, or put the key in the certificate file";
     cert->reset();
     return false;
   }
   g_byte_array_unref(key);
   return true;
+}
+
+// A TLS property set while the element listens: the listener presents the new certificate to
+// new connections; live ones keep theirs. What does not load (a key file not updated yet, a
+// half-written file) is a warning and the listener keeps the certificate it has.
+static void reload_certificate(GstRtmpIngestSrc* self) {
+  auto* p = self->priv;
+  std::shared_ptr<gst_ertmp::IngestServer> server;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    if (!p->state || !p->state->server || !p->state->tls) return;
+    server = p->state->server;
+  }
+  Settings s = p->copy_settings();
+  std::shared_ptr<GTlsCertificate> cert;
+  std::string problem, debug;
+  if (load_certificate(s, &cert, &problem, &debug) && !cert) {
+    problem = "no certificate left (an rtmps listener stays rtmps)";
+  }
+  if (problem.empty() && !server->replace_certificate(cert.get(), &debug)) {
+    problem = "the listener could not use the new certificate";
+  }
+  if (!problem.empty()) {
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("%s; the listener keeps its certificate", problem.c_str()),
+                        ("%s", debug.c_str()));
+    return;
+  }
+  GST_INFO_OBJECT(self, "new connections get the new TLS certificate");
 }
 
 static bool check_location(GstRtmpIngestSrc* self, const Settings& s, bool have_certificate) {
@@ -749,7 +782,13 @@ static bool start(GstRtmpIngestSrc* self) {
   auto* p = self->priv;
   Settings s = p->copy_settings();
   std::shared_ptr<GTlsCertificate> cert;
-  if (!load_certificate(self, s, &cert)) return false;
+  {
+    std::string problem, debug;
+    if (!load_certificate(s, &cert, &problem, &debug)) {
+      settings_failure(self, problem, debug);
+      return false;
+    }
+  }
   if (s.location_set && !check_location(self, s, cert != nullptr)) return false;
   if (s.port > 65535) {
     settings_failure(self, "invalid port " + std::to_string(s.port), "");
