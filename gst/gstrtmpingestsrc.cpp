@@ -78,9 +78,11 @@ enum {
   PROP_NUM_BUFFERS,
   PROP_TYPEFIND,
   PROP_DO_TIMESTAMP,
+  PROP_PROXY_PROTOCOL,
+  PROP_PROXY_TRUSTED_NETWORKS,
 };
 
-enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
+enum { SIGNAL_PUBLISH_REQUEST, SIGNAL_REQUEST_RECONNECT, SIGNAL_DISCONNECT_PUBLISHER, LAST_SIGNAL };
 
 #define DEFAULT_ADDRESS "0.0.0.0"
 #define DEFAULT_PORT 1935
@@ -110,6 +112,7 @@ enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
 #define DEFAULT_RECONNECT_DELAY 1000
 #define DEFAULT_BLOCKSIZE 4096
 #define DEFAULT_NUM_BUFFERS (-1)
+#define DEFAULT_PROXY_PROTOCOL FALSE
 
 typedef enum { ON_DISCONNECT_EOS = 0, ON_DISCONNECT_WAIT = 1 } GstRtmpIngestOnDisconnect;
 typedef enum { OUTPUT_ELEMENTARY = 0, OUTPUT_FLV = 1 } GstRtmpIngestOutputMode;
@@ -246,6 +249,8 @@ struct Settings {
     bool typefind = false;
     bool do_timestamp = false;
   } caller;
+  bool proxy_protocol = DEFAULT_PROXY_PROTOCOL;
+  std::string proxy_trusted_networks;  // checked at start()
 };
 
 std::shared_ptr<GTlsCertificate> adopt_certificate(GTlsCertificate* cert) {
@@ -455,24 +460,62 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute, gst_ertmp::PullLi
           publisher.peer.c_str(), "application", G_TYPE_STRING, publisher.app.c_str(), "stream-key",
           G_TYPE_STRING, publisher.stream.c_str(), "uptime", G_TYPE_UINT64,
           publishing ? static_cast<guint64>(g_get_monotonic_time() - publish_started_us) * 1000 : 0,
-          "bytes", G_TYPE_UINT64, guint64{0}, nullptr);
+          nullptr);
     }
     std::lock_guard<std::mutex> lock(state_mu);
     if (state && state->stream) state->stream->fill_stats(s);
-    // Whether a full pad queue holds the publisher's connection (TCP back-pressure).
+    // The publisher's connection: bytes, bitrate, and whether a full pad queue holds it (TCP
+    // back-pressure). Every connection of the listener (shared by every element on the port),
+    // whatever its state, under "connections".
     gboolean paused = FALSE;
-    if (uint64_t id = bound_connection.load(); id && state && state->server) {
+    guint64 bytes = 0, bitrate = 0;
+    // A GValueArray, as srtsrc's "callers": bindings (PyGObject without gst-python) read it as
+    // a list, where a GstValueArray is an unknown type to them.
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    GValueArray* list = g_value_array_new(0);
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    if (state && state->server) {
+      const uint64_t id = bound_connection.load();
+      const gint64 now = g_get_monotonic_time();
       for (const auto& c : state->server->connection_stats()) {
-        if (c.id == id) paused = c.paused;
+        if (id && c.id == id) {
+          paused = c.paused;
+          bytes = c.bytes_in;
+          bitrate = c.bitrate_in;
+        }
+        GValue v = G_VALUE_INIT;
+        g_value_init(&v, GST_TYPE_STRUCTURE);
+        g_value_take_boxed(
+            &v, gst_structure_new(
+                    "rtmpingestsrc-connection", "id", G_TYPE_UINT64, guint64{c.id}, "peer",
+                    G_TYPE_STRING, c.peer.c_str(), "state", G_TYPE_STRING, c.state.c_str(),
+                    "application", G_TYPE_STRING, c.app.c_str(), "stream-key", G_TYPE_STRING,
+                    c.stream.c_str(), "flash-ver", G_TYPE_STRING, c.flash_ver.c_str(), "bytes-in",
+                    G_TYPE_UINT64, c.bytes_in, "bytes-out", G_TYPE_UINT64, c.bytes_out, "bitrate",
+                    G_TYPE_UINT64, c.bitrate_in, "uptime", G_TYPE_UINT64,
+                    static_cast<guint64>(now - c.connected_us) * 1000, "warnings", G_TYPE_UINT,
+                    c.warnings, "reading-paused", G_TYPE_BOOLEAN, c.paused, nullptr));
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+        g_value_array_append(list, &v);
+        G_GNUC_END_IGNORE_DEPRECATIONS
+        g_value_unset(&v);
       }
     }
     if (state && state->puller) {
       paused = state->puller->reading_paused();
       state->puller->fill_stats(s);
+      gst_structure_get_uint64(s, "in-bytes-total", &bytes);  // what the server sent
     } else if (caller_mode_now()) {
       gst_ertmp::fill_pull_stats(s, rtmp::ClientStats{0, 0, 0, 0, 0, 0, 0, 0}, 0, "");
     }
-    gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, nullptr);
+    gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, "bytes", G_TYPE_UINT64, bytes,
+                      "bitrate", G_TYPE_UINT64, bitrate, nullptr);
+    GValue lv = G_VALUE_INIT;
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    g_value_init(&lv, g_value_array_get_type());
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    g_value_take_boxed(&lv, list);
+    gst_structure_take_value(s, "connections", &lv);
     return s;
   }
 
@@ -624,6 +667,34 @@ static void parse_caller_location(Settings::Caller* c, const std::string& locati
   c->location_error.clear();
 }
 
+// The listener and the bound publisher's connection, if any.
+static std::shared_ptr<gst_ertmp::IngestServer> bound_publisher(GstRtmpIngestSrc* self,
+                                                                uint64_t* id) {
+  auto* p = self->priv;
+  std::lock_guard<std::mutex> lock(p->state_mu);
+  *id = p->bound_connection.load();
+  if (!*id || !p->state) return nullptr;
+  return p->state->server;
+}
+
+static gboolean gst_rtmp_ingest_src_request_reconnect(GstRtmpIngestSrc* self, const gchar* tc_url,
+                                                      const gchar* description) {
+  uint64_t id = 0;
+  auto server = bound_publisher(self, &id);
+  if (!server) return FALSE;
+  GST_INFO_OBJECT(self, "asking the publisher to reconnect to %s",
+                  tc_url && *tc_url ? tc_url : "the same URL");
+  return server->request_reconnect(id, tc_url ? tc_url : "", description ? description : "");
+}
+
+static gboolean gst_rtmp_ingest_src_disconnect_publisher(GstRtmpIngestSrc* self) {
+  uint64_t id = 0;
+  auto server = bound_publisher(self, &id);
+  if (!server) return FALSE;
+  GST_INFO_OBJECT(self, "disconnecting the publisher");
+  return server->disconnect(id, "disconnected by the application");
+}
+
 static void gst_rtmp_ingest_src_init(GstRtmpIngestSrc* self) {
   self->priv = new GstRtmpIngestSrcPrivate(self);
   parse_caller_location(&self->priv->settings.caller, DEFAULT_CALLER_LOCATION);
@@ -684,6 +755,7 @@ static void sync_flv_pad(GstRtmpIngestSrc* self) {
     p->flv_src = nullptr;
   }
 }
+static void reload_certificate(GstRtmpIngestSrc* self);
 
 static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, const GValue* value,
                                              GParamSpec* pspec) {
@@ -825,11 +897,21 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
     case PROP_DO_TIMESTAMP:
       c.do_timestamp = g_value_get_boolean(value);
       break;
+    case PROP_PROXY_PROTOCOL:
+      s.proxy_protocol = g_value_get_boolean(value);
+      break;
+    case PROP_PROXY_TRUSTED_NETWORKS:
+      s.proxy_trusted_networks = str("");
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
   GST_OBJECT_UNLOCK(self);
   if (prop_id == PROP_MODE || prop_id == PROP_OUTPUT_MODE) sync_flv_pad(self);
+  if (prop_id == PROP_TLS_CERTIFICATE || prop_id == PROP_TLS_CERTIFICATE_FILE ||
+      prop_id == PROP_TLS_KEY_FILE) {
+    reload_certificate(self);
+  }
 }
 
 static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GValue* value,
@@ -989,6 +1071,12 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
     case PROP_DO_TIMESTAMP:
       g_value_set_boolean(value, c.do_timestamp);
       break;
+    case PROP_PROXY_PROTOCOL:
+      g_value_set_boolean(value, s.proxy_protocol);
+      break;
+    case PROP_PROXY_TRUSTED_NETWORKS:
+      g_value_set_string(value, s.proxy_trusted_networks.c_str());
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
@@ -1002,16 +1090,16 @@ static void settings_failure(GstRtmpIngestSrc* self, const std::string& text,
 }
 
 // The certificate the listener presents: the tls-certificate object, else the PEM files, else
-// none (plain rtmp). Posts RESOURCE/SETTINGS and returns false when the files do not load.
-static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
-                             std::shared_ptr<GTlsCertificate>* cert) {
+// none (plain rtmp). False with `problem` (and `debug`) when the files do not load.
+static bool load_certificate(const Settings& s, std::shared_ptr<GTlsCertificate>* cert,
+                             std::string* problem, std::string* debug) {
   if (s.tls_certificate) {
     *cert = s.tls_certificate;
     return true;
   }
   if (s.tls_certificate_file.empty()) {
     if (!s.tls_key_file.empty()) {
-      settings_failure(self, "tls-key-file is set but tls-certificate-file is not", "");
+      *problem = "tls-key-file is set but tls-certificate-file is not";
       return false;
     }
     return true;
@@ -1022,10 +1110,9 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
                              : g_tls_certificate_new_from_files(s.tls_certificate_file.c_str(),
                                                                 s.tls_key_file.c_str(), &err);
   if (!loaded) {
-    settings_failure(self,
-                     "Could not load the TLS certificate '" + s.tls_certificate_file + "'" +
-                         (s.tls_key_file.empty() ? "" : " with key '" + s.tls_key_file + "'"),
-                     err ? err->message : "unknown error");
+    *problem = "Could not load the TLS certificate '" + s.tls_certificate_file + "'" +
+               (s.tls_key_file.empty() ? "" : " with key '" + s.tls_key_file + "'");
+    *debug = err ? err->message : "unknown error";
     g_clear_error(&err);
     return false;
   }
@@ -1034,14 +1121,42 @@ static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
   GByteArray* key = nullptr;
   g_object_get(loaded, "private-key", &key, nullptr);
   if (!key) {
-    settings_failure(self,
-                     "the TLS certificate '" + s.tls_certificate_file + "' has no private key",
-                     "set tls-key-file, or put the key in the certificate file");
+    *problem = "the TLS certificate '" + s.tls_certificate_file + "' has no private key";
+    *debug = "set tls-key-file, or put the key in the certificate file";
     cert->reset();
     return false;
   }
   g_byte_array_unref(key);
   return true;
+}
+
+// A TLS property set while the element listens: the listener presents the new certificate to
+// new connections; live ones keep theirs. What does not load (a key file not updated yet, a
+// half-written file) is a warning and the listener keeps the certificate it has.
+static void reload_certificate(GstRtmpIngestSrc* self) {
+  auto* p = self->priv;
+  std::shared_ptr<gst_ertmp::IngestServer> server;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    if (!p->state || !p->state->server || !p->state->tls) return;
+    server = p->state->server;
+  }
+  Settings s = p->copy_settings();
+  std::shared_ptr<GTlsCertificate> cert;
+  std::string problem, debug;
+  if (load_certificate(s, &cert, &problem, &debug) && !cert) {
+    problem = "no certificate left (an rtmps listener stays rtmps)";
+  }
+  if (problem.empty() && !server->replace_certificate(cert.get(), &debug)) {
+    problem = "the listener could not use the new certificate";
+  }
+  if (!problem.empty()) {
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("%s; the listener keeps its certificate", problem.c_str()),
+                        ("%s", debug.c_str()));
+    return;
+  }
+  GST_INFO_OBJECT(self, "new connections get the new TLS certificate");
 }
 
 static bool check_location(GstRtmpIngestSrc* self, const Settings& s, bool have_certificate) {
@@ -1136,7 +1251,13 @@ static std::unique_ptr<gst_ertmp::IngestStream> make_stream(GstRtmpIngestSrc* se
 static bool start_listener(GstRtmpIngestSrc* self, const Settings& s) {
   auto* p = self->priv;
   std::shared_ptr<GTlsCertificate> cert;
-  if (!load_certificate(self, s, &cert)) return false;
+  {
+    std::string problem, debug;
+    if (!load_certificate(s, &cert, &problem, &debug)) {
+      settings_failure(self, problem, debug);
+      return false;
+    }
+  }
   if (s.location_set && !check_location(self, s, cert != nullptr)) return false;
   if (s.port > 65535) {
     settings_failure(self, "invalid port " + std::to_string(s.port), "");
@@ -1151,6 +1272,15 @@ static bool start_listener(GstRtmpIngestSrc* self, const Settings& s) {
   server_settings.pending_memory_budget = s.pending_memory;
   server_settings.backlog = s.listen_backlog;
   server_settings.reuse_port = s.reuse_port;
+  server_settings.proxy_protocol = s.proxy_protocol;
+  {
+    std::string why;
+    if (!gst_ertmp::parse_network_ranges(s.proxy_trusted_networks, &server_settings.proxy_trusted,
+                                         &why)) {
+      settings_failure(self, "invalid proxy-trusted-networks: " + why, "");
+      return false;
+    }
+  }
   server_settings.certificate = cert.get();
   GError* err = nullptr;
   auto server = gst_ertmp::IngestServer::acquire(state->address, static_cast<guint16>(s.port),
@@ -1550,9 +1680,13 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
-                         "publishing, peer, application, stream-key, bytes, uptime (ns), "
-                         "reading-paused (a full pad queue holds the publisher), and "
-                         "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track; caller "
+                         "publishing, peer, application, stream-key, bytes (received from "
+                         "the publisher), bitrate (bits/s over the last 5 s), uptime (ns), "
+                         "reading-paused (a full pad queue holds the publisher), "
+                         "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track, and "
+                         "connections: a GValueArray with one structure per connection of the "
+                         "listener (id, peer, state, application, stream-key, flash-ver, "
+                         "bytes-in, bytes-out, bitrate, uptime, warnings, reading-paused); caller "
                          "mode adds rtmp2src's (in/out-chunk-size, in/out-window-ack-size, "
                          "in/out-bytes-total, in/out-bytes-acked), reconnects and server",
                          GST_TYPE_STRUCTURE,
@@ -1653,10 +1787,44 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                            "changes)",
                            FALSE, rw));
 
+  g_object_class_install_property(
+      gobject_class, PROP_PROXY_PROTOCOL,
+      g_param_spec_boolean(
+          "proxy-protocol", "PROXY protocol",
+          "Every connection must start with a PROXY protocol header, version 1 or 2 (HAProxy "
+          "send-proxy / send-proxy-v2, cloud TCP load balancers): the client address it carries "
+          "is the publisher's peer in stats, bus messages and publish-request. Connections "
+          "without one are refused (a listener setting)",
+          DEFAULT_PROXY_PROTOCOL, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PROXY_TRUSTED_NETWORKS,
+      g_param_spec_string(
+          "proxy-trusted-networks", "PROXY trusted networks",
+          "With proxy-protocol: the load balancers' addresses, comma-separated, each an IPv4 or "
+          "IPv6 address with an optional prefix length (\"10.0.0.0/8,127.0.0.1\"); a "
+          "connection from anywhere else is refused. Empty: any address may send the header "
+          "(only where nothing but the balancer can reach the port). A listener setting",
+          "", flags));
+
   signals[SIGNAL_PUBLISH_REQUEST] =
       g_signal_new("publish-request", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                    g_signal_accumulator_first_wins, nullptr, nullptr, G_TYPE_BOOLEAN, 5,
                    G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+  // Action: asks the current publisher to reconnect (E-RTMP reconnect request, to `tc-url` or,
+  // when NULL/empty, to the same URL), e.g. to drain this node; TRUE when a publisher was
+  // asked. Publishers without E-RTMP ignore it.
+  signals[SIGNAL_REQUEST_RECONNECT] =
+      g_signal_new_class_handler("request-reconnect", G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(gst_rtmp_ingest_src_request_reconnect), nullptr,
+                                 nullptr, nullptr, G_TYPE_BOOLEAN, 2, G_TYPE_STRING, G_TYPE_STRING);
+  // Action: closes the current publisher's connection (then as on-disconnect says); TRUE when
+  // there was one.
+  signals[SIGNAL_DISCONNECT_PUBLISHER] =
+      g_signal_new_class_handler("disconnect-publisher", G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(gst_rtmp_ingest_src_disconnect_publisher), nullptr,
+                                 nullptr, nullptr, G_TYPE_BOOLEAN, 0);
 
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);
