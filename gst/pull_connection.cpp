@@ -160,16 +160,11 @@ std::unique_ptr<PullConnection> PullConnection::open(const PullTarget& target, G
   init_debug();
   rtmp::ClientConfig config = target.config;
   config.role = rtmp::ClientRole::kPlay;
-  if (target.auth == AuthMode::kNone) {
-    config.username.clear();  // the session then never answers an authentication request
-  } else if (target.auth == AuthMode::kAdobe) {
-    if (config.username.empty() || config.password.empty()) {
-      set_failure(failure, "adobe authentication needs a username and a password", nullptr,
-                  G_IO_ERROR_PERMISSION_DENIED);
-      if (failure) failure->rejected = true;
-      return nullptr;
-    }
-    if (config.auth_query.empty()) config.auth_query = "?authmod=adobe&user=" + config.username;
+  if (!apply_auth_mode(target.auth, &config)) {
+    set_failure(failure, "adobe authentication needs a username and a password", nullptr,
+                G_IO_ERROR_PERMISSION_DENIED);
+    if (failure) failure->rejected = true;
+    return nullptr;
   }
   // Adobe authentication takes up to three connections: plain, user named, challenge answered.
   for (int attempt = 0; attempt < 3; ++attempt) {

@@ -59,6 +59,16 @@ void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
 
 }  // namespace
 
+bool apply_auth_mode(AuthMode auth, rtmp::ClientConfig* config) {
+  if (auth == AuthMode::kNone) {
+    config->username.clear();  // the session then never answers an authentication request
+  } else if (auth == AuthMode::kAdobe) {
+    if (config->username.empty() || config->password.empty()) return false;
+    if (config->auth_query.empty()) config->auth_query = "?authmod=adobe&user=" + config->username;
+  }
+  return true;
+}
+
 PushConnection::~PushConnection() {
   if (conn_) {
     // TLS writes close_notify here: cancellable, so a stalled peer cannot hold stop().
@@ -73,18 +83,13 @@ std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target, G
                                                      PushFailure* failure) {
   init_debug();
   rtmp::ClientConfig config = target.config;
-  if (target.auth == AuthMode::kNone) {
-    config.username.clear();  // the session then never answers an authentication request
-  } else if (target.auth == AuthMode::kAdobe) {
-    if (config.username.empty() || config.password.empty()) {
-      set_failure(failure, "adobe authentication needs a username and a password");
-      if (failure) {
-        failure->rejected = true;
-        failure->code = G_IO_ERROR_PERMISSION_DENIED;
-      }
-      return nullptr;
+  if (!apply_auth_mode(target.auth, &config)) {
+    set_failure(failure, "adobe authentication needs a username and a password");
+    if (failure) {
+      failure->rejected = true;
+      failure->code = G_IO_ERROR_PERMISSION_DENIED;
     }
-    if (config.auth_query.empty()) config.auth_query = "?authmod=adobe&user=" + config.username;
+    return nullptr;
   }
   // Adobe auth takes up to three connections: plain, user named, challenge answered.
   for (int attempt = 0; attempt < 3; ++attempt) {

@@ -25,6 +25,11 @@ enum class AuthMode {
   kAdobe = 2,  // from the first connect (needs username and password)
 };
 
+// `config` as `auth` wants it (both directions' connections): kNone drops the user name so the
+// session never answers a challenge, kAdobe names the user in the first connect. False when
+// kAdobe lacks a username or password.
+bool apply_auth_mode(AuthMode auth, rtmp::ClientConfig* config);
+
 struct PushTarget {
   rtmp::ClientConfig config;  // url, chunk size, capabilities, credentials, secure token, ...
   AuthMode auth = AuthMode::kAuto;

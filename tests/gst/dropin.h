@@ -246,4 +246,11 @@ inline std::vector<std::string> rows_missing_from_doc(
   return missing;
 }
 
+// The reference element is installed (rtmp2sink, rtmp2src: gstreamer1.0-plugins-bad).
+inline bool have_factory(const char* name) {
+  GstElementFactory* f = gst_element_factory_find(name);
+  if (f) gst_object_unref(f);
+  return f != nullptr;
+}
+
 }  // namespace ertmp_test

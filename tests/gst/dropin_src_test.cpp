@@ -37,11 +37,7 @@ const std::vector<DropinDifference> kSrcDifferences = {
      "READY->PAUSED"},
 };
 
-bool have_factory(const char* name) {
-  GstElementFactory* f = gst_element_factory_find(name);
-  if (f) gst_object_unref(f);
-  return f != nullptr;
-}
+using ertmp_test::have_factory;
 
 class DropinSrc : public ::testing::Test {
  protected:

@@ -40,11 +40,7 @@ const std::vector<DropinDifference> kSinkDifferences = {
      "none): a publisher identifies as a live encoder, as OBS and ffmpeg do"},
 };
 
-bool have_factory(const char* name) {
-  GstElementFactory* f = gst_element_factory_find(name);
-  if (f) gst_object_unref(f);
-  return f != nullptr;
-}
+using ertmp_test::have_factory;
 
 class Dropin : public ::testing::Test {
  protected:
