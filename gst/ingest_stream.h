@@ -116,6 +116,7 @@ class IngestStream {
     bool ended = false;
     Source source;
     rtmp::ColorInfo color_info;  // from the last Metadata packet; empty: none or reset
+    bool first_buffer_queued = false;  // its pad's first buffer waits for the other pads
     guint64 frames = 0;
     guint64 bytes = 0;
   };
@@ -146,6 +147,7 @@ class IngestStream {
 
   std::mutex mu_;
   bool stopped_ = false;
+  std::shared_ptr<PadAddGate> add_gate_ = std::make_shared<PadAddGate>();
   std::map<std::pair<bool, guint>, Track> tracks_;
   std::unique_ptr<Track> flv_;
   // Pads replaced after a codec change: their tasks finish (EOS, pad removed), stopped at stop().
