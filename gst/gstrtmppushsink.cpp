@@ -128,10 +128,9 @@ static GType enhanced_get_type() {
   static gsize type = 0;
   static const GEnumValue values[] = {
       {static_cast<gint>(gst_ertmp::EnhancedMode::kAuto),
-       "What the server's connect _result echo says it takes: legacy FLV for track 0 where the "
-       "codec has a legacy form (H.264, AAC, MP3, ...) unless E-RTMP brings what the server "
-       "advertised (nano timing, multitrack packing), E-RTMP otherwise; tracks >= 1 and nano "
-       "offsets only when advertised",
+       "Legacy FLV for track 0 where the codec has a legacy form (H.264, AAC, MP3, ...), "
+       "E-RTMP otherwise (only codecs the server's connect _result names, when it names any); "
+       "tracks >= 1, nano offsets and multitrack packing only when the server advertises them",
        "auto"},
       {static_cast<gint>(gst_ertmp::EnhancedMode::kAlways),
        "All of E-RTMP whatever the server echoes: FourCC tags for every codec that has a "

@@ -51,7 +51,10 @@ GstClockTime IngestStream::running_time_now() {
 void IngestStream::begin() {
   std::lock_guard<std::mutex> lock(mu_);
   have_base_ = false;
-  for (auto& [key, t] : tracks_) t.discont = true;
+  for (auto& [key, t] : tracks_) {
+    t.discont = true;
+    t.end_pending = false;  // the last publish's final SequenceEnd: the publish's end decides
+  }
   if (flv_) flv_->discont = true;
 }
 
@@ -211,9 +214,31 @@ void IngestStream::apply_metadata_packet_locked(const rtmp::MediaUnit& u, rtmp::
   redo_caps_locked(t);
 }
 
-// SequenceEnd: the publisher says the track is over. EOS on its pad; the other pads and the
-// publish go on.
+// SequenceEnd: the publisher says the track is over. It takes effect (EOS on that pad only) when
+// the publish goes on without it: with the next message of another track. A SequenceStart or
+// frame of the same track first continues the track instead (caps as any sequence header
+// change), and a SequenceEnd that is the publish's last message is left to the publish's end
+// (on-disconnect): ffmpeg ends every recording and publish with one per video track, which must
+// not end a pad that the next publisher would continue.
+void IngestStream::apply_pending_ends_locked(const rtmp::FlvTag& tag) {
+  for (auto& [key, t] : tracks_) {
+    if (!t.end_pending) continue;
+    bool same_track = false, continues = false;
+    for (const auto& u : tag.units) {
+      if (u.video != t.video || u.track_id != t.id) continue;
+      same_track = true;
+      continues |= u.packet != rtmp::PacketKind::kSequenceEnd;
+    }
+    if (same_track) {
+      if (continues) t.end_pending = false;
+      continue;
+    }
+    end_track_locked(t);
+  }
+}
+
 void IngestStream::end_track_locked(Track& t) {
+  t.end_pending = false;
   if (!t.stream || !t.stream->add_requested() || t.ended) return;
   GST_INFO_OBJECT(element_, "%s: SequenceEnd, EOS on its pad", t.name.c_str());
   t.stream->push_event(gst_event_new_eos());
@@ -311,12 +336,15 @@ IngestStream::Result IngestStream::media(rtmp::MediaReceived&& media) {
   GstClockTimeDiff dts;
   if (!map_timestamp(media.message.timestamp, &dts)) return Result::kBadTimestamp;
   auto* holder = new std::vector<uint8_t>(std::move(media.message.payload));
+  // An empty message (audio silence) has no bytes to wrap (GStreamer refuses a null pointer).
+  if (holder->capacity() == 0) holder->reserve(1);
   GstBuffer* whole = gst_buffer_new_wrapped_full(
       GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
       [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
   total_bytes_ += holder->size();
   bool room = true;
   const bool legacy_audio_header = !media.tag.enhanced;
+  apply_pending_ends_locked(media.tag);
   for (const auto& u : media.tag.units) {
     switch (u.packet) {
       case rtmp::PacketKind::kSilence:
@@ -330,7 +358,8 @@ IngestStream::Result IngestStream::media(rtmp::MediaReceived&& media) {
         continue;
       case rtmp::PacketKind::kSequenceEnd:
         if (auto it = tracks_.find({u.video, u.track_id}); it != tracks_.end()) {
-          end_track_locked(it->second);
+          Track& t = it->second;
+          t.end_pending = t.stream && t.stream->add_requested() && !t.ended;
         }
         continue;
       default:

@@ -11,8 +11,10 @@
 // What each E-RTMP packet does (docs/ertmp.md "Packet types"):
 //   SequenceStart, MPEG2TSSequenceStart, MultichannelConfig: caps
 //   CodedFrames / CodedFramesX: buffers
-//   SequenceEnd: EOS on that track's pad only; a later sequence (a SequenceStart or a frame on
-//     the track) starts a new pad of the same name (pad-removed, pad-added, as a codec change)
+//   SequenceEnd: EOS on that track's pad only, once another track's message shows the publish
+//     goes on (a SequenceEnd as the publish's last message is left to on-disconnect); a later
+//     sequence on the ended track starts a new pad of the same name (pad-removed, pad-added,
+//     as a codec change)
 //   Metadata (colorInfo): the track's caps colorimetry / mastering-display-info /
 //     content-light-level; an empty colorInfo removes them
 //   audio silence (a zero-length audio message): a GAP event on audio_0 at its timestamp
@@ -114,8 +116,11 @@ class IngestStream {
     bool discont = true;
     // SequenceEnd pushed EOS on the pad: the next caps start a new pad.
     bool ended = false;
+    // A SequenceEnd arrived; applied by the next message of another track (see
+    // apply_pending_ends_locked).
+    bool end_pending = false;
     Source source;
-    rtmp::ColorInfo color_info;  // from the last Metadata packet; empty: none or reset
+    rtmp::ColorInfo color_info;        // from the last Metadata packet; empty: none or reset
     bool first_buffer_queued = false;  // its pad's first buffer waits for the other pads
     guint64 frames = 0;
     guint64 bytes = 0;
@@ -132,6 +137,7 @@ class IngestStream {
   GstCaps* caps_of_locked(const Track& t, std::string* error) const;
   void redo_caps_locked(Track& t);
   void apply_metadata_packet_locked(const rtmp::MediaUnit& u, rtmp::Bytes body);
+  void apply_pending_ends_locked(const rtmp::FlvTag& tag);
   void end_track_locked(Track& t);
   void push_gap_locked(GstClockTimeDiff dts);
   void push_video_command_locked(const rtmp::MediaUnit& u, GstClockTimeDiff dts);

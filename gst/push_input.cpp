@@ -517,8 +517,11 @@ void PushInput::push_sticky_events(std::unique_lock<std::mutex>& lock) {
 }
 
 // Unlocks `lock`, tells the base sink about every pad whose EOS is reached (its queue sent),
-// once per EOS, and locks again. False when there was none.
+// once per EOS, and locks again. False when there was none. Not when every pad is done: the
+// stream's end (EOS, then the unpublish) says it, and a SequenceEnd per track there would only
+// make a receiver that continues its pads with the next publisher start them anew.
 bool PushInput::push_track_ends(std::unique_lock<std::mutex>& lock) {
+  if (all_done_locked()) return false;
   std::vector<TrackKey> ends;
   for (auto& p : pads_) {
     if (p->eos && p->queue.empty() && !p->end_sent && !p->flushing) {

@@ -115,7 +115,9 @@ Packager::TrackPlan Packager::plan_for(TrackKey track, const PushFormat& f) cons
           "the server's connect _result does not name " + name + " and it has no legacy FLV form";
     }
   } else {
-    p.enhanced = fourcc != 0 && named && takes() && (nano || packing);
+    // Track 0 of a codec with a legacy form stays legacy: every server and flvdemux read it
+    // (rtmpingestsrc output-mode=flv ! flvdemux included), whatever the server echoes.
+    p.enhanced = false;
   }
   p.nano = p.send && p.enhanced && nano;
   p.packable = p.send && p.enhanced && packing;

@@ -31,14 +31,12 @@
 namespace gst_ertmp {
 
 // When tracks go as E-RTMP (docs/ertmp.md "What rtmppushsink sends"):
-//   kAuto    from the server's connect `_result` echo (Packager::set_peer): a codec as FourCC
-//            tags when it has no legacy form, or the echo names its FourCC and E-RTMP brings
-//            something the echo says the server takes (nano timing, multitrack packing); a
-//            codec the echo does not name and that has no legacy form is not sent; tracks >= 1
-//            only with capsEx Multitrack; ModEx nano offsets only with capsEx ModEx or
+//   kAuto    from the server's connect `_result` echo (Packager::set_peer): track 0 of a codec
+//            with a legacy form (H.264, AAC, MP3, ...) as legacy tags; other codecs as FourCC
+//            tags, and not sent when the echo names codecs but not this one; tracks >= 1 only
+//            with capsEx Multitrack; ModEx nano offsets (E-RTMP tags only) with capsEx ModEx or
 //            TimestampNanoOffset. A server that echoes nothing (ffmpeg, nginx-rtmp, SRS,
-//            MediaMTX, node-media-server) gets legacy tags where they exist, FourCC tags
-//            otherwise, track 0 only and millisecond timestamps.
+//            MediaMTX, node-media-server) gets track 0 only and millisecond timestamps.
 //   kAlways  the server takes all of E-RTMP, whatever it echoes: FourCC tags for every codec
 //            that has a FourCC, every track, nano offsets, packing.
 enum class EnhancedMode { kAuto = 0, kAlways = 1 };

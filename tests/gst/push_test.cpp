@@ -486,7 +486,10 @@ TEST_F(Push, NodeMediaServerRecordsHevcAv1VpxOpusAndTracksAsSent) {
   ASSERT_TRUE(nms.start()) << nms.log();
   std::vector<std::string> av1_expected;
   start_push(
-      "rtmppushsink name=push sync=false location=" + nms.url("live", "k") + " " + kVideo +
+      // enhanced=always: node-media-server echoes no E-RTMP capabilities, so auto would send
+      // track 0 only; it relays every track as sent.
+      "rtmppushsink name=push sync=false enhanced=always location=" + nms.url("live", "k") + " " +
+          kVideo +
           "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse ! push.video_0 "
           "videotestsrc num-buffers=8 ! video/x-raw,width=160,height=120 ! av1enc cpu-used=8 "
           "lag-in-frames=0 ! av1parse ! push.video_1 " +
