@@ -153,6 +153,19 @@ class ErtmpIngest : public ::testing::Test {
     return s;
   }
   static std::string md5_of(const std::vector<uint8_t>& b) { return rtmp::to_hex(rtmp::md5(b)); }
+  // Two HEVC tracks' SequenceStart (one ManyTracks message) to send first, and six frames of
+  // each track in `frames`.
+  static std::vector<Sent> two_hevc_tracks(std::vector<std::vector<uint8_t>> (&frames)[2]) {
+    std::vector<Sent> messages;
+    messages.push_back(video(spec(rtmp::VideoPacketType::kSequenceStart,
+                                  {{0, Codec::kHevc, 0, kHvcC}, {1, Codec::kHevc, 0, kHvcC}}),
+                             0));
+    for (int i = 0; i < 6; ++i) {
+      frames[0].push_back(frame(0, i));
+      frames[1].push_back(frame(1, i));
+    }
+    return messages;
+  }
 
   // Every new pad to an appsink named after it ("video_1"; a pad of the same name added again,
   // after a SequenceEnd or a codec change, to "#2video_1"), with a probe on the appsink that
@@ -332,15 +345,8 @@ TEST_F(ErtmpIngest, ColorInfoBecomesCapsAndResetRemovesIt) {
 // SequenceEnd on track 1 ends track 1 (EOS on video_1 after its three frames) while the publish
 // and track 0 go on (no EOS there until the publisher leaves).
 TEST_F(ErtmpIngest, SequenceEndEndsOnlyThatTrack) {
-  std::vector<Sent> messages;
-  messages.push_back(video(spec(rtmp::VideoPacketType::kSequenceStart,
-                                {{0, Codec::kHevc, 0, kHvcC}, {1, Codec::kHevc, 0, kHvcC}}),
-                           0));
   std::vector<std::vector<uint8_t>> frames[2];
-  for (int i = 0; i < 6; ++i) {
-    frames[0].push_back(frame(0, i));
-    frames[1].push_back(frame(1, i));
-  }
+  std::vector<Sent> messages = two_hevc_tracks(frames);
   for (int i = 0; i < 6; ++i) {
     auto i_ = static_cast<size_t>(i);
     std::vector<rtmp::UnitSpec> units = {{0, Codec::kHevc, 0, frames[0][i_]}};
@@ -385,15 +391,8 @@ TEST_F(ErtmpIngest, Mpeg2TsSequenceStartGivesAv1Caps) {
 // starts a new pad of the same name (pad-added again), which carries the new sequence's frames,
 // while the other track never stops.
 TEST_F(ErtmpIngest, SequenceStartAfterSequenceEndStartsANewPad) {
-  std::vector<Sent> messages;
-  messages.push_back(video(spec(rtmp::VideoPacketType::kSequenceStart,
-                                {{0, Codec::kHevc, 0, kHvcC}, {1, Codec::kHevc, 0, kHvcC}}),
-                           0));
   std::vector<std::vector<uint8_t>> frames[2];
-  for (int i = 0; i < 6; ++i) {
-    frames[0].push_back(frame(0, i));
-    frames[1].push_back(frame(1, i));
-  }
+  std::vector<Sent> messages = two_hevc_tracks(frames);
   for (int i = 0; i < 6; ++i) {
     auto i_ = static_cast<size_t>(i);
     const uint64_t ts = static_cast<uint64_t>(i) * 40;
@@ -548,6 +547,11 @@ std::vector<uint8_t> cat(std::initializer_list<std::vector<uint8_t>> parts) {
 }
 const std::vector<uint8_t> kHvc1 = {'h', 'v', 'c', '1'};
 const std::vector<uint8_t> kAv01 = {'a', 'v', '0', '1'};
+// ManyTracks SequenceStart, both tracks HEVC: 96 10 'hvc1' 00 <len> <hvcC> 01 <len> <hvcC>
+std::vector<uint8_t> many_tracks_hevc_start() {
+  return cat(
+      {{0x96, 0x10}, kHvc1, {0x00}, u24(kHvcC.size()), kHvcC, {0x01}, u24(kHvcC.size()), kHvcC});
+}
 
 // A.5: "ManyTracks: 96 11 'hvc1' 00 <len:3> <CT…> 01 <len:3> <CT…>" and ManyTracksManyCodecs
 // "96 21 'hvc1' 00 <len:3> … 'av01' 01 <len:3> …" (a FourCC per track, before its id), with
@@ -561,16 +565,7 @@ TEST_F(ErtmpIngest, SpecByteTablesOfEveryMultitrackFormAndModEx) {
     f1.push_back(frame(1, i));
   }
   std::vector<Sent> m;
-  // ManyTracks SequenceStart, both HEVC: 96 10 'hvc1' 00 <len> <hvcC> 01 <len> <hvcC>
-  m.push_back({9, 0,
-               cat({{0x96, 0x10},
-                    kHvc1,
-                    {0x00},
-                    u24(kHvcC.size()),
-                    kHvcC,
-                    {0x01},
-                    u24(kHvcC.size()),
-                    kHvcC})});
+  m.push_back({9, 0, many_tracks_hevc_start()});
   // ManyTracks key frame, CT 0 and 40: 96 11 'hvc1' 00 <len> <CT> <f> 01 <len> <CT> <f>
   m.push_back({9, 0,
                cat({{0x96, 0x11},
@@ -661,15 +656,7 @@ TEST_F(ErtmpIngest, SpecByteTablesOfMetadataAndSequenceEnd) {
                                         {0x00, 0x40, 0x32, 0, 0, 0, 0, 0, 0},  // 18.0 (HLG)
                                         {0x00, 0x00, 0x09, 0x00, 0x00, 0x09}});
   std::vector<Sent> m;
-  m.push_back({9, 0,
-               cat({{0x96, 0x10},
-                    kHvc1,
-                    {0x00},
-                    u24(kHvcC.size()),
-                    kHvcC,
-                    {0x01},
-                    u24(kHvcC.size()),
-                    kHvcC})});
+  m.push_back({9, 0, many_tracks_hevc_start()});
   m.push_back({9, 0, hlg});
   for (int i = 0; i < 4; ++i) {
     auto f0 = frame(0, i), f1 = frame(1, i);
