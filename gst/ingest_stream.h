@@ -18,7 +18,7 @@
 //   Metadata (colorInfo): the track's caps colorimetry / mastering-display-info /
 //     content-light-level; an empty colorInfo removes them
 //   audio silence (a zero-length audio message): a GAP event on audio_0 at its timestamp
-//   video Command frame: a custom downstream event on video_0 (kVideoCommandEvent)
+//   video Command frame: a custom downstream event on its track's video pad (kVideoCommandEvent)
 //
 // Timing (SPEC §4): the first message of a publish maps to the running time at its arrival, and
 // never before the highest DTS any pad carried (a republish or a takeover continues the pads
@@ -63,8 +63,8 @@ class IngestStream {
   static constexpr uint64_t kMaxTimestampJumpMs = uint64_t{1} << 40;
 
   // A video Command frame (E-RTMP VideoCommand, legacy "video info/command frame") becomes a
-  // serialized custom downstream event (GST_EVENT_CUSTOM_DOWNSTREAM) on video_0 with this
-  // structure: "command" (guint: 0 StartSeek, 1 EndSeek, or another value as sent),
+  // serialized custom downstream event (GST_EVENT_CUSTOM_DOWNSTREAM) on its track's video pad with
+  // this structure: "command" (guint: 0 StartSeek, 1 EndSeek, or another value as sent),
   // "command-name" (string: "start-seek", "end-seek" or "unknown") and "timestamp"
   // (GstClockTime: the running time of the message, as the buffers' DTS).
   static constexpr const char* kVideoCommandEvent = "rtmp-video-command";
