@@ -103,11 +103,12 @@ class ProxyHeaderReader {
   bool done() const { return header_.has_value(); }
   // The parsed header; only when done().
   const ProxyHeader& header() const { return *header_; }
-
- private:
-  // How many more bytes may be taken without passing the end of a valid header.
+  // How many more bytes may be taken without passing the end of a valid header (a v1 line may
+  // end sooner, at its LF: receive() stops there). A socket reader peeks this many, hands them
+  // to receive() and then consumes only what it took.
   size_t wanted() const;
 
+ private:
   Limits limits_;
   std::vector<uint8_t> buffer_;
   std::optional<ProxyHeader> header_;

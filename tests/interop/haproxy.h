@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -30,6 +31,24 @@
 #include "tests/interop/rtmp_peers.h"
 
 namespace ertmp_test {
+
+// True when a TCP connection from 127.0.0.1:local to 127.0.0.1:remote exists (a row of
+// /proc/net/tcp): proves which socket a reported address belongs to.
+inline bool tcp_connection_exists(uint16_t local, uint16_t remote) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);
+  char l[16], r[16];
+  std::snprintf(l, sizeof l, "0100007F:%04X", local);
+  std::snprintf(r, sizeof r, "0100007F:%04X", remote);
+  while (std::getline(tcp, line)) {
+    std::istringstream ls(line);
+    std::string sl, a, b;
+    ls >> sl >> a >> b;
+    if (a == l && b == r) return true;
+  }
+  return false;
+}
 
 class Haproxy {
  public:

@@ -18,6 +18,8 @@
 
 namespace {
 
+using ertmp_test::tcp_connection_exists;
+
 using ertmp_test::Haproxy;
 using Clock = std::chrono::steady_clock;
 
@@ -32,24 +34,6 @@ uint16_t peer_port(int fd) {
   socklen_t len = sizeof a;
   getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len);
   return ntohs(a.sin_port);
-}
-
-// True when a TCP connection from 127.0.0.1:local to 127.0.0.1:remote exists (a row of
-// /proc/net/tcp): proves which socket a reported address belongs to.
-bool tcp_connection_exists(uint16_t local, uint16_t remote) {
-  std::ifstream tcp("/proc/net/tcp");
-  std::string line;
-  std::getline(tcp, line);
-  char l[16], r[16];
-  std::snprintf(l, sizeof l, "0100007F:%04X", local);
-  std::snprintf(r, sizeof r, "0100007F:%04X", remote);
-  while (std::getline(tcp, line)) {
-    std::istringstream ls(line);
-    std::string sl, a, b;
-    ls >> sl >> a >> b;
-    if (a == l && b == r) return true;
-  }
-  return false;
 }
 
 // A listening socket on 127.0.0.1; accepts one connection and reads its PROXY header.
