@@ -784,6 +784,9 @@ TEST_F(Ingest, MidStreamSequenceHeaderChangeRenegotiatesCaps) {
   auto small = make_source(x264, 1, "small.flv", "160x120");
   auto big_tags = video_tags(big);
   auto small_tags = video_tags(small);
+  // ffmpeg ends each file with an AVC end of sequence (AVCPacketType 2), which ends the track
+  // (EOS on its pad); a publisher that changes its sequence header mid-stream sends none.
+  std::erase_if(big_tags, [](const auto& t) { return t.body.size() > 1 && t.body[1] == 2; });
   ASSERT_GT(big_tags.size(), 2u);
   ASSERT_GT(small_tags.size(), 2u);
   // Legacy AVC tags: [frame type | codec id][AVCPacketType][CTS 3 bytes] then the payload.
