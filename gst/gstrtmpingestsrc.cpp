@@ -462,6 +462,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute, gst_ertmp::PullLi
           publishing ? static_cast<guint64>(g_get_monotonic_time() - publish_started_us) * 1000 : 0,
           nullptr);
     }
+    const bool caller = caller_mode_now();  // the object lock, never under state_mu
     std::lock_guard<std::mutex> lock(state_mu);
     if (state && state->stream) state->stream->fill_stats(s);
     // The publisher's connection: bytes, bitrate, and whether a full pad queue holds it (TCP
@@ -505,7 +506,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute, gst_ertmp::PullLi
       paused = state->puller->reading_paused();
       state->puller->fill_stats(s);
       gst_structure_get_uint64(s, "in-bytes-total", &bytes);  // what the server sent
-    } else if (caller_mode_now()) {
+    } else if (caller) {
       gst_ertmp::fill_pull_stats(s, rtmp::ClientStats{0, 0, 0, 0, 0, 0, 0, 0}, 0, "");
     }
     gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, "bytes", G_TYPE_UINT64, bytes,
