@@ -1,0 +1,291 @@
+// rtmppushsink mode=listener against real players: the element serves what its pipeline
+// produces to ffmpeg 5.1 (framemd5 of the rtmp:// URL) and rtmp2src (its FLV recording), two
+// at once; a player that joins late starts at a keyframe with the sequence headers; a player
+// that never reads is cut back and dropped while the pipeline and the other player keep real
+// time.
+//
+// The pipeline replays an FLV file ffmpeg encoded (H.264 with B-frames + AAC): flvdemux !
+// flvmux ! rtmppushsink, paced at real time by the sink's clock sync. The coded frames reach
+// the sink unchanged, so what a player records must equal the file's frames.
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gst/gstrtmppushsink.h"
+#include "protocol/flv_file.h"
+#include "tests/gst/pipeline_util.h"
+#include "tests/interop/frame_hashes.h"
+#include "tests/interop/rtmp_peers.h"
+
+namespace rtmp {
+namespace {
+
+using ertmp_test::Child;
+using ertmp_test::have_program;
+using ertmp_test::run_capture;
+using frames::Hashes;
+
+bool have_rtmp2src() {
+  return have_program("gst-launch-1.0") &&
+         std::system("gst-inspect-1.0 rtmp2src >/dev/null 2>&1") == 0;
+}
+
+// The index of every video keyframe of an FLV file, counted over its coded video frames.
+std::vector<size_t> keyframe_indices(const std::filesystem::path& file) {
+  FlvReader r;
+  EXPECT_TRUE(r.receive(frames::read_file(file)).ok());
+  std::vector<size_t> out;
+  size_t n = 0;
+  while (auto t = r.next_tag()) {
+    if (t->type != 9) continue;
+    auto tag = parse_flv_tag(TagType::kVideo, t->body);
+    if (!tag.ok()) continue;
+    for (const auto& u : tag->units) {
+      if (u.packet != PacketKind::kCodedFrames) continue;
+      if ((t->body[0] >> 4) == 1) out.push_back(n);
+      ++n;
+    }
+  }
+  return out;
+}
+
+// The hashes of an FLV file's audio/video tags, as a recorder wrote them.
+Hashes hashes_of_flv(const std::filesystem::path& file) {
+  Hashes h;
+  for (const auto& t : frames::media_tags_of_flv(file)) frames::add_tag(h, t.type, t.body);
+  return h;
+}
+
+// `got` is the tail of `want` for each kind: the player joined at want[kind][size - got.size].
+// Returns the index of the first video frame in the source (SIZE_MAX when not a tail).
+// `may_lose_last`: rtmp2src may drop the last message at Stream EOF (see play_peers_test).
+size_t expect_tail(const Hashes& got, const Hashes& want, const std::string& who,
+                   bool may_lose_last) {
+  size_t first_video = SIZE_MAX;
+  for (const char* kind : {"video", "audio"}) {
+    auto g = got.frames.count(kind) ? got.frames.at(kind) : std::vector<std::string>{};
+    auto w = want.frames.at(kind);
+    EXPECT_FALSE(g.empty()) << who << " got no " << kind;
+    if (g.empty()) return SIZE_MAX;
+    // Where its first frame sits in the source.
+    auto at = std::find(w.begin(), w.end(), g.front());
+    EXPECT_NE(at, w.end()) << who << ": its first " << kind << " frame is not the source's";
+    if (at == w.end()) return SIZE_MAX;
+    std::vector<std::string> tail(at, w.end());
+    if (may_lose_last && g.size() + 1 == tail.size()) tail.pop_back();
+    EXPECT_EQ(g.size(), tail.size()) << who << " " << kind;
+    size_t same = 0;
+    while (same < g.size() && same < tail.size() && g[same] == tail[same]) ++same;
+    EXPECT_EQ(same, g.size()) << who << " " << kind << ": differs from the source at frame " << same
+                              << " of " << g.size();
+    if (std::string(kind) == "video") first_video = static_cast<size_t>(at - w.begin());
+  }
+  EXPECT_EQ(got.extradata, want.extradata) << who << ": sequence headers";
+  return first_video;
+}
+
+class Serve : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    gst_init(nullptr, nullptr);
+    gst_element_register(nullptr, "rtmppushsink", GST_RANK_NONE, GST_TYPE_RTMP_PUSH_SINK);
+    if (!have_program("ffmpeg")) return;
+    dir_ = ertmp_test::make_temp_dir("serve");
+    src_ = dir_ / "src.flv";
+    // 4 s of H.264 (B-frames, a keyframe each second, no scene-cut keyframes) + AAC.
+    int rc = std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
+                          "testsrc2=size=320x240:rate=30 -f lavfi -i sine=sample_rate=44100 -t 4 "
+                          "-c:v libx264 -preset ultrafast -bf 2 -g 30 -sc_threshold 0 -c:a aac '" +
+                          src_.string() + "'")
+                             .c_str());
+    if (rc != 0) src_.clear();
+    if (!src_.empty()) source_ = frames::framemd5_of(src_.string());
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  void SetUp() override {
+    ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
+    ASSERT_FALSE(src_.empty()) << "could not make the source file";
+    ASSERT_FALSE(source_.frames["video"].empty());
+  }
+  void TearDown() override {
+    if (pipeline_) {
+      gst_element_set_state(pipeline_, GST_STATE_NULL);
+      gst_object_unref(pipeline_);
+    }
+    if (sink_) gst_object_unref(sink_);
+  }
+
+  // The replaying pipeline, PAUSED: the sink listens on a free port.
+  void start_paused(const std::string& sink_props = "") {
+    const std::string desc =
+        "filesrc location=\"" + src_.string() +
+        "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink name=sink "
+        "mode=listener location=rtmp://127.0.0.1:0/live/key " +
+        sink_props + " d.video ! queue ! m.video d.audio ! queue ! m.audio";
+    GError* err = nullptr;
+    pipeline_ = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_TRUE(pipeline_) << (err ? err->message : "");
+    sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
+    GstPad* pad = gst_element_get_static_pad(sink_, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, &Serve::on_buffer, this, nullptr);
+    gst_object_unref(pad);
+    ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+    gint port = -1;
+    g_object_get(sink_, "bound-port", &port, nullptr);
+    ASSERT_GT(port, 0);
+    url_ = "rtmp://127.0.0.1:" + std::to_string(port) + "/live/key";
+  }
+
+  // Waits (bounded) until `n` players joined (rtmppushsink-player-connected messages).
+  bool wait_players(int n, int timeout_ms) {
+    GstBus* bus = gst_element_get_bus(pipeline_);
+    const GstClockTime deadline =
+        gst_util_get_timestamp() + static_cast<GstClockTime>(timeout_ms) * GST_MSECOND;
+    while (joined_ < n && gst_util_get_timestamp() < deadline) {
+      GstMessage* msg = gst_bus_timed_pop_filtered(
+          bus, 100 * GST_MSECOND,
+          static_cast<GstMessageType>(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
+      if (!msg) continue;
+      if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+        GError* err = nullptr;
+        gst_message_parse_error(msg, &err, nullptr);
+        ADD_FAILURE() << "bus error while waiting for players: " << err->message;
+        g_error_free(err);
+      } else if (gst_message_has_name(msg, "rtmppushsink-player-connected")) {
+        ++joined_;
+      }
+      gst_message_unref(msg);
+    }
+    gst_object_unref(bus);
+    return joined_ >= n;
+  }
+
+  // Waits (bounded) until a buffer at or past `pts` reached the sink.
+  bool wait_stream_at(GstClockTime pts, int timeout_ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_until(lock,
+                          std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms),
+                          [&] { return last_pts_ != GST_CLOCK_TIME_NONE && last_pts_ >= pts; });
+  }
+
+  static GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    auto* self = static_cast<Serve*>(data);
+    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (GST_BUFFER_PTS_IS_VALID(buf)) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->last_pts_ = GST_BUFFER_PTS(buf);
+      self->cv_.notify_all();
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  // ffmpeg playing the URL into a framemd5 file. -copyinkf: ffmpeg's stream copy would
+  // otherwise hide a start on a non-keyframe by dropping it.
+  Child ffmpeg_player(const std::filesystem::path& out) {
+    return Child("exec ffmpeg -hide_banner -loglevel error -i '" + url_ +
+                 "' -map 0 -c copy -copyinkf -f framemd5 '" + out.string() + "'");
+  }
+  Child rtmp2src_player(const std::filesystem::path& out) {
+    return Child("exec gst-launch-1.0 -q rtmp2src location='" + url_ + "' ! filesink location='" +
+                 out.string() + "'");
+  }
+
+  static inline std::filesystem::path dir_, src_;
+  static inline Hashes source_;
+  GstElement* pipeline_ = nullptr;
+  GstElement* sink_ = nullptr;
+  std::string url_;
+  int joined_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  GstClockTime last_pts_ = GST_CLOCK_TIME_NONE;
+};
+
+TEST_F(Serve, FfmpegAndRtmp2srcPlayAtOnceExactlyWhatThePipelineEncoded) {
+  ERTMP_REQUIRE(have_rtmp2src(), "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  start_paused();
+  auto md5_out = dir_ / "both-ffmpeg.framemd5";
+  auto flv_out = dir_ / "both-rtmp2src.flv";
+  Child ff = ffmpeg_player(md5_out);
+  Child r2 = rtmp2src_player(flv_out);
+  // Both play before the stream starts: each gets all of it.
+  ASSERT_TRUE(wait_players(2, 10'000)) << joined_ << " of 2 players joined";
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  // At EOS the players get Stream EOF + Play.Stop and end by themselves.
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  EXPECT_EQ(r2.wait(10'000), 0) << "rtmp2src";
+
+  Hashes by_ffmpeg = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
+  frames::expect_same(by_ffmpeg, source_, "ffmpeg");
+  EXPECT_EQ(expect_tail(hashes_of_flv(flv_out), source_, "rtmp2src", /*may_lose_last=*/true), 0u);
+  // The recording starts with the metadata, then the headers.
+  FlvReader r;
+  ASSERT_TRUE(r.receive(frames::read_file(flv_out)).ok());
+  auto first = r.next_tag();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type, 18) << "rtmp2src's first tag is not the metadata";
+
+  GstStructure* stats = nullptr;
+  g_object_get(sink_, "stats", &stats, nullptr);
+  ASSERT_TRUE(stats);
+  guint64 served = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(stats, "players-served", &served));
+  EXPECT_EQ(served, 2u);
+  gst_structure_free(stats);
+}
+
+TEST_F(Serve, PlayersThatJoinLateStartAtAKeyframeWithTheSequenceHeaders) {
+  ERTMP_REQUIRE(have_rtmp2src(), "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  start_paused();
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // Join 1.5 s into the stream: past the keyframe at 1 s, before the one at 2 s.
+  ASSERT_TRUE(wait_stream_at(1500 * GST_MSECOND, 10'000));
+  auto md5_out = dir_ / "late-ffmpeg.framemd5";
+  auto flv_out = dir_ / "late-rtmp2src.flv";
+  Child ff = ffmpeg_player(md5_out);
+  Child r2 = rtmp2src_player(flv_out);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  EXPECT_EQ(r2.wait(10'000), 0) << "rtmp2src";
+
+  const std::vector<size_t> keys = keyframe_indices(src_);
+  ASSERT_GE(keys.size(), 4u);
+  auto is_key = [&](size_t i) { return std::find(keys.begin(), keys.end(), i) != keys.end(); };
+  Hashes by_ffmpeg = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
+  const size_t ff_first = expect_tail(by_ffmpeg, source_, "ffmpeg", false);
+  EXPECT_TRUE(is_key(ff_first)) << "ffmpeg started at source frame " << ff_first;
+  EXPECT_GT(ff_first, 0u) << "ffmpeg joined late but got the stream from its start";
+  const size_t r2_first = expect_tail(hashes_of_flv(flv_out), source_, "rtmp2src", true);
+  EXPECT_TRUE(is_key(r2_first)) << "rtmp2src started at source frame " << r2_first;
+  EXPECT_GT(r2_first, 0u);
+
+  // In rtmp2src's recording: metadata, then the headers, then a keyframe.
+  FlvReader r;
+  ASSERT_TRUE(r.receive(frames::read_file(flv_out)).ok());
+  bool metadata = false, video_header = false, audio_header = false;
+  while (auto t = r.next_tag()) {
+    if (t->type == 18) metadata = true;
+    if (t->type == 8 && t->body.size() > 1 && t->body[1] == 0) audio_header = true;
+    if (t->type == 9 && t->body.size() > 1 && t->body[1] == 0) video_header = true;
+    if (t->type == 9 && t->body.size() > 1 && t->body[1] == 1) {
+      EXPECT_EQ(t->body[0] >> 4, 1) << "the first video frame is not a keyframe";
+      break;
+    }
+  }
+  EXPECT_TRUE(metadata);
+  EXPECT_TRUE(video_header);
+  EXPECT_TRUE(audio_header);
+}
+
+}  // namespace
+}  // namespace rtmp
