@@ -9,7 +9,7 @@
 // the sink unchanged, so what a player records must equal the file's frames.
 #include <gst/gst.h>
 #include <gtest/gtest.h>
-#include <sys/socket.h>
+#include <signal.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -124,10 +124,12 @@ class Serve : public ::testing::Test {
     if (sink_) gst_object_unref(sink_);
   }
 
-  // The replaying pipeline, PAUSED: the sink listens on a free port.
-  void start_paused(const std::string& sink_props = "") {
+  // The replaying pipeline of `file` (the 4 s source by default), PAUSED: the sink listens
+  // on a free port.
+  void start_paused(const std::string& sink_props = "", std::filesystem::path file = {}) {
+    if (file.empty()) file = src_;
     const std::string desc =
-        "filesrc location=\"" + src_.string() +
+        "filesrc location=\"" + file.string() +
         "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink name=sink "
         "mode=listener location=rtmp://127.0.0.1:0/live/key " +
         sink_props + " d.video ! queue ! m.video d.audio ! queue ! m.audio";
@@ -285,6 +287,74 @@ TEST_F(Serve, PlayersThatJoinLateStartAtAKeyframeWithTheSequenceHeaders) {
   EXPECT_TRUE(metadata);
   EXPECT_TRUE(video_header);
   EXPECT_TRUE(audio_header);
+}
+
+// One player stops reading (ffmpeg, SIGSTOPped): it is cut back past max-player-queue-bytes
+// (1 MiB: several of these frames, so a player that reads is never cut)
+// and dropped after player-timeout, while the pipeline keeps real time and the other player
+// (rtmp2src) gets every frame.
+TEST_F(Serve, APlayerThatStopsReadingIsDroppedWithoutSlowingThePipelineOrTheOthers) {
+  ERTMP_REQUIRE(have_rtmp2src(), "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  // 8 s of 720p at about 13 Mbit/s: far more than the kernel's socket buffers take for a
+  // stalled peer.
+  auto big = dir_ / "big.flv";
+  ASSERT_EQ(std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
+                         "testsrc2=size=1280x720:rate=30 -f lavfi -i sine=sample_rate=44100 -t 8 "
+                         "-c:v libx264 -preset ultrafast -qp 10 -g 30 -sc_threshold 0 -c:a aac '" +
+                         big.string() + "'")
+                            .c_str()),
+            0);
+  ASSERT_GT(std::filesystem::file_size(big), 6u * 1024 * 1024);
+  const Hashes big_source = frames::framemd5_of(big.string());
+  start_paused("max-player-queue-bytes=1048576 player-timeout=1", big);
+  Child stalled = ffmpeg_player(dir_ / "stalled.framemd5");
+  auto flv_out = dir_ / "reader-rtmp2src.flv";
+  Child reader = rtmp2src_player(flv_out);
+  ASSERT_TRUE(wait_players(2, 10'000)) << joined_ << " of 2 players joined";
+  stalled.signal(SIGSTOP);  // never reads again
+
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // Until EOS, then (bounded) until the stalled player's drop was reported: it is decided while
+  // the stream runs, its message may trail the EOS a little.
+  std::vector<std::string> reasons;  // of rtmppushsink-player-disconnected
+  auto dropped = [&] {
+    return std::any_of(reasons.begin(), reasons.end(), [](const std::string& r) {
+      return r.find("does not keep up") != std::string::npos;
+    });
+  };
+  bool eos = false;
+  int64_t took = -1;
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  const GstClockTime deadline = gst_util_get_timestamp() + 30 * GST_SECOND;
+  while ((!eos || !dropped()) && gst_util_get_timestamp() < deadline) {
+    GstMessage* msg = gst_bus_timed_pop_filtered(
+        bus, 100 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
+    if (!msg) continue;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
+      eos = true;
+      took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - t0)
+                 .count();
+    } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+      ADD_FAILURE() << "bus error";
+    } else if (gst_message_has_name(msg, "rtmppushsink-player-disconnected")) {
+      const gchar* r = gst_structure_get_string(gst_message_get_structure(msg), "reason");
+      reasons.push_back(r ? r : "");
+    }
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  ASSERT_TRUE(eos);
+  // Real time: 8 s of media, a generous margin for a loaded machine, nowhere near what
+  // waiting for the stalled player would take (it never reads).
+  EXPECT_LT(took, 8000 + 3000) << "the pipeline was slowed down";
+  EXPECT_TRUE(dropped()) << "no player-disconnected message for the stalled player";
+
+  EXPECT_EQ(reader.wait(10'000), 0) << "rtmp2src";
+  EXPECT_EQ(expect_tail(hashes_of_flv(flv_out), big_source, "rtmp2src", true), 0u);
+  stalled.signal(SIGKILL);
 }
 
 }  // namespace
