@@ -68,10 +68,9 @@ bool same_certificate(GTlsCertificate* a, GTlsCertificate* b) {
 
 // The route of `routes` that serves app/key: exact matches win over wildcards ("" = any).
 // Stream keys are secrets: compared without an early exit.
-template <class R>
-R* best_route(const std::vector<std::unique_ptr<R>>& routes, const std::string& app,
-              const std::string& key) {
-  R* best = nullptr;
+template <class Routes>
+auto best_route(const Routes& routes, const std::string& app, const std::string& key) {
+  decltype(routes.front().get()) best = nullptr;
   int best_score = -1;
   for (auto& r : routes) {
     if (r->closing) continue;
@@ -92,14 +91,6 @@ R* best_route(const std::vector<std::unique_ptr<R>>& routes, const std::string& 
     }
   }
   return best;
-}
-
-template <class R>
-R* route_with_id(const std::vector<std::unique_ptr<R>>& routes, uint64_t id) {
-  for (auto& r : routes) {
-    if (r->id == id) return r.get();
-  }
-  return nullptr;
 }
 
 // Pieces of output one sendmsg takes (borrowed payloads sit between chunk headers), and the
@@ -260,6 +251,7 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
 
   // Routing.
   uint64_t route_id = 0;                          // bound route (publishing), 0 when none
+  std::shared_ptr<Route> bound;                   // the same, for the media path's gate
   std::optional<rtmp::PublishRequested> pending;  // decision or takeover in flight
   uint64_t pending_route = 0;
   bool replaced = false;  // closed by a takeover
@@ -595,10 +587,10 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
 
   template <class Fn>
   void deliver(Fn&& fn) {
-    if (!route_id) return;
+    if (!bound) return;
     Intake intake = Intake::kMore;
     std::string why;
-    if (!server->enter(route_id, [&](IngestRoute* r) { intake = fn(r, &why); })) return;
+    if (!server->enter(*bound, [&](IngestRoute* r) { intake = fn(r, &why); })) return;
     if (intake == Intake::kFull) {
       paused_full = true;
       std::lock_guard<std::mutex> lock(stats_mu);
@@ -742,6 +734,11 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
       return;
     }
     route_id = pending_route;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      auto it = server->routes_by_id_.find(route_id);
+      if (it != server->routes_by_id_.end()) bound = it->second;
+    }
     pending_route = 0;
     auto req = std::move(*pending);
     pending.reset();
@@ -753,6 +750,7 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
     bool entered = server->enter(route_id, [&](IngestRoute* r) { r->on_publisher_bound(info); });
     if (!entered) {
       route_id = 0;
+      bound.reset();
       refuse(req, "stream is closing");
     } else {
       (void)session->accept_publish(req.stream_id);
@@ -797,6 +795,7 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
     if (!route_id) return;
     uint64_t rid = route_id;
     route_id = 0;
+    bound.reset();
     uint64_t successor = 0;
     {
       std::lock_guard<std::mutex> lock(server->mu_);
@@ -1299,30 +1298,39 @@ IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
 }
 
 IngestServer::Route* IngestServer::route_by_id_locked(uint64_t id) {
-  return route_with_id(routes_, id);
+  auto it = routes_by_id_.find(id);
+  return it == routes_by_id_.end() ? nullptr : it->second.get();
+}
+
+template <class Fn>
+bool IngestServer::enter(Route& r, Fn&& fn) {
+  r.users.fetch_add(1);
+  if (r.closing.load()) {
+    if (r.users.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+    return false;
+  }
+  fn(r.route);
+  // The last one out of a closing route wakes remove_route (which waits under mu_).
+  if (r.users.fetch_sub(1) == 1 && r.closing.load()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cv_.notify_all();
+  }
+  return true;
 }
 
 template <class Fn>
 bool IngestServer::enter(uint64_t route_id, Fn&& fn) {
-  return enter_in(routes_, route_id, std::forward<Fn>(fn));
-}
-
-template <class R, class Fn>
-bool IngestServer::enter_in(std::vector<std::unique_ptr<R>>& routes, uint64_t route_id, Fn&& fn) {
-  decltype(R::route) target = nullptr;
+  std::shared_ptr<Route> r;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    R* r = route_with_id(routes, route_id);
-    if (!r || r->closing) return false;
-    ++r->users;
-    target = r->route;
+    auto it = routes_by_id_.find(route_id);
+    if (it == routes_by_id_.end()) return false;
+    r = it->second;
   }
-  fn(target);
-  std::lock_guard<std::mutex> lock(mu_);
-  if (R* r = route_with_id(routes, route_id)) {
-    if (--r->users == 0) cv_.notify_all();
-  }
-  return true;
+  return enter(*r, std::forward<Fn>(fn));
 }
 
 void IngestServer::warn_route(uint64_t route_id, const std::string& peer, const std::string& what) {
@@ -1365,12 +1373,13 @@ bool IngestServer::add_route(const std::string& app, const std::string& key, Ing
   for (auto& r : routes_) {
     if (!r->closing && r->app == app && r->key == key) return false;
   }
-  auto r = std::make_unique<Route>();
+  auto r = std::make_shared<Route>();
   r->id = next_route_id_++;
   r->app = app;
   r->key = key;
   r->route = route;
   r->allow_takeover = allow_takeover;
+  routes_by_id_[r->id] = r;
   routes_.push_back(std::move(r));
   return true;
 }
@@ -1393,7 +1402,8 @@ void IngestServer::remove_route(IngestRoute* route) {
       GST_WARNING("still waiting for an I/O loop to leave a stopping rtmpingestsrc");
     }
     routes_.erase(std::find_if(routes_.begin(), routes_.end(),
-                               [rid](const std::unique_ptr<Route>& r) { return r->id == rid; }));
+                               [rid](const std::shared_ptr<Route>& r) { return r->id == rid; }));
+    routes_by_id_.erase(rid);
   }
   if (publisher) with_connection(publisher, [](Connection* c) { c->close_from_element(); });
   if (successor) {
@@ -1404,12 +1414,29 @@ void IngestServer::remove_route(IngestRoute* route) {
 // --- play routes --------------------------------------------------------------------------------
 
 IngestServer::PlayEntry* IngestServer::play_route_by_id_locked(uint64_t id) {
-  return route_with_id(play_routes_, id);
+  for (auto& r : play_routes_) {
+    if (r->id == id) return r.get();
+  }
+  return nullptr;
 }
 
+// Players join and leave rarely (no per-message gate): the route's mutex is enough here.
 template <class Fn>
 bool IngestServer::enter_play(uint64_t route_id, Fn&& fn) {
-  return enter_in(play_routes_, route_id, std::forward<Fn>(fn));
+  PlayRoute* target = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    PlayEntry* r = play_route_by_id_locked(route_id);
+    if (!r || r->closing) return false;
+    ++r->users;
+    target = r->route;
+  }
+  fn(target);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (PlayEntry* r = play_route_by_id_locked(route_id)) {
+    if (--r->users == 0) cv_.notify_all();
+  }
+  return true;
 }
 
 bool IngestServer::add_play_route(const std::string& app, const std::string& key, PlayRoute* route,

@@ -214,10 +214,13 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
     std::string app, key;
     IngestRoute* route = nullptr;
     bool allow_takeover = false;
-    bool closing = false;    // remove_route in progress: nobody enters, nobody binds
-    int users = 0;           // loop threads inside the route's callbacks
-    uint64_t publisher = 0;  // bound connection id (0: none)
-    uint64_t successor = 0;  // a decided takeover waiting for the publisher to leave
+    // The gate into the element, lock-free on the media path (a message per call): a caller
+    // counts itself in `users`, then looks at `closing`; remove_route sets `closing`, then waits
+    // for `users` to drop to 0 (under mu_, woken by the last user out once closing).
+    std::atomic<bool> closing{false};  // remove_route in progress: nobody enters, nobody binds
+    std::atomic<int> users{0};         // loop threads inside the route's callbacks
+    uint64_t publisher = 0;            // bound connection id (0: none), guarded by mu_
+    uint64_t successor = 0;            // a decided takeover waiting for the publisher to leave, mu_
   };
 
   struct PlayEntry {
@@ -239,8 +242,8 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   // Runs `fn(route)` if the route is still open, with the route counted as in use.
   template <class Fn>
   bool enter(uint64_t route_id, Fn&& fn);
-  template <class R, class Fn>
-  bool enter_in(std::vector<std::unique_ptr<R>>& routes, uint64_t route_id, Fn&& fn);
+  template <class Fn>
+  bool enter(Route& r, Fn&& fn);
   PlayEntry* play_route_by_id_locked(uint64_t id);
   template <class Fn>
   bool enter_play(uint64_t route_id, Fn&& fn);
@@ -262,7 +265,8 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
 
   std::mutex mu_;  // routes_, and each Route's fields
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<Route>> routes_;
+  std::vector<std::shared_ptr<Route>> routes_;
+  std::map<uint64_t, std::shared_ptr<Route>> routes_by_id_;
   std::vector<std::unique_ptr<PlayEntry>> play_routes_;
   uint64_t next_route_id_ = 1;
 

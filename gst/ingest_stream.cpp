@@ -142,11 +142,25 @@ void IngestStream::set_caps_locked(Track& t, GstCaps* caps) {
     gst_segment_init(&segment, GST_FORMAT_TIME);
     t.stream->push_event(gst_event_new_segment(&segment));
     if (tags_) t.stream->push_event(gst_event_new_tag(gst_tag_list_ref(tags_)));
-    t.stream->push_add_pad();
+    {
+      std::lock_guard<std::mutex> lock(add_gate_->mu);
+      ++add_gate_->requested;
+    }
+    t.stream->push_add_pad(add_gate_);
   }
 }
 
 bool IngestStream::push_locked(Track& t, GstBuffer* buf, size_t counted_bytes) {
+  if (!t.first_buffer_queued) {
+    // Every track this publish started with is added before any of them streams.
+    t.first_buffer_queued = true;
+    unsigned target;
+    {
+      std::lock_guard<std::mutex> lock(add_gate_->mu);
+      target = add_gate_->requested;
+    }
+    t.stream->push_wait_added(add_gate_, target);
+  }
   if (t.discont) {
     GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
     t.discont = false;

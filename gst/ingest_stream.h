@@ -78,6 +78,7 @@ class IngestStream {
     bool video = false;
     unsigned stream_number = 0;  // stream ids of the pads that replaced it after codec changes
     bool discont = true;
+    bool first_buffer_queued = false;  // its pad's first buffer waits for the other pads
     guint64 frames = 0;
     guint64 bytes = 0;
   };
@@ -101,6 +102,7 @@ class IngestStream {
 
   std::mutex mu_;
   bool stopped_ = false;
+  std::shared_ptr<PadAddGate> add_gate_ = std::make_shared<PadAddGate>();
   std::map<std::pair<bool, guint>, Track> tracks_;
   std::unique_ptr<Track> flv_;
   // Pads replaced after a codec change: their tasks finish (EOS, pad removed), stopped at stop().

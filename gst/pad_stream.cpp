@@ -101,8 +101,17 @@ void PadStream::push_event(GstEvent* ev) {
   enqueue(Item{Item::Kind::kEvent, GST_MINI_OBJECT_CAST(ev)}, nullptr);
 }
 
-void PadStream::push_add_pad() {
-  enqueue(Item{Item::Kind::kAddPad}, nullptr);
+void PadStream::push_add_pad(std::shared_ptr<PadAddGate> gate) {
+  Item it{Item::Kind::kAddPad};
+  it.gate = std::move(gate);
+  enqueue(std::move(it), nullptr);
+}
+
+void PadStream::push_wait_added(std::shared_ptr<PadAddGate> gate, unsigned target) {
+  Item it{Item::Kind::kWaitAdded};
+  it.gate = std::move(gate);
+  it.target = target;
+  enqueue(std::move(it), nullptr);
 }
 
 void PadStream::push_hand_over(std::shared_ptr<PadHandover> handover) {
@@ -151,7 +160,7 @@ void PadStream::stop() {
   old_peers_.clear();
 }
 
-void PadStream::add_pad() {
+void PadStream::add_pad(const std::shared_ptr<PadAddGate>& gate) {
   if (added_) return;
   if (taking_over_) {
     std::lock_guard<std::mutex> lock(taking_over_->mu);
@@ -164,6 +173,11 @@ void PadStream::add_pad() {
   taking_over_.reset();
   added_ = true;
   gst_element_add_pad(element_, pad_);
+  if (gate) {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    ++gate->added;
+    gate->cv.notify_all();
+  }
 }
 
 void PadStream::flush_locked(std::vector<Item>& out) {
@@ -239,8 +253,20 @@ void PadStream::push_batch(std::vector<Item>& batch) {
   for (auto& it : batch) {
     switch (it.kind) {
       case Item::Kind::kAddPad:
-        add_pad();
+        add_pad(it.gate);
         break;
+      case Item::Kind::kWaitAdded: {
+        // Bounded: a pad-added handler that takes long, or a stop, never holds this pad more
+        // than a second.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        std::unique_lock<std::mutex> lock(it.gate->mu);
+        while (it.gate->added < it.target && std::chrono::steady_clock::now() < deadline) {
+          it.gate->cv.wait_for(lock, std::chrono::milliseconds(20));
+          std::lock_guard<std::mutex> self(mu_);
+          if (flushing_) break;
+        }
+        break;
+      }
       case Item::Kind::kHandOver: {
         std::lock_guard<std::mutex> lock(it.handover->mu);
         if (added_) it.handover->old_pad = GST_PAD(gst_object_ref(pad_));

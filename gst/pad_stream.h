@@ -49,6 +49,16 @@ struct PadHandover {
   }
 };
 
+// The pads of one element, added by their own tasks: a pad's first buffer waits (bounded) until
+// every pad requested before it is added, so a muxer linked in pad-added sees all the tracks a
+// publish started with before any data (matroskamux writes its header at the first buffer).
+struct PadAddGate {
+  std::mutex mu;
+  std::condition_variable cv;
+  unsigned requested = 0;  // AddPad items queued (producer side)
+  unsigned added = 0;      // pads added by their tasks
+};
+
 struct QueueLimits {
   guint64 max_bytes = 0;      // 0: no byte bound
   GstClockTime max_time = 0;  // 0: no time bound
@@ -70,7 +80,9 @@ class PadStream {
   // Producer side. push_buffer returns false when the queue is over a bound (stop reading).
   bool push_buffer(GstBuffer* buf);  // takes the buffer
   void push_event(GstEvent* ev);     // takes the event
-  void push_add_pad();
+  void push_add_pad(std::shared_ptr<PadAddGate> gate = nullptr);
+  // The task waits (bounded, 1 s) until `gate` counts `target` pads added.
+  void push_wait_added(std::shared_ptr<PadAddGate> gate, unsigned target);
   // After what is queued now, the task hands its pad over (see PadHandover) and stops pushing;
   // push_wait_for makes the new pad's task wait for it and take the old pad's place.
   void push_hand_over(std::shared_ptr<PadHandover> handover);
@@ -87,11 +99,13 @@ class PadStream {
 
  private:
   struct Item {
-    enum class Kind { kBuffer, kEvent, kAddPad, kHandOver, kWaitFor } kind;
+    enum class Kind { kBuffer, kEvent, kAddPad, kHandOver, kWaitFor, kWaitAdded } kind;
     GstMiniObject* obj = nullptr;
     GstClockTime dts = GST_CLOCK_TIME_NONE;
     gsize size = 0;
     std::shared_ptr<PadHandover> handover = {};
+    std::shared_ptr<PadAddGate> gate = {};
+    unsigned target = 0;
   };
   static gboolean activate_mode(GstPad* pad, GstObject* parent, GstPadMode mode, gboolean active);
   static void task_loop(gpointer data);
@@ -125,7 +139,7 @@ class PadStream {
   bool added_ = false;                        // task thread
   std::shared_ptr<PadHandover> taking_over_;  // task thread: an old pad to replace at AddPad
   std::vector<GstPad*> old_peers_;  // task thread: replaced branches owed our EOS (references)
-  void add_pad();
+  void add_pad(const std::shared_ptr<PadAddGate>& gate);
   bool flow_error_ = false;  // task thread: one error on the bus per stream
   bool stopped_ = false;
 };

@@ -85,12 +85,24 @@ void PushPublisher::post(GstMessage* message) {
   outbox_.push_back(message);
 }
 
-void PushPublisher::post_error(const BusError& error, const std::string& text,
-                               const std::string& debug) {
+// The error is queued and failed_ set in one critical section: a streaming thread that sees
+// failed_ flushes the outbox before it returns GST_FLOW_ERROR, so our error is on the bus before
+// anything upstream reacts to the flow return (an EOS or a generic "Internal data stream
+// error" used to overtake it).
+void PushPublisher::fail(const BusError& error, const std::string& text, const std::string& debug) {
   std::string message = std::string(error.what) + ": " + text;
   GError* err = g_error_new_literal(error.domain, error.code, message.c_str());
-  post(gst_message_new_error(GST_OBJECT(element_), err, debug.c_str()));
+  GstMessage* m = gst_message_new_error(GST_OBJECT(element_), err, debug.c_str());
   g_error_free(err);
+  std::lock_guard<std::mutex> lock(mu_);
+  outbox_.push_back(m);
+  failed_ = true;
+  cv_.notify_all();
+}
+
+GstFlowReturn PushPublisher::failed_flow() {
+  flush_outbox();
+  return GST_FLOW_ERROR;
 }
 
 void PushPublisher::flush_outbox() {
@@ -176,22 +188,17 @@ void PushPublisher::connect_once() {
       // A wrong URL, key or credentials: an error at once, as rtmp2sink (no retry).
       fatal = !ever_connected_ || f.rejected;
       if (!fatal) give_up = !schedule_retry_locked();
-      if (fatal || give_up) {
-        failed_ = true;
-        cv_.notify_all();
-      }
     }
     std::string code = f.status_code.empty() ? "" : " (" + f.status_code + ")";
     if (fatal) {
-      post_error(
-          connect_error(f.domain, f.code),
-          (f.rejected ? "The server refused to publish " : "Could not publish to ") + where + code,
-          f.message);
+      fail(connect_error(f.domain, f.code),
+           (f.rejected ? "The server refused to publish " : "Could not publish to ") + where + code,
+           f.message);
     } else if (give_up) {
-      post_error(connection_error(true),
-                 "Connection to " + where + " lost and " +
-                     std::to_string(settings_.reconnect_attempts) + " reconnect attempts failed",
-                 f.message);
+      fail(connection_error(true),
+           "Connection to " + where + " lost and " + std::to_string(settings_.reconnect_attempts) +
+               " reconnect attempts failed",
+           f.message);
     }
     return;
   }
@@ -252,14 +259,13 @@ void PushPublisher::drop_connection(const std::string& why) {
     last_reason_ = why;
     if (now_us() - connected_since_us_ >= kStableConnectionUs) attempts_ = 0;
     give_up = !schedule_retry_locked();
-    if (give_up) failed_ = true;
     cv_.notify_all();
   }
   if (give_up) {
-    post_error(connection_error(true),
-               "Connection to " + url_.to_string() + " lost and " +
-                   std::to_string(settings_.reconnect_attempts) + " reconnect attempts failed",
-               why);
+    fail(connection_error(true),
+         "Connection to " + url_.to_string() + " lost and " +
+             std::to_string(settings_.reconnect_attempts) + " reconnect attempts failed",
+         why);
   }
 }
 
@@ -307,12 +313,7 @@ void PushPublisher::service(std::string* why) {
     if (f.rejected) {
       // The server ended the publish with an error status: not a network drop.
       forget_connection();
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        failed_ = true;
-        cv_.notify_all();
-      }
-      post_error(connect_error(f.domain, f.code), "the server stopped the publish", f.message);
+      fail(connect_error(f.domain, f.code), "the server stopped the publish", f.message);
       return;
     }
     drop_connection(*why);
@@ -496,7 +497,10 @@ GstFlowReturn PushPublisher::send(std::vector<Packet>& packets) {
     cv_.wait(lock, [&] {
       return ever_connected_ || failed_ || flushing_ || stopping_ || unlocks_ != unlocks;
     });
-    if (failed_) return GST_FLOW_ERROR;
+    if (failed_) {
+      lock.unlock();
+      return failed_flow();
+    }
     if (finished_) return GST_FLOW_EOS;
     if (flushing_ || stopping_ || unlocks_ != unlocks) return GST_FLOW_FLUSHING;
   }
@@ -508,15 +512,20 @@ GstFlowReturn PushPublisher::send(std::vector<Packet>& packets) {
     if (conn_ && now_us() - last_service_us_ >= kBusyPollIntervalUs) service(&why);
   }
   flush_outbox();
-  std::lock_guard<std::mutex> lock(mu_);
-  return failed_ ? GST_FLOW_ERROR : GST_FLOW_OK;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!failed_) return GST_FLOW_OK;
+  lock.unlock();
+  return failed_flow();
 }
 
 GstFlowReturn PushPublisher::finish() {
   for (;;) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (failed_) return GST_FLOW_ERROR;
+      std::unique_lock<std::mutex> lock(mu_);
+      if (failed_) {
+        lock.unlock();
+        return failed_flow();
+      }
       if (finished_) return GST_FLOW_OK;
       if (flushing_ || stopping_) return GST_FLOW_FLUSHING;
       if (!want_connect_ && !ever_connected_) {

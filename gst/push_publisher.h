@@ -111,7 +111,9 @@ class PushPublisher {
   bool schedule_retry_locked();
   void update_stats();
   void post(GstMessage* message);  // queued; posted by flush_outbox() without locks held
-  void post_error(const BusError& error, const std::string& text, const std::string& debug);
+  // Posts the error and marks the publish failed (failed_) at once; see the definition.
+  void fail(const BusError& error, const std::string& text, const std::string& debug);
+  GstFlowReturn failed_flow();  // flushes the outbox, then GST_FLOW_ERROR
   void flush_outbox();
 
   GstElement* element_;

@@ -160,7 +160,9 @@ static void refused_when_busy(const char* element, const char* base, const char*
   CHECK(out_bytes > 0, "the first publish never sent anything");
   gst_element_set_state(second.pipeline, GST_STATE_PLAYING);
   m = wait_end(second.pipeline, 20 * GST_SECOND);
-  CHECK(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR, "no error for a busy stream key");
+  CHECK(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR,
+        "no error for a busy stream key (%s from %s)", m ? GST_MESSAGE_TYPE_NAME(m) : "timeout",
+        m ? GST_OBJECT_NAME(GST_MESSAGE_SRC(m)) : "-");
   if (m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
     GError* err = NULL;
     gst_message_parse_error(m, &err, NULL);

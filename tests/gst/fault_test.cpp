@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -1661,7 +1662,9 @@ INSTANTIATE_TEST_SUITE_P(Catalogue, Fault, ::testing::ValuesIn(catalogue()),
 // gets with `reply` (empty: never a byte back). One thread, bounded by stop().
 class MuteServer {
  public:
-  explicit MuteServer(std::string reply = "") : reply_(std::move(reply)) {
+  // `trickle_ms` > 0: the reply goes out one byte every trickle_ms (a slow-loris server).
+  explicit MuteServer(std::string reply = "", int trickle_ms = 0)
+      : reply_(std::move(reply)), trickle_ms_(trickle_ms) {
     listen_fd_ = ertmp_test::listen_loopback(&port_);
     thread_ = std::thread([this] { run(); });
   }
@@ -1692,12 +1695,25 @@ class MuteServer {
         char buf[4096];
         ssize_t n = ::recv(pfds[i].fd, buf, sizeof buf, 0);
         if (n > 0 && !reply_.empty() && answered_.insert(pfds[i].fd).second) {
-          (void)!::send(pfds[i].fd, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+          if (trickle_ms_ > 0) {
+            trickled_[pfds[i].fd] = 0;
+          } else {
+            (void)!::send(pfds[i].fd, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+          }
+        }
+      }
+      if (trickle_ms_ > 0 && Clock::now() >= next_trickle_) {
+        next_trickle_ = Clock::now() + std::chrono::milliseconds(trickle_ms_);
+        for (auto& [fd, sent] : trickled_) {
+          if (sent < reply_.size()) (void)!::send(fd, reply_.data() + sent++, 1, MSG_NOSIGNAL);
         }
       }
     }
   }
   std::string reply_;
+  int trickle_ms_ = 0;
+  std::map<int, size_t> trickled_;  // client -> reply bytes sent so far
+  Clock::time_point next_trickle_ = Clock::now();
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::thread thread_;
@@ -1875,6 +1891,22 @@ TEST_F(PushFault, ServerThatNeverAnswersTheHandshakeTimesOut) {
   EXPECT_LT(ms_since(t0), 6000);
   EXPECT_NE(error.find("Could not publish"), std::string::npos) << error;
   EXPECT_GE(mute.accepted(), 1);
+  expect_fast_null();
+}
+
+// An rtmps server that trickles its TLS handshake (a record header declaring 16 KiB, then a
+// byte every 300 ms): the handshake is bounded as a whole by `timeout`, not per read (a
+// per-read bound would be restarted by every byte: a minute of "connecting"). glib-networking
+// applies the socket's timeout to the whole blocking handshake; this row keeps it so.
+TEST_F(PushFault, ServerTricklingItsTlsHandshakeTimesOutAsAWhole) {
+  MuteServer trickle(std::string("\x16\x03\x03\x40\x00", 5) + std::string(200, '\0'), 300);
+  auto t0 = Clock::now();
+  start_push("rtmps://127.0.0.1:" + std::to_string(trickle.port()) + "/live/k",
+             "timeout=2 tls-validation-flags=0");
+  std::string error = wait_push_error(20'000);
+  EXPECT_FALSE(error.empty()) << "no error from a server that trickles its TLS handshake";
+  EXPECT_LT(ms_since(t0), 6000) << error;
+  EXPECT_GE(trickle.accepted(), 1);
   expect_fast_null();
 }
 

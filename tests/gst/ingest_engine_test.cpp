@@ -864,3 +864,53 @@ TEST_P(CodecSwitch, DecodersFollowTheNewCodec) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Decoders, CodecSwitch, ::testing::Values("decodebin", "decodebin3"));
+
+namespace {
+
+// A muxer linked in pad-added, straight (no queue): it sees every track a publish started with
+// before any data. Each pad is added by its own streaming task; without a wait, video reached
+// matroskamux before the audio pad existed and it wrote a header with one track ("Caps arrived
+// late, headers already written").
+TEST_F(Engine, AMuxerLinkedInPadAddedGetsEveryTrack) {
+  ERTMP_REQUIRE(have_program("ffmpeg") && have_program("ffprobe"),
+                "ffmpeg (Debian package ffmpeg)");
+  auto src = make_source(2);
+  auto out = dir_ / "rec.mkv";
+  GstElement* ingest = make_src("application=live stream-key=k");
+  GstElement* mux = gst_element_factory_make("matroskamux", "mux");
+  GstElement* sink = gst_element_factory_make("filesink", nullptr);
+  g_object_set(sink, "location", out.c_str(), nullptr);
+  gst_bin_add_many(GST_BIN(pipeline_), mux, sink, nullptr);
+  ASSERT_TRUE(gst_element_link(mux, sink));
+  g_signal_connect(
+      ingest, "pad-added", G_CALLBACK(+[](GstElement* e, GstPad* pad, gpointer d) {
+        auto* m = static_cast<GstElement*>(d);
+        bool video = g_str_has_prefix(GST_PAD_NAME(pad), "video");
+        GstElement* pipeline = GST_ELEMENT(gst_element_get_parent(e));
+        GstElement* parse = gst_element_factory_make(video ? "h264parse" : "aacparse", nullptr);
+        gst_bin_add(GST_BIN(pipeline), parse);
+        gst_element_sync_state_with_parent(parse);
+        EXPECT_TRUE(gst_element_link_pads(parse, "src", m, video ? "video_%u" : "audio_%u"));
+        GstPad* sp = gst_element_get_static_pad(parse, "sink");
+        EXPECT_EQ(gst_pad_link(pad, sp), GST_PAD_LINK_OK);
+        gst_object_unref(sp);
+        gst_object_unref(pipeline);
+      }),
+      mux);
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ertmp_test::Child ff(ffmpeg_publish(src, port_of(ingest), "live/k"));
+  EXPECT_EQ(ff.wait(30'000), 0);
+  EXPECT_EQ(wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  gst_element_set_state(pipeline_, GST_STATE_NULL);
+  std::string streams = ertmp_test::run_capture(
+      "ffprobe -v error -show_entries stream=codec_name -of csv=p=0 '" + out.string() + "'");
+  EXPECT_NE(streams.find("h264"), std::string::npos) << streams;
+  EXPECT_NE(streams.find("aac"), std::string::npos) << streams;
+  std::string frames = ertmp_test::run_capture(
+      "ffprobe -v error -select_streams v -count_packets -show_entries stream=nb_read_packets "
+      "-of csv=p=0 '" +
+      out.string() + "'");
+  EXPECT_EQ(std::atoi(frames.c_str()), 60) << frames;
+}
+
+}  // namespace
