@@ -71,7 +71,8 @@ inline Hashes parse_framemd5(const std::string& out) {
       if (f.size() == 3) extradata[f[0]] = f[1] + "," + f[2];
     } else if (!line.empty() && line[0] != '#') {
       auto f = fields(line);
-      if (f.size() == 6) h.frames[type_of[f[0]]].push_back(f[4] + "," + f[5]);
+      // Packets with side data (an mp4's AAC priming: "S=1, size, md5") have more fields.
+      if (f.size() >= 6) h.frames[type_of[f[0]]].push_back(f[4] + "," + f[5]);
     }
   }
   for (const auto& [idx, e] : extradata) h.extradata[type_of[idx]] = e;

@@ -2,7 +2,7 @@
 // produces to ffmpeg 5.1 (framemd5 of the rtmp:// URL) and rtmp2src (its FLV recording), two
 // at once; a player that joins late starts at a keyframe with the sequence headers; a player
 // that never reads is cut back and dropped while the pipeline and the other player keep real
-// time.
+// time; an E-RTMP player (ffmpeg 7.1) gets HEVC, a legacy one is refused with a clear status.
 //
 // The pipeline replays an FLV file ffmpeg encoded (H.264 with B-frames + AAC): flvdemux !
 // flvmux ! rtmppushsink, paced at real time by the sink's clock sync. The coded frames reach
@@ -20,6 +20,7 @@
 #include "gst/gstrtmppushsink.h"
 #include "protocol/flv_file.h"
 #include "tests/gst/pipeline_util.h"
+#include "tests/interop/ffmpeg71.h"
 #include "tests/interop/frame_hashes.h"
 #include "tests/interop/rtmp_peers.h"
 
@@ -62,8 +63,8 @@ Hashes hashes_of_flv(const std::filesystem::path& file) {
   return h;
 }
 
-// `got` is the tail of `want` for each kind: the player joined at want[kind][size - got.size].
-// Returns the index of the first video frame in the source (SIZE_MAX when not a tail).
+// `got`'s frames are the tail of `want`'s for each kind: the player joined at want[kind][size -
+// got.size]. Returns the index of the first video frame in the source (SIZE_MAX when not a tail).
 // `may_lose_last`: rtmp2src may drop the last message at Stream EOF (see play_peers_test).
 size_t expect_tail(const Hashes& got, const Hashes& want, const std::string& who,
                    bool may_lose_last) {
@@ -86,7 +87,6 @@ size_t expect_tail(const Hashes& got, const Hashes& want, const std::string& who
                               << " of " << g.size();
     if (std::string(kind) == "video") first_video = static_cast<size_t>(at - w.begin());
   }
-  EXPECT_EQ(got.extradata, want.extradata) << who << ": sequence headers";
   return first_video;
 }
 
@@ -229,7 +229,9 @@ TEST_F(Serve, FfmpegAndRtmp2srcPlayAtOnceExactlyWhatThePipelineEncoded) {
 
   Hashes by_ffmpeg = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
   frames::expect_same(by_ffmpeg, source_, "ffmpeg");
-  EXPECT_EQ(expect_tail(hashes_of_flv(flv_out), source_, "rtmp2src", /*may_lose_last=*/true), 0u);
+  const Hashes by_rtmp2src = hashes_of_flv(flv_out);
+  EXPECT_EQ(expect_tail(by_rtmp2src, source_, "rtmp2src", /*may_lose_last=*/true), 0u);
+  EXPECT_EQ(by_rtmp2src.extradata, source_.extradata) << "rtmp2src: sequence headers";
   // The recording starts with the metadata, then the headers.
   FlvReader r;
   ASSERT_TRUE(r.receive(frames::read_file(flv_out)).ok());
@@ -265,9 +267,12 @@ TEST_F(Serve, PlayersThatJoinLateStartAtAKeyframeWithTheSequenceHeaders) {
   auto is_key = [&](size_t i) { return std::find(keys.begin(), keys.end(), i) != keys.end(); };
   Hashes by_ffmpeg = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
   const size_t ff_first = expect_tail(by_ffmpeg, source_, "ffmpeg", false);
+  EXPECT_EQ(by_ffmpeg.extradata, source_.extradata) << "ffmpeg: sequence headers";
   EXPECT_TRUE(is_key(ff_first)) << "ffmpeg started at source frame " << ff_first;
   EXPECT_GT(ff_first, 0u) << "ffmpeg joined late but got the stream from its start";
-  const size_t r2_first = expect_tail(hashes_of_flv(flv_out), source_, "rtmp2src", true);
+  const Hashes by_rtmp2src = hashes_of_flv(flv_out);
+  const size_t r2_first = expect_tail(by_rtmp2src, source_, "rtmp2src", true);
+  EXPECT_EQ(by_rtmp2src.extradata, source_.extradata) << "rtmp2src: sequence headers";
   EXPECT_TRUE(is_key(r2_first)) << "rtmp2src started at source frame " << r2_first;
   EXPECT_GT(r2_first, 0u);
 
@@ -353,8 +358,94 @@ TEST_F(Serve, APlayerThatStopsReadingIsDroppedWithoutSlowingThePipelineOrTheOthe
   EXPECT_TRUE(dropped()) << "no player-disconnected message for the stalled player";
 
   EXPECT_EQ(reader.wait(10'000), 0) << "rtmp2src";
-  EXPECT_EQ(expect_tail(hashes_of_flv(flv_out), big_source, "rtmp2src", true), 0u);
+  const Hashes by_rtmp2src = hashes_of_flv(flv_out);
+  EXPECT_EQ(expect_tail(by_rtmp2src, big_source, "rtmp2src", true), 0u);
+  EXPECT_EQ(by_rtmp2src.extradata, big_source.extradata) << "rtmp2src: sequence headers";
   stalled.signal(SIGKILL);
+}
+
+// E-RTMP: an HEVC stream (elementary pads) goes to a player that advertised hvc1 (ffmpeg 7.1
+// with -rtmp_enhanced_codecs) frame for frame; a legacy player (ffmpeg 5.1) asking for it
+// later is refused at once with a status that says why.
+TEST_F(Serve, HevcGoesToAnEnhancedPlayerAndALegacyPlayerIsRefusedWithAClearStatus) {
+  ERTMP_REQUIRE_FFMPEG71();
+  auto mp4 = dir_ / "hevc.mp4";
+  ASSERT_EQ(std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
+                         "testsrc2=size=320x240:rate=30 -f lavfi -i sine=sample_rate=44100 -t 3 "
+                         "-c:v libx265 -preset ultrafast -x265-params "
+                         "keyint=30:min-keyint=30:scenecut=0:bframes=0:log-level=error "
+                         "-tag:v hvc1 -c:a aac '" +
+                         mp4.string() + "'")
+                            .c_str()),
+            0);
+  Hashes source = frames::framemd5_of(mp4.string());
+  // ffmpeg's AAC encoder ends the mp4 with a 5-byte packet (a 204-sample tail) that qtdemux
+  // does not output (130 buffers leave it): it never reaches the sink.
+  ASSERT_EQ(source.frames.at("audio").back().rfind("5,", 0), 0u);
+  source.frames.at("audio").pop_back();
+  ASSERT_EQ(source.frames.at("video").size(), 90u);
+  const std::string desc =
+      "filesrc location=\"" + mp4.string() +
+      "\" ! qtdemux name=d rtmppushsink name=sink mode=listener "
+      "location=rtmp://127.0.0.1:0/live/key d.video_0 ! queue ! h265parse ! sink.video_0 "
+      "d.audio_0 ! queue ! aacparse ! sink.audio_0";
+  GError* err = nullptr;
+  pipeline_ = gst_parse_launch(desc.c_str(), &err);
+  ASSERT_TRUE(pipeline_) << (err ? err->message : "");
+  sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  gint port = -1;
+  g_object_get(sink_, "bound-port", &port, nullptr);
+  ASSERT_GT(port, 0);
+  url_ = "rtmp://127.0.0.1:" + std::to_string(port) + "/live/key";
+
+  auto md5_out = dir_ / "hevc-ffmpeg71.framemd5";
+  Child enhanced("exec '" + ertmp_test::Ffmpeg71::ffmpeg().string() +
+                 "' -hide_banner -loglevel error -rtmp_enhanced_codecs hvc1 -i '" + url_ +
+                 "' -map 0 -c copy -copyinkf -f framemd5 '" + md5_out.string() + "'");
+  ASSERT_TRUE(wait_players(1, 10'000)) << "ffmpeg 7.1 did not join";
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  // Once media flows the stream has its HEVC header: a legacy player cannot take it.
+  std::string legacy_log;
+  {
+    GstBus* bus = gst_element_get_bus(pipeline_);
+    // Wait (bounded) until media flows: the sink's stats count a served message.
+    const GstClockTime deadline = gst_util_get_timestamp() + 10 * GST_SECOND;
+    guint64 sent = 0;
+    while (sent == 0 && gst_util_get_timestamp() < deadline) {
+      if (GstMessage* m = gst_bus_timed_pop(bus, 50 * GST_MSECOND)) gst_message_unref(m);
+      GstStructure* st = nullptr;
+      g_object_get(sink_, "stats", &st, nullptr);
+      if (st) {
+        gst_structure_get_uint64(st, "player-bytes-sent", &sent);
+        gst_structure_free(st);
+      }
+    }
+    gst_object_unref(bus);
+    ASSERT_GT(sent, 0u) << "no media flowed";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  legacy_log = run_capture("timeout 10 ffmpeg -hide_banner -loglevel error -i '" + url_ +
+                           "' -map 0 -c copy -f null - 2>&1; echo \"exit=$?\"");
+  const auto refused_in =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  EXPECT_NE(legacy_log.find("the stream uses E-RTMP codecs and the player advertised no E-RTMP"),
+            std::string::npos)
+      << legacy_log;
+  EXPECT_EQ(legacy_log.find("exit=0"), std::string::npos) << legacy_log;
+  EXPECT_LT(refused_in, 5000) << "the refusal was not prompt";
+
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(enhanced.wait(10'000), 0) << "ffmpeg 7.1";
+  Hashes got = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
+  // Frame for frame (h265parse rewrites the decoder configuration record: x265's in the mp4
+  // carries its SEI; the frames are untouched).
+  ASSERT_TRUE(got.frames.count("video"));
+  EXPECT_EQ(expect_tail(got, source, "ffmpeg 7.1", false), 0u);
+  EXPECT_EQ(got.frames.at("video").size(), 90u);
+  EXPECT_TRUE(got.extradata.count("video")) << "no HEVC sequence header reached the player";
 }
 
 }  // namespace
