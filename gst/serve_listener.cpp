@@ -426,7 +426,9 @@ void ServeListener::send(const std::vector<Packet>& packets) {
     // sends them: the stream's cache keeps them for players that join later.
     if (pk.media) {
       if (pk.metadata && sent_metadata_ != pk.metadata) {
-        push(*pk.metadata, pk.dts_ms);
+        // At timestamp 0, as OBS and ffmpeg publish it: ffmpeg's FLV reader (5.1, 7.1) takes
+        // an onMetaData at any other time for a subtitle stream ("text" in ffprobe).
+        push(*pk.metadata, 0);
         sent_metadata_ = pk.metadata;
       }
       if (pk.sequence_header && sent_headers_[pk.track] != pk.sequence_header) {
