@@ -2,7 +2,8 @@
 // produces to ffmpeg 5.1 (framemd5 of the rtmp:// URL) and rtmp2src (its FLV recording), two
 // at once; a player that joins late starts at a keyframe with the sequence headers; a player
 // that never reads is cut back and dropped while the pipeline and the other player keep real
-// time; an E-RTMP player (ffmpeg 7.1) gets HEVC, a legacy one is refused with a clear status.
+// time; an E-RTMP player (ffmpeg 7.1) gets HEVC, a legacy one is refused with a clear status;
+// play-request lets in the player with the right token and refuses the other.
 //
 // The pipeline replays an FLV file ffmpeg encoded (H.264 with B-frames + AAC): flvdemux !
 // flvmux ! rtmppushsink, paced at real time by the sink's clock sync. The coded frames reach
@@ -446,6 +447,57 @@ TEST_F(Serve, HevcGoesToAnEnhancedPlayerAndALegacyPlayerIsRefusedWithAClearStatu
   EXPECT_EQ(expect_tail(got, source, "ffmpeg 7.1", false), 0u);
   EXPECT_EQ(got.frames.at("video").size(), 90u);
   EXPECT_TRUE(got.extradata.count("video")) << "no HEVC sequence header reached the player";
+}
+
+// play-request decides on each player (on a thread of its own): a token in the query lets
+// one in, a wrong one is refused with the reason the player prints.
+struct Decisions {
+  std::mutex mu;
+  std::vector<std::string> seen;  // "app stream query"
+};
+gboolean on_play_request(GstElement*, const gchar* app, const gchar* stream, const gchar*,
+                         const gchar* query, const gchar*, gpointer data) {
+  auto* d = static_cast<Decisions*>(data);
+  std::lock_guard<std::mutex> lock(d->mu);
+  d->seen.push_back(std::string(app) + " " + stream + " " + query);
+  return std::string(query) == "token=good";
+}
+
+TEST_F(Serve, PlayRequestLetsInAPlayerWithTheRightTokenAndRefusesTheOther) {
+  Decisions decisions;
+  const std::string desc =
+      "filesrc location=\"" + src_.string() +
+      "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink name=sink "
+      "mode=listener location=rtmp://127.0.0.1:0/live/key d.video ! queue ! m.video d.audio ! "
+      "queue ! m.audio";
+  GError* err = nullptr;
+  pipeline_ = gst_parse_launch(desc.c_str(), &err);
+  ASSERT_TRUE(pipeline_) << (err ? err->message : "");
+  sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
+  g_signal_connect(sink_, "play-request", G_CALLBACK(on_play_request), &decisions);
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  gint port = -1;
+  g_object_get(sink_, "bound-port", &port, nullptr);
+  ASSERT_GT(port, 0);
+  url_ = "rtmp://127.0.0.1:" + std::to_string(port) + "/live/key";
+
+  const std::string refused = run_capture("timeout 10 ffmpeg -hide_banner -loglevel error -i '" +
+                                          url_ + "?token=bad' -f null - 2>&1; echo \"exit=$?\"");
+  EXPECT_NE(refused.find("refused by the application"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("exit=0"), std::string::npos) << refused;
+
+  auto md5_out = dir_ / "token-ffmpeg.framemd5";
+  url_ += "?token=good";
+  Child ff = ffmpeg_player(md5_out);
+  ASSERT_TRUE(wait_players(1, 10'000)) << "the player with the right token did not get in";
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  frames::expect_same(frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'")),
+                      source_, "ffmpeg with the token");
+  std::lock_guard<std::mutex> lock(decisions.mu);
+  EXPECT_EQ(decisions.seen,
+            (std::vector<std::string>{"live key token=bad", "live key token=good"}));
 }
 
 }  // namespace
