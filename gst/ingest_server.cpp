@@ -1490,4 +1490,78 @@ std::vector<ConnectionStats> IngestServer::connection_stats() {
   return out;
 }
 
+// --- for the elements that listen --------------------------------------------------------------
+
+bool load_listen_certificate(const std::shared_ptr<GTlsCertificate>& certificate,
+                             const std::string& certificate_file, const std::string& key_file,
+                             std::shared_ptr<GTlsCertificate>* out, std::string* problem,
+                             std::string* debug) {
+  out->reset();
+  if (certificate) {
+    *out = certificate;
+    return true;
+  }
+  if (certificate_file.empty()) {
+    if (key_file.empty()) return true;
+    *problem = "tls-key-file is set but tls-certificate-file is not";
+    return false;
+  }
+  GError* err = nullptr;
+  GTlsCertificate* loaded =
+      key_file.empty()
+          ? g_tls_certificate_new_from_file(certificate_file.c_str(), &err)
+          : g_tls_certificate_new_from_files(certificate_file.c_str(), key_file.c_str(), &err);
+  if (!loaded) {
+    *problem = "Could not load the TLS certificate '" + certificate_file + "'" +
+               (key_file.empty() ? "" : " with key '" + key_file + "'");
+    *debug = err ? err->message : "unknown error";
+    g_clear_error(&err);
+    return false;
+  }
+  // Without its key the certificate loads, and every handshake would fail: say so now.
+  GByteArray* key = nullptr;
+  g_object_get(loaded, "private-key", &key, nullptr);
+  if (!key) {
+    g_object_unref(loaded);
+    *problem = "the TLS certificate '" + certificate_file + "' has no private key";
+    *debug = "set tls-key-file, or put the key in the certificate file";
+    return false;
+  }
+  g_byte_array_unref(key);
+  *out = std::shared_ptr<GTlsCertificate>(loaded, [](GTlsCertificate* c) { g_object_unref(c); });
+  return true;
+}
+
+bool resolve_listen_address(GstElement* element, const std::string& host, std::string* out) {
+  init_debug();  // GST_ELEMENT_ERROR logs in this file's category
+  if (GInetAddress* literal = g_inet_address_new_from_string(host.c_str())) {
+    g_object_unref(literal);
+    *out = host;
+    return true;
+  }
+  GResolver* resolver = g_resolver_get_default();
+  GError* err = nullptr;
+  GList* addrs = g_resolver_lookup_by_name(resolver, host.c_str(), nullptr, &err);
+  g_object_unref(resolver);
+  if (!addrs) {
+    GST_ELEMENT_ERROR(element, RESOURCE, NOT_FOUND, ("Could not resolve '%s'", host.c_str()),
+                      ("%s", err ? err->message : "no address"));
+    g_clear_error(&err);
+    return false;
+  }
+  GInetAddress* pick = nullptr;
+  for (GList* l = addrs; l; l = l->next) {
+    auto* a = G_INET_ADDRESS(l->data);
+    if (!pick || (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
+                  g_inet_address_get_family(pick) != G_SOCKET_FAMILY_IPV4)) {
+      pick = a;
+    }
+  }
+  gchar* text = g_inet_address_to_string(pick);
+  *out = text;
+  g_free(text);
+  g_resolver_free_addresses(addrs);
+  return true;
+}
+
 }  // namespace gst_ertmp

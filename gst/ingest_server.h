@@ -36,6 +36,7 @@
 #include <vector>
 
 #include <gio/gio.h>
+#include <gst/gst.h>
 
 #include "gst/io_loop.h"
 #include "gst/serve_stream.h"
@@ -273,5 +274,20 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   std::mutex conns_mu_;  // connections_: inserted and erased by loop threads
   std::map<uint64_t, Connection*> connections_;
 };
+
+// --- for the elements that listen (rtmpingestsrc, rtmppushsink mode=listener) ---------------
+
+// A host name (localhost, a DNS name) or a literal into the numeric address to bind, IPv4 first
+// where the name has both (what peers given "localhost" try first). Posts RESOURCE/NOT_FOUND on
+// `element` and returns false when it does not resolve.
+bool resolve_listen_address(GstElement* element, const std::string& host, std::string* out);
+
+// The certificate a listener presents: `certificate`, else the PEM files, else none (plain).
+// False with `problem` and `debug` when the files do not load or have no private key (the
+// certificate would load, and every handshake would fail).
+bool load_listen_certificate(const std::shared_ptr<GTlsCertificate>& certificate,
+                             const std::string& certificate_file, const std::string& key_file,
+                             std::shared_ptr<GTlsCertificate>* out, std::string* problem,
+                             std::string* debug);
 
 }  // namespace gst_ertmp

@@ -221,83 +221,6 @@ void get_listen_property(const ListenProps& p, guint id, GValue* value, gint bou
 
 // --- resolving them ----------------------------------------------------------------------------
 
-bool load_listen_certificate(const std::shared_ptr<GTlsCertificate>& certificate,
-                             const std::string& certificate_file, const std::string& key_file,
-                             std::shared_ptr<GTlsCertificate>* out, std::string* problem,
-                             std::string* debug) {
-  out->reset();
-  if (certificate) {
-    *out = certificate;
-    return true;
-  }
-  if (certificate_file.empty()) {
-    if (key_file.empty()) return true;
-    *problem = "tls-key-file is set but tls-certificate-file is not";
-    return false;
-  }
-  GError* err = nullptr;
-  GTlsCertificate* loaded =
-      key_file.empty()
-          ? g_tls_certificate_new_from_file(certificate_file.c_str(), &err)
-          : g_tls_certificate_new_from_files(certificate_file.c_str(), key_file.c_str(), &err);
-  if (!loaded) {
-    *problem = "Could not load the TLS certificate '" + certificate_file + "'" +
-               (key_file.empty() ? "" : " with key '" + key_file + "'");
-    *debug = err ? err->message : "unknown error";
-    g_clear_error(&err);
-    return false;
-  }
-  // Without its key the certificate loads, and every handshake would fail: say so now.
-  GByteArray* key = nullptr;
-  g_object_get(loaded, "private-key", &key, nullptr);
-  if (!key) {
-    g_object_unref(loaded);
-    *problem = "the TLS certificate '" + certificate_file + "' has no private key";
-    *debug = "set tls-key-file, or put the key in the certificate file";
-    return false;
-  }
-  g_byte_array_unref(key);
-  *out = std::shared_ptr<GTlsCertificate>(loaded, [](GTlsCertificate* c) { g_object_unref(c); });
-  return true;
-}
-
-namespace {
-
-// A host name or literal into the numeric address to bind (IPv4 first, as players given
-// "localhost" try it first).
-bool resolve_address(GstElement* element, const std::string& host, std::string* out) {
-  if (GInetAddress* literal = g_inet_address_new_from_string(host.c_str())) {
-    g_object_unref(literal);
-    *out = host;
-    return true;
-  }
-  GResolver* resolver = g_resolver_get_default();
-  GError* err = nullptr;
-  GList* addrs = g_resolver_lookup_by_name(resolver, host.c_str(), nullptr, &err);
-  g_object_unref(resolver);
-  if (!addrs) {
-    GST_ELEMENT_ERROR(element, RESOURCE, NOT_FOUND, ("Could not resolve '%s'", host.c_str()),
-                      ("%s", err ? err->message : "no address"));
-    g_clear_error(&err);
-    return false;
-  }
-  GInetAddress* pick = nullptr;
-  for (GList* l = addrs; l; l = l->next) {
-    auto* a = G_INET_ADDRESS(l->data);
-    if (!pick || (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
-                  g_inet_address_get_family(pick) != G_SOCKET_FAMILY_IPV4)) {
-      pick = a;
-    }
-  }
-  gchar* text = g_inet_address_to_string(pick);
-  *out = text;
-  g_free(text);
-  g_resolver_free_addresses(addrs);
-  return true;
-}
-
-}  // namespace
-
 bool resolve_serve_target(GstElement* element, const rtmp::Url& url, const ListenProps& props,
                           ServeTarget* out) {
   auto fail = [element](const std::string& text, const std::string& debug) {
@@ -326,7 +249,7 @@ bool resolve_serve_target(GstElement* element, const rtmp::Url& url, const Liste
                     "is set",
                 "set tls-certificate or tls-certificate-file (and tls-key-file)");
   }
-  if (!resolve_address(element, url.host, &out->address)) return false;
+  if (!resolve_listen_address(element, url.host, &out->address)) return false;
   out->port = url.port;
   out->app = url.app;
   out->key = url.stream;

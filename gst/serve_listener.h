@@ -102,13 +102,6 @@ struct ServeTarget {
 bool resolve_serve_target(GstElement* element, const rtmp::Url& url, const ListenProps& props,
                           ServeTarget* out);
 
-// The certificate a listener presents: `certificate`, else the PEM files, else none (plain).
-// False with `problem` and `debug` when the files do not load or have no private key.
-bool load_listen_certificate(const std::shared_ptr<GTlsCertificate>& certificate,
-                             const std::string& certificate_file, const std::string& key_file,
-                             std::shared_ptr<GTlsCertificate>* out, std::string* problem,
-                             std::string* debug);
-
 // --- the server ------------------------------------------------------------------------------
 
 // Owned through a std::shared_ptr: a play decision running on its own thread keeps it alive

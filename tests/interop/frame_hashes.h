@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -23,6 +24,18 @@
 namespace rtmp::frames {
 
 using ertmp_test::run_capture;
+
+// `seconds` of H.264 (320x240, 30 fps, B-frames, a keyframe each second) + AAC into the FLV
+// `file`, by ffmpeg; `extra` goes before the output. False when ffmpeg fails.
+inline bool make_source_flv(const std::filesystem::path& file, int seconds,
+                            const std::string& extra = "") {
+  return std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
+                      "testsrc2=size=320x240:rate=30 -f lavfi -i sine=sample_rate=44100 -t " +
+                      std::to_string(seconds) +
+                      " -c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac " + extra + " '" +
+                      file.string() + "'")
+                         .c_str()) == 0;
+}
 
 inline std::vector<uint8_t> read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -152,13 +152,7 @@ class PlayPeers : public ::testing::Test {
     if (!have_program("ffmpeg")) return;
     dir_ = ertmp_test::make_temp_dir("play");
     src_ = dir_ / "src.flv";
-    // 3 s of H.264 (B-frames, a keyframe each second) + AAC, as the publish interop tests.
-    int rc = std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
-                          "testsrc2=size=320x240:rate=30 -f lavfi -i sine=sample_rate=44100 -t 3 "
-                          "-c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac '" +
-                          src_.string() + "'")
-                             .c_str());
-    if (rc != 0) src_.clear();
+    if (!make_source_flv(src_, 3)) src_.clear();  // as the publish interop tests
     if (!src_.empty()) source_ = framemd5_of(src_.string());
   }
   static void TearDownTestSuite() {

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -99,13 +100,8 @@ class Serve : public ::testing::Test {
     if (!have_program("ffmpeg")) return;
     dir_ = ertmp_test::make_temp_dir("serve");
     src_ = dir_ / "src.flv";
-    // 4 s of H.264 (B-frames, a keyframe each second, no scene-cut keyframes) + AAC.
-    int rc = std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
-                          "testsrc2=size=320x240:rate=30 -f lavfi -i sine=sample_rate=44100 -t 4 "
-                          "-c:v libx264 -preset ultrafast -bf 2 -g 30 -sc_threshold 0 -c:a aac '" +
-                          src_.string() + "'")
-                             .c_str());
-    if (rc != 0) src_.clear();
+    // 4 s, keyframes exactly each second (no scene-cut keyframes).
+    if (!frames::make_source_flv(src_, 4, "-sc_threshold 0")) src_.clear();
     if (!src_.empty()) source_ = frames::framemd5_of(src_.string());
   }
   static void TearDownTestSuite() {
@@ -127,13 +123,17 @@ class Serve : public ::testing::Test {
 
   // The replaying pipeline of `file` (the 4 s source by default), PAUSED: the sink listens
   // on a free port.
-  void start_paused(const std::string& sink_props = "", std::filesystem::path file = {}) {
+  void start_paused(const std::string& sink_props = "", std::filesystem::path file = {},
+                    const std::function<void()>& before_pause = {}) {
     if (file.empty()) file = src_;
-    const std::string desc =
-        "filesrc location=\"" + file.string() +
-        "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink name=sink "
-        "mode=listener location=rtmp://127.0.0.1:0/live/key " +
-        sink_props + " d.video ! queue ! m.video d.audio ! queue ! m.audio";
+    launch_paused("filesrc location=\"" + file.string() +
+                      "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink "
+                      "name=sink mode=listener location=rtmp://127.0.0.1:0/live/key " +
+                      sink_props + " d.video ! queue ! m.video d.audio ! queue ! m.audio",
+                  before_pause);
+  }
+  // Any pipeline with a listening rtmppushsink named `sink`; `before_pause` runs on it first.
+  void launch_paused(const std::string& desc, const std::function<void()>& before_pause = {}) {
     GError* err = nullptr;
     pipeline_ = gst_parse_launch(desc.c_str(), &err);
     ASSERT_TRUE(pipeline_) << (err ? err->message : "");
@@ -141,6 +141,7 @@ class Serve : public ::testing::Test {
     GstPad* pad = gst_element_get_static_pad(sink_, "sink");
     gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, &Serve::on_buffer, this, nullptr);
     gst_object_unref(pad);
+    if (before_pause) before_pause();
     ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
     gint port = -1;
     g_object_get(sink_, "bound-port", &port, nullptr);
@@ -385,20 +386,10 @@ TEST_F(Serve, HevcGoesToAnEnhancedPlayerAndALegacyPlayerIsRefusedWithAClearStatu
   ASSERT_EQ(source.frames.at("audio").back().rfind("5,", 0), 0u);
   source.frames.at("audio").pop_back();
   ASSERT_EQ(source.frames.at("video").size(), 90u);
-  const std::string desc =
-      "filesrc location=\"" + mp4.string() +
-      "\" ! qtdemux name=d rtmppushsink name=sink mode=listener "
-      "location=rtmp://127.0.0.1:0/live/key d.video_0 ! queue ! h265parse ! sink.video_0 "
-      "d.audio_0 ! queue ! aacparse ! sink.audio_0";
-  GError* err = nullptr;
-  pipeline_ = gst_parse_launch(desc.c_str(), &err);
-  ASSERT_TRUE(pipeline_) << (err ? err->message : "");
-  sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
-  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-  gint port = -1;
-  g_object_get(sink_, "bound-port", &port, nullptr);
-  ASSERT_GT(port, 0);
-  url_ = "rtmp://127.0.0.1:" + std::to_string(port) + "/live/key";
+  launch_paused("filesrc location=\"" + mp4.string() +
+                "\" ! qtdemux name=d rtmppushsink name=sink mode=listener "
+                "location=rtmp://127.0.0.1:0/live/key d.video_0 ! queue ! h265parse ! "
+                "sink.video_0 d.audio_0 ! queue ! aacparse ! sink.audio_0");
 
   auto md5_out = dir_ / "hevc-ffmpeg71.framemd5";
   Child enhanced("exec '" + ertmp_test::Ffmpeg71::ffmpeg().string() +
@@ -465,21 +456,9 @@ gboolean on_play_request(GstElement*, const gchar* app, const gchar* stream, con
 
 TEST_F(Serve, PlayRequestLetsInAPlayerWithTheRightTokenAndRefusesTheOther) {
   Decisions decisions;
-  const std::string desc =
-      "filesrc location=\"" + src_.string() +
-      "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink name=sink "
-      "mode=listener location=rtmp://127.0.0.1:0/live/key d.video ! queue ! m.video d.audio ! "
-      "queue ! m.audio";
-  GError* err = nullptr;
-  pipeline_ = gst_parse_launch(desc.c_str(), &err);
-  ASSERT_TRUE(pipeline_) << (err ? err->message : "");
-  sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
-  g_signal_connect(sink_, "play-request", G_CALLBACK(on_play_request), &decisions);
-  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-  gint port = -1;
-  g_object_get(sink_, "bound-port", &port, nullptr);
-  ASSERT_GT(port, 0);
-  url_ = "rtmp://127.0.0.1:" + std::to_string(port) + "/live/key";
+  start_paused("", {}, [&] {
+    g_signal_connect(sink_, "play-request", G_CALLBACK(on_play_request), &decisions);
+  });
 
   const std::string refused = run_capture("timeout 10 ffmpeg -hide_banner -loglevel error -i '" +
                                           url_ + "?token=bad' -f null - 2>&1; echo \"exit=$?\"");
