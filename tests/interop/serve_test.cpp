@@ -1,9 +1,10 @@
 // rtmppushsink mode=listener against real players: the element serves what its pipeline
-// produces to ffmpeg 5.1 (framemd5 of the rtmp:// URL) and rtmp2src (its FLV recording), two
-// at once; a player that joins late starts at a keyframe with the sequence headers; a player
-// that never reads is cut back and dropped while the pipeline and the other player keep real
-// time; an E-RTMP player (ffmpeg 7.1) gets HEVC, a legacy one is refused with a clear status;
-// play-request lets in the player with the right token and refuses the other.
+// produces to ffmpeg 5.1 (framemd5 of the rtmp:// URL), rtmp2src and rtmpdump (librtmp; their
+// FLV recordings), at once, and to ffmpeg over rtmps://; a player that joins late starts at a
+// keyframe with the sequence headers; a player that never reads is cut back and dropped while the
+// pipeline and the other player keep real time; an E-RTMP player (ffmpeg 7.1) gets HEVC, a legacy
+// one is refused with a clear status; play-request lets in the player with the right token and
+// refuses the other.
 //
 // The pipeline replays an FLV file ffmpeg encoded (H.264 with B-frames + AAC): flvdemux !
 // flvmux ! rtmppushsink, paced at real time by the sink's clock sync. The coded frames reach
@@ -214,23 +215,31 @@ class Serve : public ::testing::Test {
   GstClockTime last_pts_ = GST_CLOCK_TIME_NONE;
 };
 
-TEST_F(Serve, FfmpegAndRtmp2srcPlayAtOnceExactlyWhatThePipelineEncoded) {
+TEST_F(Serve, FfmpegRtmp2srcAndRtmpdumpPlayAtOnceExactlyWhatThePipelineEncoded) {
   ERTMP_REQUIRE(have_rtmp2src(), "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  ERTMP_REQUIRE(have_program("rtmpdump"), "rtmpdump (Debian package rtmpdump)");
   start_paused();
   auto md5_out = dir_ / "both-ffmpeg.framemd5";
   auto flv_out = dir_ / "both-rtmp2src.flv";
+  auto dump_out = dir_ / "both-rtmpdump.flv";
   Child ff = ffmpeg_player(md5_out);
   Child r2 = rtmp2src_player(flv_out);
-  // Both play before the stream starts: each gets all of it.
-  ASSERT_TRUE(wait_players(2, 10'000)) << joined_ << " of 2 players joined";
+  // librtmp: -v live, -q quiet.
+  Child dump("exec rtmpdump -q -v -r '" + url_ + "' -o '" + dump_out.string() + "'");
+  // All play before the stream starts: each gets all of it.
+  ASSERT_TRUE(wait_players(3, 10'000)) << joined_ << " of 3 players joined";
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
   ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
   // At EOS the players get Stream EOF + Play.Stop and end by themselves.
   EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
   EXPECT_EQ(r2.wait(10'000), 0) << "rtmp2src";
+  EXPECT_EQ(dump.wait(10'000), 0) << "rtmpdump";
 
   Hashes by_ffmpeg = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
   frames::expect_same(by_ffmpeg, source_, "ffmpeg");
+  const Hashes by_rtmpdump = hashes_of_flv(dump_out);
+  EXPECT_EQ(expect_tail(by_rtmpdump, source_, "rtmpdump", false), 0u);
+  EXPECT_EQ(by_rtmpdump.extradata, source_.extradata) << "rtmpdump: sequence headers";
   const Hashes by_rtmp2src = hashes_of_flv(flv_out);
   EXPECT_EQ(expect_tail(by_rtmp2src, source_, "rtmp2src", /*may_lose_last=*/true), 0u);
   EXPECT_EQ(by_rtmp2src.extradata, source_.extradata) << "rtmp2src: sequence headers";
@@ -246,7 +255,7 @@ TEST_F(Serve, FfmpegAndRtmp2srcPlayAtOnceExactlyWhatThePipelineEncoded) {
   ASSERT_TRUE(stats);
   guint64 served = 0;
   EXPECT_TRUE(gst_structure_get_uint64(stats, "players-served", &served));
-  EXPECT_EQ(served, 2u);
+  EXPECT_EQ(served, 3u);
   gst_structure_free(stats);
 }
 
@@ -477,6 +486,39 @@ TEST_F(Serve, PlayRequestLetsInAPlayerWithTheRightTokenAndRefusesTheOther) {
   std::lock_guard<std::mutex> lock(decisions.mu);
   EXPECT_EQ(decisions.seen,
             (std::vector<std::string>{"live key token=bad", "live key token=good"}));
+}
+
+// RTMPS: with a certificate the port speaks TLS only; ffmpeg plays rtmps:// frame for frame.
+TEST_F(Serve, FfmpegPlaysOverRtmps) {
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
+  ASSERT_EQ(std::system(("cd '" + dir_.string() +
+                         "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+                         "/CN=localhost -keyout key.pem -out cert.pem >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  const std::string desc = "filesrc location=\"" + src_.string() +
+                           "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink "
+                           "name=sink mode=listener location=rtmps://127.0.0.1:0/live/key "
+                           "tls-certificate-file=\"" +
+                           (dir_ / "cert.pem").string() + "\" tls-key-file=\"" +
+                           (dir_ / "key.pem").string() +
+                           "\" d.video ! queue ! m.video d.audio ! queue ! m.audio";
+  launch_paused(desc);
+  url_.replace(0, 4, "rtmps");
+  auto md5_out = dir_ / "tls-ffmpeg.framemd5";
+  Child ff = ffmpeg_player(md5_out);
+  ASSERT_TRUE(wait_players(1, 10'000)) << "ffmpeg did not get in over rtmps";
+  // A plain rtmp:// player on the TLS port gets nowhere (bounded by its own timeout).
+  const std::string plain = run_capture(
+      "timeout 5 ffmpeg -hide_banner -loglevel error -rw_timeout 2000000 -i "
+      "'rtmp" +
+      url_.substr(5) + "' -f null - 2>&1; echo \"exit=$?\"");
+  EXPECT_EQ(plain.find("exit=0"), std::string::npos) << plain;
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  frames::expect_same(frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'")),
+                      source_, "ffmpeg over rtmps");
 }
 
 }  // namespace
