@@ -53,9 +53,11 @@ enum {
   PROP_PENDING_MEMORY,
   PROP_LISTEN_BACKLOG,
   PROP_REUSE_PORT,
+  PROP_PROXY_PROTOCOL,
+  PROP_PROXY_TRUSTED_NETWORKS,
 };
 
-enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
+enum { SIGNAL_PUBLISH_REQUEST, SIGNAL_REQUEST_RECONNECT, SIGNAL_DISCONNECT_PUBLISHER, LAST_SIGNAL };
 
 #define DEFAULT_ADDRESS "0.0.0.0"
 #define DEFAULT_PORT 1935
@@ -72,6 +74,7 @@ enum { SIGNAL_PUBLISH_REQUEST, LAST_SIGNAL };
 #define DEFAULT_PENDING_MEMORY (64 * 1024 * 1024)
 #define DEFAULT_LISTEN_BACKLOG 1024
 #define DEFAULT_REUSE_PORT FALSE
+#define DEFAULT_PROXY_PROTOCOL FALSE
 
 typedef enum { ON_DISCONNECT_EOS = 0, ON_DISCONNECT_WAIT = 1 } GstRtmpIngestOnDisconnect;
 typedef enum { OUTPUT_ELEMENTARY = 0, OUTPUT_FLV = 1 } GstRtmpIngestOutputMode;
@@ -154,6 +157,8 @@ struct Settings {
   guint64 pending_memory = DEFAULT_PENDING_MEMORY;
   int listen_backlog = DEFAULT_LISTEN_BACKLOG;
   bool reuse_port = DEFAULT_REUSE_PORT;
+  bool proxy_protocol = DEFAULT_PROXY_PROTOCOL;
+  std::string proxy_trusted_networks;  // checked at start()
 };
 
 std::shared_ptr<GTlsCertificate> adopt_certificate(GTlsCertificate* cert) {
@@ -336,21 +341,75 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
           publisher.peer.c_str(), "application", G_TYPE_STRING, publisher.app.c_str(), "stream-key",
           G_TYPE_STRING, publisher.stream.c_str(), "uptime", G_TYPE_UINT64,
           publishing ? static_cast<guint64>(g_get_monotonic_time() - publish_started_us) * 1000 : 0,
-          "bytes", G_TYPE_UINT64, guint64{0}, nullptr);
+          nullptr);
     }
     std::lock_guard<std::mutex> lock(state_mu);
     if (state && state->stream) state->stream->fill_stats(s);
-    // Whether a full pad queue holds the publisher's connection (TCP back-pressure).
+    // The publisher's connection: bytes, bitrate, and whether a full pad queue holds it (TCP
+    // back-pressure). Every connection of the listener (shared by every element on the port),
+    // whatever its state, under "connections".
     gboolean paused = FALSE;
-    if (uint64_t id = bound_connection.load(); id && state && state->server) {
+    guint64 bytes = 0, bitrate = 0;
+    GValue list = G_VALUE_INIT;
+    g_value_init(&list, GST_TYPE_ARRAY);
+    if (state && state->server) {
+      const uint64_t id = bound_connection.load();
+      const gint64 now = g_get_monotonic_time();
       for (const auto& c : state->server->connection_stats()) {
-        if (c.id == id) paused = c.paused;
+        if (id && c.id == id) {
+          paused = c.paused;
+          bytes = c.bytes_in;
+          bitrate = c.bitrate_in;
+        }
+        GValue v = G_VALUE_INIT;
+        g_value_init(&v, GST_TYPE_STRUCTURE);
+        g_value_take_boxed(
+            &v, gst_structure_new(
+                    "rtmpingestsrc-connection", "id", G_TYPE_UINT64, guint64{c.id}, "peer",
+                    G_TYPE_STRING, c.peer.c_str(), "state", G_TYPE_STRING, c.state.c_str(),
+                    "application", G_TYPE_STRING, c.app.c_str(), "stream-key", G_TYPE_STRING,
+                    c.stream.c_str(), "flash-ver", G_TYPE_STRING, c.flash_ver.c_str(), "bytes-in",
+                    G_TYPE_UINT64, c.bytes_in, "bytes-out", G_TYPE_UINT64, c.bytes_out, "bitrate",
+                    G_TYPE_UINT64, c.bitrate_in, "uptime", G_TYPE_UINT64,
+                    static_cast<guint64>(now - c.connected_us) * 1000, "warnings", G_TYPE_UINT,
+                    c.warnings, "reading-paused", G_TYPE_BOOLEAN, c.paused, nullptr));
+        gst_value_array_append_and_take_value(&list, &v);
       }
     }
-    gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, nullptr);
+    gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, "bytes", G_TYPE_UINT64, bytes,
+                      "bitrate", G_TYPE_UINT64, bitrate, nullptr);
+    gst_structure_take_value(s, "connections", &list);
     return s;
   }
 };
+
+// The listener and the bound publisher's connection, if any.
+static std::shared_ptr<gst_ertmp::IngestServer> bound_publisher(GstRtmpIngestSrc* self,
+                                                                uint64_t* id) {
+  auto* p = self->priv;
+  std::lock_guard<std::mutex> lock(p->state_mu);
+  *id = p->bound_connection.load();
+  if (!*id || !p->state) return nullptr;
+  return p->state->server;
+}
+
+static gboolean gst_rtmp_ingest_src_request_reconnect(GstRtmpIngestSrc* self, const gchar* tc_url,
+                                                      const gchar* description) {
+  uint64_t id = 0;
+  auto server = bound_publisher(self, &id);
+  if (!server) return FALSE;
+  GST_INFO_OBJECT(self, "asking the publisher to reconnect to %s",
+                  tc_url && *tc_url ? tc_url : "the same URL");
+  return server->request_reconnect(id, tc_url ? tc_url : "", description ? description : "");
+}
+
+static gboolean gst_rtmp_ingest_src_disconnect_publisher(GstRtmpIngestSrc* self) {
+  uint64_t id = 0;
+  auto server = bound_publisher(self, &id);
+  if (!server) return FALSE;
+  GST_INFO_OBJECT(self, "disconnecting the publisher");
+  return server->disconnect(id, "disconnected by the application");
+}
 
 static void gst_rtmp_ingest_src_init(GstRtmpIngestSrc* self) {
   self->priv = new GstRtmpIngestSrcPrivate(self);
@@ -456,6 +515,12 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
     case PROP_REUSE_PORT:
       s.reuse_port = g_value_get_boolean(value);
       break;
+    case PROP_PROXY_PROTOCOL:
+      s.proxy_protocol = g_value_get_boolean(value);
+      break;
+    case PROP_PROXY_TRUSTED_NETWORKS:
+      s.proxy_trusted_networks = str("");
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
@@ -549,6 +614,12 @@ static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GVa
     case PROP_REUSE_PORT:
       g_value_set_boolean(value, s.reuse_port);
       break;
+    case PROP_PROXY_PROTOCOL:
+      g_value_set_boolean(value, s.proxy_protocol);
+      break;
+    case PROP_PROXY_TRUSTED_NETWORKS:
+      g_value_set_string(value, s.proxy_trusted_networks.c_str());
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
@@ -621,6 +692,15 @@ static bool start(GstRtmpIngestSrc* self) {
   server_settings.pending_memory_budget = s.pending_memory;
   server_settings.backlog = s.listen_backlog;
   server_settings.reuse_port = s.reuse_port;
+  server_settings.proxy_protocol = s.proxy_protocol;
+  {
+    std::string why;
+    if (!gst_ertmp::parse_network_ranges(s.proxy_trusted_networks, &server_settings.proxy_trusted,
+                                         &why)) {
+      settings_failure(self, "invalid proxy-trusted-networks: " + why, "");
+      return false;
+    }
+  }
   server_settings.certificate = cert.get();
   GError* err = nullptr;
   auto server = gst_ertmp::IngestServer::acquire(state->address, static_cast<guint16>(s.port),
@@ -906,16 +986,54 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
-                         "publishing, peer, application, stream-key, bytes, uptime (ns), "
-                         "reading-paused (a full pad queue holds the publisher), and "
-                         "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track",
+                         "publishing, peer, application, stream-key, bytes (received from "
+                         "the publisher), bitrate (bits/s over the last 5 s), uptime (ns), "
+                         "reading-paused (a full pad queue holds the publisher), "
+                         "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track, and "
+                         "connections: an array with one structure per connection of the "
+                         "listener (id, peer, state, application, stream-key, flash-ver, "
+                         "bytes-in, bytes-out, bitrate, uptime, warnings, reading-paused)",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  g_object_class_install_property(
+      gobject_class, PROP_PROXY_PROTOCOL,
+      g_param_spec_boolean(
+          "proxy-protocol", "PROXY protocol",
+          "Every connection must start with a PROXY protocol header, version 1 or 2 (HAProxy "
+          "send-proxy / send-proxy-v2, cloud TCP load balancers): the client address it carries "
+          "is the publisher's peer in stats, bus messages and publish-request. Connections "
+          "without one are refused (a listener setting)",
+          DEFAULT_PROXY_PROTOCOL, flags));
+  g_object_class_install_property(
+      gobject_class, PROP_PROXY_TRUSTED_NETWORKS,
+      g_param_spec_string(
+          "proxy-trusted-networks", "PROXY trusted networks",
+          "With proxy-protocol: the load balancers' addresses, comma-separated, each an IPv4 or "
+          "IPv6 address with an optional prefix length (\"10.0.0.0/8,127.0.0.1\"); a "
+          "connection from anywhere else is refused. Empty: any address may send the header "
+          "(only where nothing but the balancer can reach the port). A listener setting",
+          "", flags));
 
   signals[SIGNAL_PUBLISH_REQUEST] =
       g_signal_new("publish-request", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                    g_signal_accumulator_first_wins, nullptr, nullptr, G_TYPE_BOOLEAN, 5,
                    G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+  // Action: asks the current publisher to reconnect (E-RTMP reconnect request, to `tc-url` or,
+  // when NULL/empty, to the same URL), e.g. to drain this node; TRUE when a publisher was
+  // asked. Publishers without E-RTMP ignore it.
+  signals[SIGNAL_REQUEST_RECONNECT] =
+      g_signal_new_class_handler("request-reconnect", G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(gst_rtmp_ingest_src_request_reconnect), nullptr,
+                                 nullptr, nullptr, G_TYPE_BOOLEAN, 2, G_TYPE_STRING, G_TYPE_STRING);
+  // Action: closes the current publisher's connection (then as on-disconnect says); TRUE when
+  // there was one.
+  signals[SIGNAL_DISCONNECT_PUBLISHER] =
+      g_signal_new_class_handler("disconnect-publisher", G_TYPE_FROM_CLASS(klass),
+                                 static_cast<GSignalFlags>(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                 G_CALLBACK(gst_rtmp_ingest_src_disconnect_publisher), nullptr,
+                                 nullptr, nullptr, G_TYPE_BOOLEAN, 0);
 
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);

@@ -19,6 +19,7 @@
 
 #include "gst/serve_player.h"
 #include "gst/tls_session.h"
+#include "protocol/proxy_header.h"
 
 GST_DEBUG_CATEGORY_STATIC(ertmp_io_debug);
 #define GST_CAT_DEFAULT ertmp_io_debug
@@ -38,6 +39,9 @@ constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 // A connection reads at most this much per wake-up of its loop before it yields to the others
 // (TLS only: a plain socket reads once and stays readable for the next wake-up).
 constexpr size_t kReadBudget = 1024 * 1024;
+// Received bitrate in stats: over this window, sampled once a second.
+constexpr uint64_t kBitrateWindowMs = 5000;
+constexpr size_t kBitrateSamples = kBitrateWindowMs / 1000 + 1;
 // Bus warnings per connection for session oddities: a peer repeating one cannot flood.
 constexpr int kMaxSessionWarnings = 5;
 
@@ -107,6 +111,59 @@ void init_debug() {
 
 }  // namespace
 
+bool NetworkRange::contains(bool addr_v6, const uint8_t* addr) const {
+  if (addr_v6 != v6) return false;
+  unsigned full = prefix / 8, rest = prefix % 8;
+  if (std::memcmp(bytes.data(), addr, full) != 0) return false;
+  if (rest == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xFF << (8 - rest));
+  return (bytes[full] & mask) == (addr[full] & mask);
+}
+
+bool parse_network_ranges(const std::string& text, std::vector<NetworkRange>* out,
+                          std::string* error) {
+  std::vector<NetworkRange> ranges;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t end = text.find_first_of(", ", i);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(i, end - i);
+    i = end + 1;
+    if (item.empty()) continue;
+    NetworkRange r;
+    std::string addr = item;
+    int prefix = -1;
+    if (auto slash = item.find('/'); slash != std::string::npos) {
+      addr = item.substr(0, slash);
+      const std::string bits = item.substr(slash + 1);
+      char* stop = nullptr;
+      long v = bits.empty() ? -1 : std::strtol(bits.c_str(), &stop, 10);
+      if (v < 0 || (stop && *stop) || v > 128) {
+        *error = "bad prefix length in '" + item + "'";
+        return false;
+      }
+      prefix = static_cast<int>(v);
+    }
+    if (inet_pton(AF_INET, addr.c_str(), r.bytes.data()) == 1) {
+      r.v6 = false;
+      if (prefix > 32) {
+        *error = "prefix longer than 32 bits in '" + item + "'";
+        return false;
+      }
+      r.prefix = prefix < 0 ? 32 : static_cast<unsigned>(prefix);
+    } else if (inet_pton(AF_INET6, addr.c_str(), r.bytes.data()) == 1) {
+      r.v6 = true;
+      r.prefix = prefix < 0 ? 128 : static_cast<unsigned>(prefix);
+    } else {
+      *error = "not an IPv4 or IPv6 address in '" + item + "'";
+      return false;
+    }
+    ranges.push_back(r);
+  }
+  *out = std::move(ranges);
+  return true;
+}
+
 guint64 ServerSettings::pending_charge(const rtmp::Limits& limits) {
   // Reassembly buffers before publish, plus the session, its output and a TLS session.
   return std::min<guint64>(limits.max_buffered_bytes, limits.max_buffered_bytes_before_publish) +
@@ -125,6 +182,8 @@ std::string ServerSettings::difference(const ServerSettings& o) const {
   if (pending_memory_budget != o.pending_memory_budget) return "pending-memory";
   if (backlog != o.backlog) return "listen-backlog";
   if (reuse_port != o.reuse_port) return "reuse-port";
+  if (proxy_protocol != o.proxy_protocol) return "proxy-protocol";
+  if (proxy_trusted != o.proxy_trusted) return "proxy-trusted-networks";
   return "";
 }
 
@@ -201,6 +260,13 @@ struct IngestServer::Listener final : IoHandler {
         return;
       }
       std::string peer = peer_string(ss);
+      if (server->settings_.proxy_protocol && !trusted_balancer(ss)) {
+        close(c);
+        refused(peer,
+                "the PROXY protocol is required and this address is not in "
+                "proxy-trusted-networks");
+        continue;
+      }
       if (server->active_.load() >= server->settings_.max_connections) {
         close(c);
         refused(peer, "connection limit (max-connections=" +
@@ -216,6 +282,24 @@ struct IngestServer::Listener final : IoHandler {
       }
       server->adopt(c, std::move(peer));
     }
+  }
+
+  bool trusted_balancer(const sockaddr_storage& ss) const {
+    const auto& ranges = server->settings_.proxy_trusted;
+    if (ranges.empty()) return true;
+    bool v6 = false;
+    const uint8_t* addr = nullptr;
+    if (ss.ss_family == AF_INET) {
+      addr = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in&>(ss).sin_addr);
+    } else if (ss.ss_family == AF_INET6) {
+      const auto& a = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
+      v6 = !IN6_IS_ADDR_V4MAPPED(&a);
+      addr = v6 ? a.s6_addr : a.s6_addr + 12;
+    } else {
+      return false;
+    }
+    return std::any_of(ranges.begin(), ranges.end(),
+                       [&](const NetworkRange& r) { return r.contains(v6, addr); });
   }
 
   static std::string r_peer(const sockaddr_storage& ss) {
@@ -236,8 +320,10 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
   IoLoop* loop = nullptr;
   const uint64_t id;
   int fd;
-  const std::string peer;
+  std::string peer;  // the client's address: from the PROXY header when the listener wants one
   std::shared_ptr<Token> token;
+  std::unique_ptr<rtmp::ProxyHeaderReader> proxy;  // until the PROXY header is read
+  uint64_t proxy_deadline = 0;
   std::shared_ptr<TlsCredentials> tls_creds;
   std::unique_ptr<TlsSession> tls;
   bool tls_ready = false;
@@ -261,6 +347,26 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
 
   std::mutex stats_mu;
   ConnectionStats stats;
+  // (ms, bytes_in) once a second, oldest first, for the bitrate: stats_mu.
+  std::array<std::pair<uint64_t, guint64>, kBitrateSamples> rate_samples{};
+  size_t rate_count = 0;
+  uint64_t next_rate_sample = 0;
+
+  // Loop thread, from on_tick.
+  void sample_rate(uint64_t now) {
+    if (now < next_rate_sample) return;
+    next_rate_sample = now + 1000;
+    std::lock_guard<std::mutex> lock(stats_mu);
+    if (rate_count == rate_samples.size()) {
+      std::move(rate_samples.begin() + 1, rate_samples.end(), rate_samples.begin());
+      --rate_count;
+    }
+    rate_samples[rate_count++] = {now, stats.bytes_in};
+    if (rate_count > 1) {
+      const auto& [t0, b0] = rate_samples[0];
+      stats.bitrate_in = now > t0 ? (stats.bytes_in - b0) * 8000 / (now - t0) : 0;
+    }
+  }
 
   // Serving a player (play routes; see the section below).
   std::optional<rtmp::PlayRequested> pending_play;  // decision in flight
@@ -314,6 +420,11 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
   void update_watch() {
     if (closed) return;
     uint32_t want = 0;
+    if (proxy) {
+      if (watched != kReadEvents) loop->watch(fd, kReadEvents, this);
+      watched = kReadEvents;
+      return;
+    }
     if (!paused_full && !deciding && (!tls || tls_ready)) want |= kReadEvents;
     bool have_output = session && !session->pending_output().empty();
     if (have_output) want |= EPOLLOUT;
@@ -333,6 +444,19 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
     session = std::make_unique<rtmp::ServerSession>(cfg, IoLoop::now_ms());
     GST_DEBUG("connection %" G_GUINT64_FORMAT " from %s", id, peer.c_str());
     loop->add_ticker(this);
+    if (server->settings_.proxy_protocol) {
+      set_state("proxy-header");
+      proxy = std::make_unique<rtmp::ProxyHeaderReader>(server->settings_.limits);
+      const uint64_t t = server->settings_.limits.handshake_timeout_ms;
+      proxy_deadline = t ? IoLoop::now_ms() + t : 0;
+      update_watch();
+      return;
+    }
+    start_client();
+  }
+
+  // After the PROXY header (if any): TLS, then RTMP.
+  void start_client() {
     if (tls_creds) {
       set_state("tls-handshake");
       tls = std::make_unique<TlsSession>(tls_creds, fd);
@@ -342,6 +466,54 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
       return;
     }
     update_watch();
+  }
+
+  // Reads the PROXY header: peeks what the socket holds, lets the reader take what belongs to
+  // the header and consumes exactly that, so the client's first bytes stay in the socket.
+  void proxy_step() {
+    uint8_t buf[2048];
+    const size_t want = std::min(proxy->wanted(), sizeof buf);
+    ssize_t r = recv(fd, buf, want, MSG_PEEK);
+    if (r == 0) {
+      finish("closed before its PROXY protocol header", true);
+      return;
+    }
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      finish(std::string("receive failed: ") + g_strerror(errno), false);
+      return;
+    }
+    auto took = proxy->receive(rtmp::Bytes(buf, static_cast<size_t>(r)));
+    if (!took.ok()) {
+      finish("bad PROXY protocol header (the listener requires one): " + took.error().to_string(),
+             true);
+      return;
+    }
+    ssize_t used = recv(fd, buf, *took, 0);
+    if (used != static_cast<ssize_t>(*took)) {
+      finish("receive failed while reading the PROXY header", false);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.bytes_in += *took;
+    }
+    if (!proxy->done()) return;
+    const rtmp::ProxyHeader& h = proxy->header();
+    if (h.has_addresses()) {
+      std::string real = h.source.address + ":" + std::to_string(h.source.port);
+      GST_DEBUG("connection %" G_GUINT64_FORMAT " from %s relayed by %s (PROXY v%d)", id,
+                real.c_str(), peer.c_str(), h.version);
+      peer = std::move(real);
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.peer = peer;
+    }
+    proxy.reset();
+    proxy_deadline = 0;
+    set_state("handshake");
+    start_client();
+    // The client's first bytes may already wait in the socket: level-triggered readiness
+    // brings us back for them.
   }
 
   void tls_step() {
@@ -380,6 +552,10 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
 
   void on_io(uint32_t events) override {
     if (closed) return;
+    if (proxy) {
+      proxy_step();
+      return;
+    }
     if (tls && !tls_ready) {
       tls_step();
       return;
@@ -508,6 +684,15 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
 
   void on_tick(uint64_t now) override {
     if (closed) return;
+    sample_rate(now);
+    if (proxy) {
+      if (proxy_deadline && now >= proxy_deadline) {
+        finish("no PROXY protocol header within " +
+                   std::to_string(server->settings_.limits.handshake_timeout_ms) + " ms",
+               true);
+      }
+      return;
+    }
     if (tls && !tls_ready) {
       if (tls_deadline && now >= tls_deadline) {
         finish("TLS handshake failed: no TLS handshake within " +
@@ -1105,7 +1290,8 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
         g_set_error(error, G_IO_ERROR, kListenerMismatch,
                     "elements sharing %s disagree about %s: every listener setting "
                     "(TLS certificate, max-connections, handshake-timeout, idle-timeout, "
-                    "pending-memory, listen-backlog, reuse-port) must be the same",
+                    "pending-memory, listen-backlog, reuse-port, proxy-protocol, "
+                    "proxy-trusted-networks) must be the same",
                     key.c_str(), diff.c_str());
         return nullptr;
       }
@@ -1116,7 +1302,10 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
     lock.unlock();  // the destructor takes the registry lock
     return nullptr;
   }
-  if (port != 0) registry()[key] = server;
+  // A free port, once bound, is shared like any other: an element given that port number
+  // joins this listener.
+  if (port == 0) server->registry_key_ = address + ":" + std::to_string(server->bound_port_);
+  registry()[server->registry_key_] = server;
   return server;
 }
 
@@ -1273,19 +1462,39 @@ void IngestServer::forget(Connection* c) {
 }
 
 template <class Fn>
-void IngestServer::with_connection(uint64_t id, Fn&& fn) {
+bool IngestServer::with_connection(uint64_t id, Fn&& fn) {
   IoLoop* loop = nullptr;
   std::weak_ptr<Connection::Token> w;
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     auto it = connections_.find(id);
-    if (it == connections_.end()) return;
+    if (it == connections_.end()) return false;
     loop = it->second->loop;
     w = it->second->weak();
   }
   loop->post([w, fn = std::forward<Fn>(fn)] {
     if (auto t = w.lock(); t && t->c && !t->c->closed) fn(t->c);
   });
+  return true;
+}
+
+bool IngestServer::request_reconnect(uint64_t id, std::string tc_url, std::string description) {
+  return with_connection(
+      id, [tc_url = std::move(tc_url), description = std::move(description)](Connection* c) {
+        auto st = c->session->request_reconnect(tc_url, description);
+        if (!st.ok()) {
+          GST_WARNING("%s: reconnect request not sent: %s", c->peer.c_str(),
+                      st.error().to_string().c_str());
+          return;
+        }
+        GST_DEBUG("%s: reconnect request sent (%s)", c->peer.c_str(),
+                  tc_url.empty() ? "same URL" : tc_url.c_str());
+        c->flush();
+      });
+}
+
+bool IngestServer::disconnect(uint64_t id, std::string why) {
+  return with_connection(id, [why = std::move(why)](Connection* c) { c->finish(why, false); });
 }
 
 void IngestServer::resume_reading(uint64_t id) {

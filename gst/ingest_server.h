@@ -27,6 +27,7 @@
 // and players: an ingest -> serve relay is one process on one port.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -126,6 +127,19 @@ struct PlayRouteSettings {
   rtmp::PlayerGateLimits gate;  // per player: cut back, then dropped
 };
 
+// An address range ("10.0.0.0/8", "::1", "192.0.2.7/32"), IPv4 or IPv6.
+struct NetworkRange {
+  bool v6 = false;
+  std::array<uint8_t, 16> bytes{};  // network order (IPv4: the first 4)
+  unsigned prefix = 0;              // bits that must match
+  bool operator==(const NetworkRange&) const = default;
+  bool contains(bool addr_v6, const uint8_t* addr) const;
+};
+
+// Parses a comma- or space-separated list of ranges; false with `error` naming the bad entry.
+bool parse_network_ranges(const std::string& text, std::vector<NetworkRange>* out,
+                          std::string* error);
+
 // Listener-wide settings: every element sharing a listener must give the same ones.
 struct ServerSettings {
   rtmp::Limits limits;  // handshake_timeout_ms also bounds the TLS handshake
@@ -136,6 +150,12 @@ struct ServerSettings {
   guint64 pending_memory_budget = 64u * 1024 * 1024;
   int backlog = 1024;
   bool reuse_port = false;  // SO_REUSEPORT: several processes share the port (kernel balances)
+  // Every connection must start with a PROXY protocol header (v1 or v2, from a load balancer):
+  // its client address becomes the connection's peer. Only from `proxy_trusted` (empty: from
+  // any address); a connection from elsewhere is refused at accept. The header is bounded by
+  // the handshake timeout like the RTMP handshake.
+  bool proxy_protocol = false;
+  std::vector<NetworkRange> proxy_trusted;
   // Non-null: TLS only (rtmps) with this certificate (with its key). Borrowed: the listener
   // takes its own reference.
   GTlsCertificate* certificate = nullptr;
@@ -158,6 +178,7 @@ struct ConnectionStats {
   std::string state;  // "handshake", "tls-handshake", "connected", "deciding", "publishing"
   std::string app, stream, flash_ver;
   guint64 bytes_in = 0, bytes_out = 0;
+  guint64 bitrate_in = 0;   // bits/s received over the last few seconds (kBitrateWindowMs)
   gint64 connected_us = 0;  // monotonic time of accept
   unsigned warnings = 0;
   bool paused = false;  // reading stopped by a full pad queue
@@ -194,6 +215,13 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
 
   // The element has room again for connection `id`'s media (after Intake::kFull). Any thread.
   void resume_reading(uint64_t id);
+
+  // Sends connection `id` an E-RTMP reconnect request (tc_url empty: the same URL). Any
+  // thread; false when the connection is gone.
+  bool request_reconnect(uint64_t id, std::string tc_url, std::string description);
+  // Closes connection `id` as if it had dropped (its route sees on_publisher_gone). Any thread;
+  // false when it is gone.
+  bool disconnect(uint64_t id, std::string why);
 
   unsigned active_connections() const { return active_.load(); }
   std::vector<ConnectionStats> connection_stats();
@@ -250,11 +278,11 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   bool enter_play(uint64_t route_id, Fn&& fn);
   // Posts `fn(connection)` to the loop of connection `id` (nothing if it is gone).
   template <class Fn>
-  void with_connection(uint64_t id, Fn&& fn);
+  bool with_connection(uint64_t id, Fn&& fn);
   void warn_route(uint64_t route_id, const std::string& peer, const std::string& what);
   void forget(Connection* c);
 
-  const std::string registry_key_;
+  std::string registry_key_;  // address:port (the bound one for port 0), set before sharing
   const ServerSettings settings_;
   std::shared_ptr<IoPool> pool_;
   std::shared_ptr<TlsCredentials> tls_creds_;  // rtmps: made from the certificate at start

@@ -59,6 +59,14 @@ struct Limits {
   uint64_t handshake_timeout_ms = 10'000;
   uint64_t connect_to_publish_timeout_ms = 30'000;
   uint64_t idle_timeout_ms = 60'000;
+
+  // Largest PROXY protocol version 2 header (proxy_header.h), its 16 fixed bytes included; a
+  // longer declared length is refused at byte 16, before anything is buffered. Room for the
+  // largest address block (AF_UNIX, 216) and ~1.8 KiB of TLVs (HAProxy's SSL, unique-id,
+  // authority and ALPN TLVs together stay under 700 bytes). Stops: a sender declaring 64 KiB of
+  // TLVs to make every pre-handshake connection buffer it. Memory: this many bytes per
+  // connection until its header is complete. (Version 1 is capped by the spec at 107 bytes.)
+  size_t max_proxy_header_size = 2048;
 };
 
 }  // namespace rtmp

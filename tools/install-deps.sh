@@ -22,6 +22,12 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   ffmpeg nginx-light libnginx-mod-rtmp rtmpdump
+  # a real TCP load balancer sending the PROXY protocol header (tests/interop/haproxy.h)
+  haproxy
+  # the Python application example (examples/) and its test: PyGObject + GStreamer's typelib
+  python3-gi gir1.2-gstreamer-1.0
+  # the install test reads sonames and NEEDED entries
+  binutils
   # self-signed certificates for the rtmps tests
   openssl
   # the trixie chroot that holds ffmpeg 7.1 (tools/install-ffmpeg71.sh)

@@ -117,7 +117,7 @@ class Ingest : public ::testing::Test {
 };
 
 TEST_F(Ingest, FfmpegPublishArrivesPacketForPacket) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   make_pipeline("application=live stream-key=secret");
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -148,7 +148,7 @@ TEST_F(Ingest, FfmpegPublishArrivesPacketForPacket) {
 // GStreamer's own publishers into the element: rtmp2sink (its own RTMP client, chunk size
 // 128 by default) and rtmpsink (librtmp), both behind flvmux, as users run them today.
 TEST_F(Ingest, GstreamerPublishersArrivePacketForPacket) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   for (const char* sink : {"rtmp2sink", "rtmpsink"}) {
     GstElementFactory* f = gst_element_factory_find(sink);
@@ -181,7 +181,7 @@ TEST_F(Ingest, GstreamerPublishersArrivePacketForPacket) {
 }
 
 TEST_F(Ingest, WrongStreamKeyIsRefusedAndTheElementKeepsServing) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   make_pipeline("application=live stream-key=right");
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -197,7 +197,7 @@ TEST_F(Ingest, WrongStreamKeyIsRefusedAndTheElementKeepsServing) {
 }
 
 TEST_F(Ingest, PublishRequestSignalCanRefuse) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   make_pipeline();
   struct Seen {
@@ -229,7 +229,7 @@ TEST_F(Ingest, PublishRequestSignalCanRefuse) {
 }
 
 TEST_F(Ingest, TwoElementsShareOnePortByStreamKey) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   uint16_t shared = ertmp_test::free_port();
   std::string desc =
@@ -272,7 +272,7 @@ TEST_F(Ingest, TwoElementsShareOnePortByStreamKey) {
 }
 
 TEST_F(Ingest, GarbageAndBadHandshakesDoNotDisturbAGoodPublisher) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   make_pipeline("application=live stream-key=good handshake-timeout=1");
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -298,7 +298,7 @@ TEST_F(Ingest, GarbageAndBadHandshakesDoNotDisturbAGoodPublisher) {
 }
 
 TEST_F(Ingest, FlvOutputModeFeedsFlvdemuxLikeRtmp2src) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   // rtmpingestsrc output-mode=flv ! flvdemux: the pads come from flvdemux.
   GError* err = nullptr;
@@ -321,7 +321,7 @@ TEST_F(Ingest, FlvOutputModeFeedsFlvdemuxLikeRtmp2src) {
 }
 
 TEST_F(Ingest, KilledPublisherAndAConnectionFloodLeaveTheElementServing) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source();
   make_pipeline("application=live on-disconnect=wait");
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -453,7 +453,8 @@ std::string error_message(GstElement* pipeline, GQuark domain, int code) {
 }
 
 TEST_F(Ingest, RtmpsPublishArrivesPacketForPacket) {
-  if (!have_program("ffmpeg") || !have_program("openssl")) GTEST_SKIP() << "ffmpeg/openssl missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
   ASSERT_TRUE(make_certificate());
   auto src = make_source();
   make_pipeline(("application=live stream-key=secret tls-certificate-file=" +
@@ -473,7 +474,8 @@ TEST_F(Ingest, RtmpsPublishArrivesPacketForPacket) {
 }
 
 TEST_F(Ingest, PlainRtmpOnTheRtmpsPortIsAPeerWarning) {
-  if (!have_program("ffmpeg") || !have_program("openssl")) GTEST_SKIP() << "ffmpeg/openssl missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
   ASSERT_TRUE(make_certificate());
   auto src = make_source();
   // The key in the certificate file: tls-key-file is optional.
@@ -507,7 +509,7 @@ TEST_F(Ingest, UnloadableCertificateIsAClearErrorAtStateChange) {
     pipeline_ = nullptr;
   }
   // A certificate without its key loads, but could never complete a handshake.
-  if (!have_program("openssl")) return;
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
   ASSERT_TRUE(make_certificate());
   make_pipeline(("tls-certificate-file=" + (dir_ / "cert.pem").string()).c_str());
   EXPECT_EQ(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -516,7 +518,7 @@ TEST_F(Ingest, UnloadableCertificateIsAClearErrorAtStateChange) {
 }
 
 TEST_F(Ingest, TlsHandshakeIsBoundedAndStateChangesDoNotWaitForIt) {
-  if (!have_program("openssl")) GTEST_SKIP() << "openssl missing";
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
   ASSERT_TRUE(make_certificate());
   make_pipeline(
       ("handshake-timeout=1 tls-certificate-file=" + (dir_ / "both.pem").string()).c_str());
@@ -558,7 +560,7 @@ TEST_F(Ingest, TlsHandshakeIsBoundedAndStateChangesDoNotWaitForIt) {
 }
 
 TEST_F(Ingest, PlainAndTlsElementsCannotShareAPort) {
-  if (!have_program("openssl")) GTEST_SKIP() << "openssl missing";
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
   ASSERT_TRUE(make_certificate());
   uint16_t shared = ertmp_test::free_port();
   std::string desc =
@@ -573,7 +575,7 @@ TEST_F(Ingest, PlainAndTlsElementsCannotShareAPort) {
 }
 
 TEST_F(Ingest, SessionTimeoutsStillFireAfterTheTlsHandshake) {
-  if (!have_program("openssl")) GTEST_SKIP() << "openssl missing";
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
   ASSERT_TRUE(make_certificate());
   make_pipeline(
       ("handshake-timeout=1 tls-certificate-file=" + (dir_ / "both.pem").string()).c_str());
@@ -590,7 +592,8 @@ TEST_F(Ingest, SessionTimeoutsStillFireAfterTheTlsHandshake) {
 }
 
 TEST_F(Ingest, TlsElementsWithTheSameCertificateShareAPort) {
-  if (!have_program("ffmpeg") || !have_program("openssl")) GTEST_SKIP() << "ffmpeg/openssl missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
   ASSERT_TRUE(make_certificate());
   auto src = make_source();
   uint16_t shared = ertmp_test::free_port();
@@ -619,7 +622,7 @@ TEST_F(Ingest, TlsElementsWithTheSameCertificateShareAPort) {
 }
 
 TEST_F(Ingest, TakeoverReplacesTheLivePublisherWithoutEos) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto first_src = make_source("-c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac", 10, "a.flv");
   auto second_src = make_source("-c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac", 2, "b.flv");
   make_pipeline("application=live stream-key=k allow-takeover=true on-disconnect=eos");
@@ -657,7 +660,7 @@ TEST_F(Ingest, TakeoverReplacesTheLivePublisherWithoutEos) {
 }
 
 TEST_F(Ingest, WithoutTakeoverASecondPublisherIsRefused) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   auto src = make_source("-c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac", 4);
   make_pipeline("application=live stream-key=k");
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -688,7 +691,7 @@ std::vector<rtmp::FlvFileTag> video_tags(const std::filesystem::path& file) {
 }
 
 TEST_F(Ingest, MidStreamSequenceHeaderChangeRenegotiatesCaps) {
-  if (!have_program("ffmpeg")) GTEST_SKIP() << "ffmpeg missing";
+  ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
   // Two H.264 encodes at different resolutions: different SPS, so different avcC.
   const std::string x264 = "-an -c:v libx264 -preset ultrafast -bf 0 -g 10";
   auto big = make_source(x264, 1, "big.flv", "320x240");

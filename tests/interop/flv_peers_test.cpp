@@ -64,7 +64,8 @@ size_t ffprobe_packets(const std::filesystem::path& file, const char* stream) {
 class FlvPeers : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_program("ffmpeg") || !have_program("ffprobe")) GTEST_SKIP() << "ffmpeg missing";
+    ERTMP_REQUIRE(have_program("ffmpeg") && have_program("ffprobe"),
+                  "ffmpeg and ffprobe (Debian package ffmpeg)");
     dir_ = make_temp_dir("flv");
   }
   void TearDown() override {
@@ -90,7 +91,12 @@ TEST_F(FlvPeers, FfmpegH264AacFileMatchesFfprobeCounts) {
 }
 
 TEST_F(FlvPeers, GstreamerFlvmuxFileMatchesFfprobeCounts) {
-  if (!have_program("gst-launch-1.0")) GTEST_SKIP() << "gst-launch-1.0 missing";
+  ERTMP_REQUIRE(have_program("gst-launch-1.0"),
+                "gst-launch-1.0 (Debian package gstreamer1.0-tools)");
+  ERTMP_REQUIRE(std::system("gst-inspect-1.0 --exists x264enc && gst-inspect-1.0 --exists "
+                            "avenc_aac && gst-inspect-1.0 --exists flvmux") == 0,
+                "x264enc, avenc_aac, flvmux (Debian packages gstreamer1.0-plugins-ugly, "
+                "gstreamer1.0-libav, gstreamer1.0-plugins-good)");
   auto f = dir_ / "gst.flv";
   int rc = std::system(("gst-launch-1.0 -q videotestsrc num-buffers=90 ! video/x-raw,width=320,"
                         "height=240,framerate=30/1 ! x264enc speed-preset=ultrafast ! h264parse ! "
@@ -98,7 +104,7 @@ TEST_F(FlvPeers, GstreamerFlvmuxFileMatchesFfprobeCounts) {
                         "name=mux ! filesink location='" +
                         f.string() + "'")
                            .c_str());
-  if (rc != 0) GTEST_SKIP() << "gst-launch pipeline unavailable (plugins missing?)";
+  ASSERT_EQ(rc, 0) << "the flvmux pipeline failed";
   Counts c = count_tags(read_file(f));
   EXPECT_EQ(c.video, ffprobe_packets(f, "v"));
   EXPECT_EQ(c.audio, ffprobe_packets(f, "a"));

@@ -347,11 +347,9 @@ size_t expect_recorded(const std::vector<Message>& sent, const std::vector<uint8
 class Nms : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!ertmp_test::NodeMediaServer::available()) {
-      GTEST_SKIP() << "node or node-media-server missing (tools/install-deps.sh installs them "
-                      "into "
-                   << ertmp_test::NodeMediaServer::package_dir() << ")";
-    }
+    ERTMP_REQUIRE(ertmp_test::NodeMediaServer::available(),
+                  "node (Debian packages nodejs, npm) and node-media-server (npm, in " +
+                      ertmp_test::NodeMediaServer::package_dir().string() + ")");
     ASSERT_TRUE(nms_.start()) << nms_.log();
   }
 

@@ -91,9 +91,9 @@ Replay replay(const std::vector<uint8_t>& c2s, size_t step) {
 class RtmpPeers : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_program("ffmpeg") || !ertmp_test::NginxRtmp::available()) {
-      GTEST_SKIP() << "ffmpeg or nginx-rtmp missing";
-    }
+    ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
+    ERTMP_REQUIRE(ertmp_test::NginxRtmp::available(),
+                  "nginx-rtmp (Debian packages nginx-light, libnginx-mod-rtmp)");
     dir_ = ertmp_test::make_temp_dir("rtmp");
     src_ = dir_ / "src.flv";
     ASSERT_EQ(std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
@@ -163,7 +163,8 @@ TEST_F(RtmpPeers, FfmpegPublishReplaysIntoServerSession) {
 }
 
 TEST_F(RtmpPeers, GstreamerRtmp2sinkPublishReplaysIntoServerSession) {
-  if (!have_program("gst-launch-1.0")) GTEST_SKIP() << "gst-launch-1.0 missing";
+  ERTMP_REQUIRE(have_program("gst-launch-1.0"),
+                "gst-launch-1.0 (Debian package gstreamer1.0-tools)");
   auto c2s = capture_publish(
       "gst-launch-1.0 -q filesrc location='" + src_.string() +
           "' ! flvdemux name=d d.video ! queue ! h264parse ! m.video d.audio ! queue ! aacparse ! "
@@ -178,10 +179,9 @@ TEST_F(RtmpPeers, GstreamerRtmp2sinkPublishReplaysIntoServerSession) {
 }
 
 TEST_F(RtmpPeers, LibrtmpRtmpsinkPublishReplaysIntoServerSession) {
-  if (!have_program("gst-launch-1.0") ||
-      std::system("gst-inspect-1.0 rtmpsink >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "librtmp rtmpsink missing";
-  }
+  ERTMP_REQUIRE(have_program("gst-launch-1.0") &&
+                    std::system("gst-inspect-1.0 rtmpsink >/dev/null 2>&1") == 0,
+                "GStreamer's librtmp rtmpsink (Debian package gstreamer1.0-plugins-bad)");
   auto c2s = capture_publish(
       "gst-launch-1.0 -q filesrc location='" + src_.string() +
           "' ! flvdemux name=d d.video ! queue ! h264parse ! m.video d.audio ! queue ! aacparse ! "
