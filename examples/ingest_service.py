@@ -79,8 +79,19 @@ def make_parser(caps):
     return parsers[0].create(None) if parsers else None
 
 
+def to_json_value(v):
+    if isinstance(v, Gst.Structure):
+        return structure_to_dict(v)
+    if isinstance(v, list):  # a GValueArray (stats "connections")
+        return [to_json_value(x) for x in v]
+    return v
+
+
 def structure_to_dict(s):
-    return {s.nth_field_name(i): s.get_value(s.nth_field_name(i)) for i in range(s.n_fields())}
+    return {
+        s.nth_field_name(i): to_json_value(s.get_value(s.nth_field_name(i)))
+        for i in range(s.n_fields())
+    }
 
 
 class KeyPipeline:

@@ -350,8 +350,11 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
     // whatever its state, under "connections".
     gboolean paused = FALSE;
     guint64 bytes = 0, bitrate = 0;
-    GValue list = G_VALUE_INIT;
-    g_value_init(&list, GST_TYPE_ARRAY);
+    // A GValueArray, as srtsrc's "callers": bindings (PyGObject without gst-python) read it as
+    // a list, where a GstValueArray is an unknown type to them.
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    GValueArray* list = g_value_array_new(0);
+    G_GNUC_END_IGNORE_DEPRECATIONS
     if (state && state->server) {
       const uint64_t id = bound_connection.load();
       const gint64 now = g_get_monotonic_time();
@@ -373,12 +376,20 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute {
                     G_TYPE_UINT64, c.bitrate_in, "uptime", G_TYPE_UINT64,
                     static_cast<guint64>(now - c.connected_us) * 1000, "warnings", G_TYPE_UINT,
                     c.warnings, "reading-paused", G_TYPE_BOOLEAN, c.paused, nullptr));
-        gst_value_array_append_and_take_value(&list, &v);
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+        g_value_array_append(list, &v);
+        G_GNUC_END_IGNORE_DEPRECATIONS
+        g_value_unset(&v);
       }
     }
     gst_structure_set(s, "reading-paused", G_TYPE_BOOLEAN, paused, "bytes", G_TYPE_UINT64, bytes,
                       "bitrate", G_TYPE_UINT64, bitrate, nullptr);
-    gst_structure_take_value(s, "connections", &list);
+    GValue lv = G_VALUE_INIT;
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    g_value_init(&lv, g_value_array_get_type());
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    g_value_take_boxed(&lv, list);
+    gst_structure_take_value(s, "connections", &lv);
     return s;
   }
 };
@@ -439,6 +450,8 @@ static void parse_location(Settings* s, const std::string& location) {
   s->location_tls = url->tls();
   s->location_credentials = !url->username.empty();
 }
+
+static void reload_certificate(GstRtmpIngestSrc* self);
 
 static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, const GValue* value,
                                              GParamSpec* pspec) {
@@ -525,6 +538,10 @@ static void gst_rtmp_ingest_src_set_property(GObject* object, guint prop_id, con
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
   GST_OBJECT_UNLOCK(self);
+  if (prop_id == PROP_TLS_CERTIFICATE || prop_id == PROP_TLS_CERTIFICATE_FILE ||
+      prop_id == PROP_TLS_KEY_FILE) {
+    reload_certificate(self);
+  }
 }
 
 static void gst_rtmp_ingest_src_get_property(GObject* object, guint prop_id, GValue* value,
@@ -633,16 +650,40 @@ static void settings_failure(GstRtmpIngestSrc* self, const std::string& text,
 }
 
 // The certificate the listener presents: the tls-certificate object, else the PEM files, else
-// none (plain rtmp). Posts RESOURCE/SETTINGS and returns false when the files do not load.
-static bool load_certificate(GstRtmpIngestSrc* self, const Settings& s,
-                             std::shared_ptr<GTlsCertificate>* cert) {
-  std::string problem, debug;
-  if (gst_ertmp::load_listen_certificate(s.tls_certificate, s.tls_certificate_file, s.tls_key_file,
-                                         cert, &problem, &debug)) {
-    return true;
+// none (plain rtmp). False with `problem` (and `debug`) when the files do not load.
+static bool load_certificate(const Settings& s, std::shared_ptr<GTlsCertificate>* cert,
+                             std::string* problem, std::string* debug) {
+  return gst_ertmp::load_listen_certificate(s.tls_certificate, s.tls_certificate_file,
+                                            s.tls_key_file, cert, problem, debug);
+}
+
+// A TLS property set while the element listens: the listener presents the new certificate to
+// new connections; live ones keep theirs. What does not load (a key file not updated yet, a
+// half-written file) is a warning and the listener keeps the certificate it has.
+static void reload_certificate(GstRtmpIngestSrc* self) {
+  auto* p = self->priv;
+  std::shared_ptr<gst_ertmp::IngestServer> server;
+  {
+    std::lock_guard<std::mutex> lock(p->state_mu);
+    if (!p->state || !p->state->server || !p->state->tls) return;
+    server = p->state->server;
   }
-  settings_failure(self, problem, debug);
-  return false;
+  Settings s = p->copy_settings();
+  std::shared_ptr<GTlsCertificate> cert;
+  std::string problem, debug;
+  if (load_certificate(s, &cert, &problem, &debug) && !cert) {
+    problem = "no certificate left (an rtmps listener stays rtmps)";
+  }
+  if (problem.empty() && !server->replace_certificate(cert.get(), &debug)) {
+    problem = "the listener could not use the new certificate";
+  }
+  if (!problem.empty()) {
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("%s; the listener keeps its certificate", problem.c_str()),
+                        ("%s", debug.c_str()));
+    return;
+  }
+  GST_INFO_OBJECT(self, "new connections get the new TLS certificate");
 }
 
 static bool check_location(GstRtmpIngestSrc* self, const Settings& s, bool have_certificate) {
@@ -675,7 +716,13 @@ static bool start(GstRtmpIngestSrc* self) {
   auto* p = self->priv;
   Settings s = p->copy_settings();
   std::shared_ptr<GTlsCertificate> cert;
-  if (!load_certificate(self, s, &cert)) return false;
+  {
+    std::string problem, debug;
+    if (!load_certificate(s, &cert, &problem, &debug)) {
+      settings_failure(self, problem, debug);
+      return false;
+    }
+  }
   if (s.location_set && !check_location(self, s, cert != nullptr)) return false;
   if (s.port > 65535) {
     settings_failure(self, "invalid port " + std::to_string(s.port), "");
@@ -990,7 +1037,7 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                          "the publisher), bitrate (bits/s over the last 5 s), uptime (ns), "
                          "reading-paused (a full pad queue holds the publisher), "
                          "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track, and "
-                         "connections: an array with one structure per connection of the "
+                         "connections: a GValueArray with one structure per connection of the "
                          "listener (id, peer, state, application, stream-key, flash-ver, "
                          "bytes-in, bytes-out, bitrate, uptime, warnings, reading-paused)",
                          GST_TYPE_STRUCTURE,

@@ -60,6 +60,7 @@ enum {
   PROP_RECONNECT_DELAY,
   PROP_MAX_BUFFER_TIME,
   PROP_INTERLEAVE_TIMEOUT,
+  PROP_MULTITRACK_PACKING,
   // mode and the listener-mode properties: gst/serve_listener.h, ids from here on
   PROP_LISTEN_FIRST = 100,
 };
@@ -87,6 +88,7 @@ static guint signals[LAST_SIGNAL];
 #define DEFAULT_RECONNECT_DELAY 1000
 #define DEFAULT_MAX_BUFFER_TIME (10 * GST_SECOND)
 #define DEFAULT_INTERLEAVE_TIMEOUT 300
+#define DEFAULT_MULTITRACK_PACKING gst_ertmp::MultitrackPacking::kOneTrack
 
 // rtmp2's enum and flags values and nicks, under our own type names (two plugins cannot
 // register one GType name in a process).
@@ -136,12 +138,30 @@ static GType enhanced_get_type() {
   static const GEnumValue values[] = {
       {static_cast<gint>(gst_ertmp::EnhancedMode::kAuto),
        "Legacy FLV for track 0 where the codec has a legacy form (H.264, AAC, MP3, ...), "
-       "E-RTMP otherwise",
+       "E-RTMP otherwise (only codecs the server's connect _result names, when it names any); "
+       "tracks >= 1, nano offsets and multitrack packing only when the server advertises them",
        "auto"},
       {static_cast<gint>(gst_ertmp::EnhancedMode::kAlways),
-       "E-RTMP (FourCC) tags for every codec that has a FourCC", "always"},
+       "All of E-RTMP whatever the server echoes: FourCC tags for every codec that has a "
+       "FourCC, every track, nano offsets, multitrack packing",
+       "always"},
       {0, nullptr, nullptr}};
   return enum_type(&type, "GstRtmpPushEnhanced", values);
+}
+
+static GType multitrack_packing_get_type() {
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(gst_ertmp::MultitrackPacking::kOneTrack),
+       "One message per track and frame (OneTrack for tracks >= 1)", "one-track"},
+      {static_cast<gint>(gst_ertmp::MultitrackPacking::kManyTracks),
+       "The frames of one instant in one message: ManyTracks for one codec, "
+       "ManyTracksManyCodecs otherwise",
+       "many-tracks"},
+      {static_cast<gint>(gst_ertmp::MultitrackPacking::kManyTracksManyCodecs),
+       "The frames of one instant in one ManyTracksManyCodecs message", "many-tracks-many-codecs"},
+      {0, nullptr, nullptr}};
+  return enum_type(&type, "GstRtmpPushMultitrackPacking", values);
 }
 
 static GstStaticPadTemplate sink_template =
@@ -186,6 +206,7 @@ struct Settings {
   guint reconnect_delay = DEFAULT_RECONNECT_DELAY;
   guint64 max_buffer_time = DEFAULT_MAX_BUFFER_TIME;
   guint interleave_timeout = DEFAULT_INTERLEAVE_TIMEOUT;
+  gst_ertmp::MultitrackPacking multitrack_packing = DEFAULT_MULTITRACK_PACKING;
   gst_ertmp::ListenProps listen;  // mode and mode=listener's settings
 };
 
@@ -193,7 +214,7 @@ struct Settings {
 struct State {
   State(GstElement* element, const Settings& s, gst_ertmp::PublisherSettings ps,
         const gst_ertmp::StreamDescription& description)
-      : packager(headers, description, s.enhanced, GST_OBJECT(element)),
+      : packager(headers, description, s.enhanced, GST_OBJECT(element), s.multitrack_packing),
         publisher(element, std::move(ps), headers) {}
   gst_ertmp::StreamHeaders headers;
   gst_ertmp::Packager packager;
@@ -240,9 +261,10 @@ gst_ertmp::PublisherSettings publisher_settings(const Settings& s) {
   c.username = s.url.username;
   c.password = s.url.password;
   c.secure_token = s.secure_token;
-  c.capabilities = rtmp::client_capabilities({"avc1", "hvc1", "av01", "vp09", "vp08"},
-                                             {"mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3"},
-                                             rtmp::kCapsExReconnect | rtmp::kCapsExMultitrack);
+  c.capabilities = rtmp::client_capabilities(
+      {"avc1", "hvc1", "av01", "vp09", "vp08"}, {"mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3"},
+      rtmp::kCapsExReconnect | rtmp::kCapsExMultitrack | rtmp::kCapsExModEx |
+          rtmp::kCapsExTimestampNanoOffset);
   c.extra_connect_args = parse_connect_args(s.extra_connect_args);
   p.target.auth = static_cast<gst_ertmp::AuthMode>(s.authmod);
   p.target.timeout_s = s.timeout;
@@ -420,6 +442,16 @@ static GstFlowReturn gst_rtmp_push_sink_render(GstBaseSink* sink, GstBuffer* buf
   if (!state) return GST_FLOW_FLUSHING;
   std::vector<gst_ertmp::Packet> packets;
   if (auto frame = self->priv->input->take_frame(buffer)) {
+    if (!state->packager.peer_known()) {
+      // enhanced=auto plans the tracks from the server's connect _result.
+      rtmp::PeerCapabilities server_caps;
+      GstFlowReturn ret;
+      while ((ret = state->publisher.wait_connected(&server_caps)) == GST_FLOW_FLUSHING) {
+        if ((ret = gst_base_sink_wait_preroll(sink)) != GST_FLOW_OK) return ret;
+      }
+      if (ret != GST_FLOW_OK) return ret;
+      state->packager.set_peer(server_caps);
+    }
     state->packager.package_frame(*frame, packets);
   } else {
     std::string error;
@@ -444,13 +476,35 @@ static GstFlowReturn gst_rtmp_push_sink_render(GstBaseSink* sink, GstBuffer* buf
 
 static gboolean gst_rtmp_push_sink_event(GstBaseSink* sink, GstEvent* event) {
   auto* self = GST_RTMP_PUSH_SINK(sink);
+  const GstStructure* custom = GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM
+                                   ? gst_event_get_structure(event)
+                                   : nullptr;
+  if (custom && gst_structure_has_name(custom, gst_ertmp::PushInput::kTrackEndEvent)) {
+    // An elementary pad's EOS, in order with the buffers: that track's SequenceEnd.
+    gboolean video = FALSE;
+    guint track = 0;
+    gst_structure_get_boolean(custom, "video", &video);
+    gst_structure_get_uint(custom, "track", &track);
+    std::vector<gst_ertmp::Packet> packets;
+    auto state = self->priv->current();
+    if (state) {
+      state->packager.package_track_end({video != FALSE, static_cast<uint8_t>(track)}, packets);
+    }
+    if (state && !packets.empty()) state->publisher.send(packets);
+    gst_event_unref(event);
+    return TRUE;
+  }
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
     // Everything delivered, stop-commands sent and the connection closed before the base
     // sink posts EOS (servers finalize their recording on FCUnpublish/deleteStream).
     if (auto state = self->priv->current()) {
+      std::vector<gst_ertmp::Packet> held;
+      state->packager.flush(held);
       if (state->listener) {
+        if (!held.empty()) state->listener->send(held);
         state->listener->finish();  // players get Stream EOF + Play.Stop after what they have
       } else {
+        if (!held.empty()) state->publisher.send(held);
         state->publisher.finish();
       }
     }
@@ -622,6 +676,9 @@ static void gst_rtmp_push_sink_set_property(GObject* object, guint prop_id, cons
     case PROP_INTERLEAVE_TIMEOUT:
       s.interleave_timeout = g_value_get_uint(value);
       break;
+    case PROP_MULTITRACK_PACKING:
+      s.multitrack_packing = static_cast<gst_ertmp::MultitrackPacking>(g_value_get_enum(value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -730,6 +787,9 @@ static void gst_rtmp_push_sink_get_property(GObject* object, guint prop_id, GVal
       break;
     case PROP_INTERLEAVE_TIMEOUT:
       g_value_set_uint(value, s.interleave_timeout);
+      break;
+    case PROP_MULTITRACK_PACKING:
+      g_value_set_enum(value, static_cast<gint>(s.multitrack_packing));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -894,6 +954,13 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
                         "Milliseconds a buffer of an elementary pad waits for the other pads "
                         "before it is sent anyway (sparse or late live inputs)",
                         0, 60000, DEFAULT_INTERLEAVE_TIMEOUT, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_MULTITRACK_PACKING,
+      g_param_spec_enum("multitrack-packing", "Multitrack packing",
+                        "How frames of several E-RTMP tracks of one kind at one instant travel "
+                        "(when multitrack is negotiated, or enhanced=always)",
+                        multitrack_packing_get_type(),
+                        static_cast<gint>(DEFAULT_MULTITRACK_PACKING), rw));
 
   gst_ertmp::install_listen_properties(gobject_class, PROP_LISTEN_FIRST);
   signals[SIGNAL_PLAY_REQUEST] =
@@ -911,6 +978,7 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
       "gst-ertmp developers");
   gst_ertmp::push_debug_category();
   gst_type_mark_as_plugin_api(enhanced_get_type(), static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(multitrack_packing_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(scheme_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(authmod_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(stop_commands_get_type(), static_cast<GstPluginAPIFlags>(0));

@@ -1285,7 +1285,10 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
     auto it = registry().find(key);
     if (it != registry().end()) {
       if (auto existing = it->second.lock()) {
-        std::string diff = existing->settings_.difference(settings);
+        ServerSettings now = existing->settings_;
+        std::lock_guard<std::mutex> tls_lock(existing->tls_mu_);
+        now.certificate = existing->certificate_;  // after a replace_certificate, the new one
+        std::string diff = now.difference(settings);
         if (diff.empty()) return existing;
         g_set_error(error, G_IO_ERROR, kListenerMismatch,
                     "elements sharing %s disagree about %s: every listener setting "
@@ -1312,6 +1315,30 @@ std::shared_ptr<IngestServer> IngestServer::acquire(const std::string& address, 
 IngestServer::IngestServer(std::string key, const ServerSettings& settings)
     : registry_key_(std::move(key)), settings_(settings), pool_(IoPool::get()) {
   if (settings_.certificate) g_object_ref(settings_.certificate);
+  if (settings_.certificate) certificate_ = G_TLS_CERTIFICATE(g_object_ref(settings_.certificate));
+}
+
+bool IngestServer::replace_certificate(GTlsCertificate* certificate, std::string* error) {
+  if (!settings_.certificate) {
+    *error = "the listener is plain rtmp";
+    return false;
+  }
+  if (!certificate) {
+    *error = "no certificate";
+    return false;
+  }
+  auto creds = TlsCredentials::from_certificate(certificate, error);
+  if (!creds) return false;
+  g_object_ref(certificate);
+  GTlsCertificate* old = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(tls_mu_);
+    tls_creds_ = std::move(creds);
+    old = certificate_;
+    certificate_ = certificate;
+  }
+  if (old) g_object_unref(old);
+  return true;
 }
 
 bool IngestServer::start(const std::string& address, guint16 port, GError** error) {
@@ -1423,6 +1450,7 @@ IngestServer::~IngestServer() {
   std::unique_lock<std::mutex> lock(m);
   cv.wait(lock, [&] { return done == pool_->size(); });
   if (settings_.certificate) g_object_unref(settings_.certificate);
+  if (certificate_) g_object_unref(certificate_);
 }
 
 void IngestServer::adopt(int fd, std::string peer) {
@@ -1436,7 +1464,10 @@ void IngestServer::adopt(int fd, std::string peer) {
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
   auto* c = new Connection(this, fd, std::move(peer));
-  c->tls_creds = tls_creds_;
+  {
+    std::lock_guard<std::mutex> lock(tls_mu_);
+    c->tls_creds = tls_creds_;
+  }
   ++active_;
   pending_bytes_ += ServerSettings::pending_charge(settings_.limits);
   IoLoop* loop = pool_->pick();

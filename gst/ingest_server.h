@@ -201,6 +201,10 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   ~IngestServer();
 
   guint16 bound_port() const { return bound_port_; }
+  // An rtmps listener presents `certificate` (with its key) to the connections accepted from now
+  // on; live ones keep the session they have. False with `error` for a plain listener or a
+  // certificate GnuTLS cannot use. Elements joining the listener later compare with this one.
+  bool replace_certificate(GTlsCertificate* certificate, std::string* error);
   bool tls() const { return settings_.certificate != nullptr; }
 
   // Routes publishes for `app`/`key` ("" = any) to `route`. Exact matches win over wildcards.
@@ -285,7 +289,9 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   std::string registry_key_;  // address:port (the bound one for port 0), set before sharing
   const ServerSettings settings_;
   std::shared_ptr<IoPool> pool_;
-  std::shared_ptr<TlsCredentials> tls_creds_;  // rtmps: made from the certificate at start
+  std::mutex tls_mu_;                          // tls_creds_, certificate_ after start
+  std::shared_ptr<TlsCredentials> tls_creds_;  // rtmps: made from certificate_
+  GTlsCertificate* certificate_ = nullptr;     // the one presented now (a reference)
   std::unique_ptr<Listener> listener_;         // lives on (and is destroyed by) its loop
   IoLoop* listener_loop_ = nullptr;
   guint16 bound_port_ = 0;

@@ -51,7 +51,10 @@ GstClockTime IngestStream::running_time_now() {
 void IngestStream::begin() {
   std::lock_guard<std::mutex> lock(mu_);
   have_base_ = false;
-  for (auto& [key, t] : tracks_) t.discont = true;
+  for (auto& [key, t] : tracks_) {
+    t.discont = true;
+    t.end_pending = false;  // the last publish's final SequenceEnd: the publish's end decides
+  }
   if (flv_) flv_->discont = true;
 }
 
@@ -93,12 +96,14 @@ void IngestStream::open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const
   g_free(stream_id);
 }
 
+// The track's state; its pad is made when it first gets caps (set_caps_locked).
 IngestStream::Track& IngestStream::track_locked(bool video, guint id) {
   Track& t = tracks_[{video, id}];
-  if (t.stream) return t;
-  t.name = std::string(video ? "video_" : "audio_") + std::to_string(id);
-  t.video = video;
-  open_track_locked(t, video ? templates_.video : templates_.audio, t.name.c_str());
+  if (t.name.empty()) {
+    t.name = std::string(video ? "video_" : "audio_") + std::to_string(id);
+    t.video = video;
+    t.id = id;
+  }
   return t;
 }
 
@@ -118,22 +123,30 @@ void IngestStream::set_caps_locked(Track& t, GstCaps* caps) {
   }
   GST_INFO_OBJECT(element_, "%s caps %" GST_PTR_FORMAT, t.name.c_str(),
                   static_cast<gpointer>(caps));
-  if (t.caps && t.stream->add_requested() &&
-      !gst_structure_has_name(gst_caps_get_structure(caps, 0),
-                              gst_structure_get_name(gst_caps_get_structure(t.caps, 0)))) {
+  GstStaticPadTemplate* tmpl = t.video ? templates_.video : templates_.audio;
+  if (!t.stream) {
+    open_track_locked(t, tmpl, t.name.c_str());
+  } else if (t.stream->add_requested() &&
+             (t.ended ||
+              (t.caps && !gst_structure_has_name(
+                             gst_caps_get_structure(caps, 0),
+                             gst_structure_get_name(gst_caps_get_structure(t.caps, 0)))))) {
     // Another codec on the same track (H.264 -> HEVC): what is linked downstream was built for
     // the old one (a parser, decodebin's chain: they refuse the new caps; decodebin3 wedged on a
     // new stream-start). A new pad of the same name replaces the old one (pad-removed,
-    // pad-added), then the old branch gets its EOS (see PadHandover).
-    GST_INFO_OBJECT(element_, "%s changes codec: a new pad replaces it", t.name.c_str());
+    // pad-added), then the old branch gets its EOS (see PadHandover). A track that ended
+    // (SequenceEnd: its pad is at EOS and takes nothing more) starts again the same way.
+    GST_INFO_OBJECT(element_, "%s %s: a new pad replaces it", t.name.c_str(),
+                    t.ended ? "starts again after its end" : "changes codec");
     auto handover = std::make_shared<PadHandover>();
     t.stream->push_hand_over(handover);
     retired_.push_back(std::move(t.stream));
     gst_caps_replace(&t.caps, nullptr);
     ++t.stream_number;
     std::string id = t.name + "-" + std::to_string(t.stream_number);
-    open_track_locked(t, t.video ? templates_.video : templates_.audio, id.c_str(), handover);
+    open_track_locked(t, tmpl, id.c_str(), handover);
   }
+  t.ended = false;
   gst_caps_replace(&t.caps, caps);
   t.stream->push_event(gst_event_new_caps(caps));
   gst_caps_unref(caps);
@@ -148,6 +161,120 @@ void IngestStream::set_caps_locked(Track& t, GstCaps* caps) {
     }
     t.stream->push_add_pad(add_gate_);
   }
+}
+
+// The onMetaData object that describes `t`: the top-level one for track 0, the track's entry
+// of videoTrackIdInfoMap / audioTrackIdInfoMap (keyed by the track id as a string) otherwise.
+const rtmp::amf::Value* IngestStream::metadata_for_locked(const Track& t) const {
+  if (!stream_metadata_) return nullptr;
+  if (t.id == 0) return &*stream_metadata_;
+  const rtmp::amf::Value* map =
+      stream_metadata_->get(t.video ? "videoTrackIdInfoMap" : "audioTrackIdInfoMap");
+  return map ? map->get(std::to_string(t.id)) : nullptr;
+}
+
+GstCaps* IngestStream::caps_of_locked(const Track& t, std::string* error) const {
+  StreamFormat f;
+  f.codec = t.source.codec;
+  f.sequence_header = t.source.sequence_header;
+  f.mpeg2ts_descriptor = t.source.mpeg2ts_descriptor;
+  f.legacy_audio_header = t.source.legacy_audio_header;
+  f.sound_rate = t.source.sound_rate;
+  f.sound_size = t.source.sound_size;
+  f.sound_type = t.source.sound_type;
+  f.channels_hint = t.source.channels_hint;
+  f.metadata = metadata_for_locked(t);
+  f.color_info = t.color_info.empty() ? nullptr : &t.color_info;
+  return caps_for(f, error);
+}
+
+// onMetaData or colorInfo changed: the track's caps again, renegotiated (before its next
+// buffer) when they differ.
+void IngestStream::redo_caps_locked(Track& t) {
+  if (!t.caps || t.ended) return;
+  std::string error;
+  if (GstCaps* caps = caps_of_locked(t, &error)) set_caps_locked(t, caps);
+}
+
+// A video Metadata packet: the track's colorInfo, which replaces the previous one (an empty one
+// resets it) and applies from the next frame.
+void IngestStream::apply_metadata_packet_locked(const rtmp::MediaUnit& u, rtmp::Bytes body) {
+  auto md = rtmp::parse_video_metadata(body);
+  std::string name = "video_" + std::to_string(u.track_id);
+  if (!md.ok()) {
+    warn("skipped a Metadata packet on " + name + ": " + md.error().to_string());
+    return;
+  }
+  if (!md->color_info) return;  // no colorInfo: nothing else is defined
+  Track& t = track_locked(true, u.track_id);
+  if (t.color_info == *md->color_info) return;
+  GST_INFO_OBJECT(element_, "%s colorInfo %s", name.c_str(),
+                  md->color_info->empty() ? "reset" : "set");
+  t.color_info = *md->color_info;
+  redo_caps_locked(t);
+}
+
+// SequenceEnd: the publisher says the track is over. It takes effect (EOS on that pad only) when
+// the publish goes on without it: with the next message of another track. A SequenceStart or
+// frame of the same track first continues the track instead (caps as any sequence header
+// change), and a SequenceEnd that is the publish's last message is left to the publish's end
+// (on-disconnect): ffmpeg ends every recording and publish with one per video track, which must
+// not end a pad that the next publisher would continue.
+void IngestStream::apply_pending_ends_locked(const rtmp::FlvTag& tag) {
+  for (auto& [key, t] : tracks_) {
+    if (!t.end_pending) continue;
+    bool same_track = false, continues = false;
+    for (const auto& u : tag.units) {
+      if (u.video != t.video || u.track_id != t.id) continue;
+      same_track = true;
+      continues |= u.packet != rtmp::PacketKind::kSequenceEnd;
+    }
+    if (same_track) {
+      if (continues) t.end_pending = false;
+      continue;
+    }
+    end_track_locked(t);
+  }
+}
+
+void IngestStream::end_track_locked(Track& t) {
+  t.end_pending = false;
+  if (!t.stream || !t.stream->add_requested() || t.ended) return;
+  GST_INFO_OBJECT(element_, "%s: SequenceEnd, EOS on its pad", t.name.c_str());
+  t.stream->push_event(gst_event_new_eos());
+  t.ended = true;
+  t.discont = true;
+  gst_caps_replace(&t.caps, nullptr);
+}
+
+// Audio silence (a zero-length audio message: "drain, flush the decoder and let the wall clock
+// drive A/V"): a GAP event on the default audio pad at the message's time.
+void IngestStream::push_gap_locked(GstClockTimeDiff dts) {
+  auto it = tracks_.find({false, 0});
+  if (it == tracks_.end() || !it->second.stream || !it->second.stream->add_requested() ||
+      it->second.ended) {
+    GST_DEBUG_OBJECT(element_, "audio silence before any audio pad: nothing to fill");
+    return;
+  }
+  it->second.stream->push_event(gst_event_new_gap(clamp_time(dts), GST_CLOCK_TIME_NONE));
+}
+
+void IngestStream::push_video_command_locked(const rtmp::MediaUnit& u, GstClockTimeDiff dts) {
+  const char* name = u.video_command == 0   ? "start-seek"
+                     : u.video_command == 1 ? "end-seek"
+                                            : "unknown";
+  auto it = tracks_.find({true, u.track_id});
+  if (it == tracks_.end() || !it->second.stream || !it->second.stream->add_requested() ||
+      it->second.ended) {
+    GST_DEBUG_OBJECT(element_, "video command %s before any video pad: dropped", name);
+    return;
+  }
+  GST_INFO_OBJECT(element_, "video command %s on %s", name, it->second.name.c_str());
+  GstStructure* s =
+      gst_structure_new(kVideoCommandEvent, "command", G_TYPE_UINT,
+                        static_cast<guint>(u.video_command), "command-name", G_TYPE_STRING, name,
+                        "timestamp", G_TYPE_UINT64, static_cast<guint64>(clamp_time(dts)), nullptr);
+  it->second.stream->push_event(gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, s));
 }
 
 bool IngestStream::push_locked(Track& t, GstBuffer* buf, size_t counted_bytes) {
@@ -209,52 +336,66 @@ IngestStream::Result IngestStream::media(rtmp::MediaReceived&& media) {
   GstClockTimeDiff dts;
   if (!map_timestamp(media.message.timestamp, &dts)) return Result::kBadTimestamp;
   auto* holder = new std::vector<uint8_t>(std::move(media.message.payload));
+  // An empty message (audio silence) has no bytes to wrap (GStreamer refuses a null pointer).
+  if (holder->capacity() == 0) holder->reserve(1);
   GstBuffer* whole = gst_buffer_new_wrapped_full(
       GST_MEMORY_FLAG_READONLY, holder->data(), holder->size(), 0, holder->size(), holder,
       [](gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); });
   total_bytes_ += holder->size();
   bool room = true;
+  const bool legacy_audio_header = !media.tag.enhanced;
+  apply_pending_ends_locked(media.tag);
   for (const auto& u : media.tag.units) {
-    if (u.packet == rtmp::PacketKind::kSilence || u.packet == rtmp::PacketKind::kCommand ||
-        u.packet == rtmp::PacketKind::kSequenceEnd || u.packet == rtmp::PacketKind::kMetadata ||
-        u.packet == rtmp::PacketKind::kMpeg2TsSequenceStart) {
-      continue;
+    switch (u.packet) {
+      case rtmp::PacketKind::kSilence:
+        push_gap_locked(dts);
+        continue;
+      case rtmp::PacketKind::kCommand:
+        push_video_command_locked(u, dts);
+        continue;
+      case rtmp::PacketKind::kMetadata:
+        apply_metadata_packet_locked(u, rtmp::Bytes(holder->data() + u.offset, u.size));
+        continue;
+      case rtmp::PacketKind::kSequenceEnd:
+        if (auto it = tracks_.find({u.video, u.track_id}); it != tracks_.end()) {
+          Track& t = it->second;
+          t.end_pending = t.stream && t.stream->add_requested() && !t.ended;
+        }
+        continue;
+      default:
+        break;
     }
     Track& t = track_locked(u.video, u.track_id);
-    StreamFormat fmt;
-    fmt.codec = u.codec;
-    fmt.sound_rate = u.sound_rate;
-    fmt.sound_size = u.sound_size;
-    fmt.sound_type = u.sound_type;
-    if (u.packet == rtmp::PacketKind::kSequenceStart ||
-        u.packet == rtmp::PacketKind::kMultichannelConfig) {
-      fmt.sequence_header = rtmp::Bytes(holder->data() + u.offset, u.size);
-      if (u.packet == rtmp::PacketKind::kMultichannelConfig) {
-        fmt.sequence_header = {};
-        fmt.channels_hint = u.multichannel.channel_count;
-      }
-      std::string error;
-      GstCaps* caps = caps_for(fmt, &error);
-      if (!caps) {
-        warn("unusable sequence header on " + t.name + ": " + error);
-        continue;
-      }
-      set_caps_locked(t, caps);
+    const bool header = u.packet == rtmp::PacketKind::kSequenceStart ||
+                        u.packet == rtmp::PacketKind::kMpeg2TsSequenceStart ||
+                        u.packet == rtmp::PacketKind::kMultichannelConfig;
+    if (!header && !t.caps && needs_sequence_header(u.codec)) {
+      GST_DEBUG_OBJECT(element_, "dropping a %s frame before its sequence header",
+                       rtmp::codec_name(u.codec));
       continue;
     }
-    if (!t.caps) {
-      if (needs_sequence_header(u.codec)) {
-        GST_DEBUG_OBJECT(element_, "dropping a %s frame before its sequence header",
-                         rtmp::codec_name(u.codec));
-        continue;
+    if (header || !t.caps) {
+      Source src;
+      src.codec = u.codec;
+      src.sound_rate = u.sound_rate;
+      src.sound_size = u.sound_size;
+      src.sound_type = u.sound_type;
+      src.legacy_audio_header = legacy_audio_header;
+      if (u.packet == rtmp::PacketKind::kMultichannelConfig) {
+        src.channels_hint = u.multichannel.channel_count;
+      } else if (header) {
+        src.sequence_header.assign(holder->data() + u.offset, holder->data() + u.offset + u.size);
+        src.mpeg2ts_descriptor = u.packet == rtmp::PacketKind::kMpeg2TsSequenceStart;
       }
+      t.source = std::move(src);
       std::string error;
-      GstCaps* caps = caps_for(fmt, &error);
+      GstCaps* caps = caps_of_locked(t, &error);
       if (!caps) {
-        warn(error);
+        warn((header ? "unusable sequence header on " + t.name + ": " : std::string()) + error);
         continue;
       }
       set_caps_locked(t, caps);
+      if (header) continue;
     }
     GstBuffer* buf = gst_buffer_copy_region(whole, GST_BUFFER_COPY_MEMORY, u.offset, u.size);
     // |CT| < 2^23 ms and the nano offset < 1 ms: the sum stays far from overflow.
@@ -296,7 +437,17 @@ IngestStream::Result IngestStream::metadata(rtmp::MetadataReceived&& md) {
   if (tags_) gst_tag_list_unref(tags_);
   tags_ = list;
   for (auto& [key, t] : tracks_) {
-    if (t.stream->add_requested()) t.stream->push_event(gst_event_new_tag(gst_tag_list_ref(tags_)));
+    if (t.stream && t.stream->add_requested() && !t.ended) {
+      t.stream->push_event(gst_event_new_tag(gst_tag_list_ref(tags_)));
+    }
+  }
+  // Video caps take width, height, framerate and pixel-aspect-ratio from it, as flvdemux's do:
+  // caps made before it arrived are made again.
+  if (m.properties()) {
+    stream_metadata_ = m;
+    for (auto& [key, t] : tracks_) {
+      if (t.video) redo_caps_locked(t);
+    }
   }
   gchar* text = g_strdup(rtmp::amf::to_string(m).c_str());
   post_(gst_structure_new("rtmpingestsrc-metadata", "metadata", G_TYPE_STRING, text, nullptr), {});
@@ -309,8 +460,9 @@ bool IngestStream::end_of_stream() {
   bool any = false;
   auto eos = [&](Track& t) {
     if (!t.stream || !t.stream->add_requested()) return;
-    t.stream->push_event(gst_event_new_eos());
     any = true;
+    if (t.ended) return;  // SequenceEnd sent its EOS already
+    t.stream->push_event(gst_event_new_eos());
   };
   if (flv_) eos(*flv_);
   for (auto& [key, t] : tracks_) eos(t);

@@ -2,6 +2,24 @@
 // pads (PadStream each), caps from sequence headers, timestamps on the pipeline's running time,
 // tags from onMetaData, or one FLV stream in `flv` output mode.
 //
+// Caps come from codec_caps.h caps_for() with what the publisher said about the track: its
+// sequence header (SequenceStart, or MPEG2TSSequenceStart's AV1 descriptor), the legacy audio
+// header bits, the onMetaData object that describes it (track 0: the top-level object; track n:
+// its entry of videoTrackIdInfoMap/audioTrackIdInfoMap), and its last E-RTMP colorInfo. When any
+// of these changes the caps are made again and renegotiated before the track's next buffer.
+//
+// What each E-RTMP packet does (docs/ertmp.md "Packet types"):
+//   SequenceStart, MPEG2TSSequenceStart, MultichannelConfig: caps
+//   CodedFrames / CodedFramesX: buffers
+//   SequenceEnd: EOS on that track's pad only, once another track's message shows the publish
+//     goes on (a SequenceEnd as the publish's last message is left to on-disconnect); a later
+//     sequence on the ended track starts a new pad of the same name (pad-removed, pad-added,
+//     as a codec change)
+//   Metadata (colorInfo): the track's caps colorimetry / mastering-display-info /
+//     content-light-level; an empty colorInfo removes them
+//   audio silence (a zero-length audio message): a GAP event on audio_0 at its timestamp
+//   video Command frame: a custom downstream event on its track's video pad (kVideoCommandEvent)
+//
 // Timing (SPEC §4): the first message of a publish maps to the running time at its arrival, and
 // never before the highest DTS any pad carried (a republish or a takeover continues the pads
 // with monotonic timestamps). After that DTS follows the publisher's clock:
@@ -18,12 +36,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <gst/gst.h>
 
 #include "gst/pad_stream.h"
+#include "protocol/color_info.h"
 #include "protocol/server_session.h"
 
 namespace gst_ertmp {
@@ -41,6 +61,13 @@ class IngestStream {
   // 2^40 ms is ~34.8 years: no real stream gets there; peer-driven jumps of 2^31-1 ms per
   // message do after ~512 messages.
   static constexpr uint64_t kMaxTimestampJumpMs = uint64_t{1} << 40;
+
+  // A video Command frame (E-RTMP VideoCommand, legacy "video info/command frame") becomes a
+  // serialized custom downstream event (GST_EVENT_CUSTOM_DOWNSTREAM) on its track's video pad with
+  // this structure: "command" (guint: 0 StartSeek, 1 EndSeek, or another value as sent),
+  // "command-name" (string: "start-seek", "end-seek" or "unknown") and "timestamp"
+  // (GstClockTime: the running time of the message, as the buffers' DTS).
+  static constexpr const char* kVideoCommandEvent = "rtmp-video-command";
 
   enum class Result { kOk, kFull, kBadTimestamp };
 
@@ -71,13 +98,29 @@ class IngestStream {
   void fill_stats(GstStructure* s);
 
  private:
+  // What a track's caps are made from (the inputs of caps_for() the publisher sent).
+  struct Source {
+    rtmp::Codec codec = rtmp::Codec::kUnknown;
+    std::vector<uint8_t> sequence_header;
+    bool mpeg2ts_descriptor = false;
+    bool legacy_audio_header = false;
+    uint8_t sound_rate = 3, sound_size = 1, sound_type = 1, channels_hint = 0;
+  };
   struct Track {
-    std::unique_ptr<PadStream> stream;
+    std::unique_ptr<PadStream> stream;  // null until the track has caps (or after stop)
     GstCaps* caps = nullptr;
     std::string name;
     bool video = false;
-    unsigned stream_number = 0;  // stream ids of the pads that replaced it after codec changes
+    guint id = 0;
+    unsigned stream_number = 0;  // stream ids of the pads that replaced it (codec change, end)
     bool discont = true;
+    // SequenceEnd pushed EOS on the pad: the next caps start a new pad.
+    bool ended = false;
+    // A SequenceEnd arrived; applied by the next message of another track (see
+    // apply_pending_ends_locked).
+    bool end_pending = false;
+    Source source;
+    rtmp::ColorInfo color_info;        // from the last Metadata packet; empty: none or reset
     bool first_buffer_queued = false;  // its pad's first buffer waits for the other pads
     guint64 frames = 0;
     guint64 bytes = 0;
@@ -90,6 +133,14 @@ class IngestStream {
   void open_track_locked(Track& t, GstStaticPadTemplate* tmpl, const char* stream_id,
                          std::shared_ptr<PadHandover> after = nullptr);
   void set_caps_locked(Track& t, GstCaps* caps);
+  const rtmp::amf::Value* metadata_for_locked(const Track& t) const;
+  GstCaps* caps_of_locked(const Track& t, std::string* error) const;
+  void redo_caps_locked(Track& t);
+  void apply_metadata_packet_locked(const rtmp::MediaUnit& u, rtmp::Bytes body);
+  void apply_pending_ends_locked(const rtmp::FlvTag& tag);
+  void end_track_locked(Track& t);
+  void push_gap_locked(GstClockTimeDiff dts);
+  void push_video_command_locked(const rtmp::MediaUnit& u, GstClockTimeDiff dts);
   bool push_locked(Track& t, GstBuffer* buf, size_t counted_bytes);
   Result push_flv_locked(uint8_t type, uint64_t rtmp_ts, rtmp::Bytes body);
   void warn(const std::string& what) { post_(nullptr, what); }
@@ -109,6 +160,7 @@ class IngestStream {
   std::vector<std::unique_ptr<PadStream>> retired_;
   bool flv_header_sent_ = false;
   GstTagList* tags_ = nullptr;
+  std::optional<rtmp::amf::Value> stream_metadata_;  // the last onMetaData object
   bool have_base_ = false;
   GstClockTime base_running_ = 0;
   uint64_t base_rtmp_ = 0;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <utility>
 
+#include "gst/codec_caps.h"
 #include "protocol/codec_config.h"
 
 namespace gst_ertmp {
@@ -407,6 +408,7 @@ std::optional<PushFormat> push_format_from_caps(const GstCaps* caps, std::string
             : name.starts_with("audio/") ? audio_from_caps(name, caps, s, &f, error)
                                          : fail(error, "no FLV/E-RTMP mapping for " + name);
   if (!ok) return std::nullopt;
+  if (f.video) f.color_info = color_info_from_caps(caps);
   return f;
 }
 

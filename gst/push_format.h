@@ -15,6 +15,7 @@
 
 #include "protocol/amf_value.h"
 #include "protocol/byte_reader.h"
+#include "protocol/color_info.h"
 #include "protocol/flv_tag.h"
 
 namespace gst_ertmp {
@@ -45,6 +46,10 @@ struct PushFormat {
   // Bits per second for videodatarate/audiodatarate (0 = unknown). Not from caps: the element
   // sets it from the pad's bitrate / nominal-bitrate tags.
   int bitrate = 0;
+  // Video: the E-RTMP colorInfo of the caps' colorimetry, mastering-display-info,
+  // content-light-level and bit-depth-luma (codec_caps.h color_info_from_caps); empty when the
+  // caps carry none of them.
+  rtmp::ColorInfo color_info;
 };
 
 // The packaging of a stream with these (fixed) caps. nullopt with `error` set when the caps

@@ -41,6 +41,7 @@ struct PushInput::InputPad {
   std::shared_ptr<const PushFormat> format;  // latest caps (mu_)
   std::deque<Item> queue;
   bool eos = false;
+  bool end_sent = false;  // kTrackEndEvent went to the base sink for this EOS
   bool released = false;  // release_pad ran: a chain blocked on the queue must leave
   bool flushing = false;  // between FLUSH_START and FLUSH_STOP
   // Whether upstream is live (a latency query; unknown counts as live): others wait for a
@@ -228,7 +229,7 @@ bool PushInput::set_caps(InputPad* p, GstCaps* caps) {
     const PushFormat* old = p->format.get();
     bool same = old && old->codec == f->codec && old->sequence_header == f->sequence_header &&
                 old->width == f->width && old->height == f->height && old->rate == f->rate &&
-                old->channels == f->channels;
+                old->channels == f->channels && old->color_info == f->color_info;
     if (same) return true;
     p->format = std::make_shared<const PushFormat>(std::move(*f));
     declared = p->format;
@@ -311,6 +312,7 @@ gboolean PushInput::handle_event(InputPad* p, GstEvent* ev) {
         std::lock_guard<std::mutex> lock(mu_);
         p->clear_queue();
         p->eos = false;
+        p->end_sent = false;
         p->flushing = false;
         p->last_dts = G_MININT64;
         gst_segment_init(&p->segment, GST_FORMAT_TIME);
@@ -409,6 +411,7 @@ void PushInput::start(guint interleave_timeout_ms) {
     for (auto& p : pads_) {
       p->clear_queue();
       p->eos = false;
+      p->end_sent = false;
       p->flushing = false;
       p->released = false;
       p->last_dts = G_MININT64;
@@ -513,6 +516,32 @@ void PushInput::push_sticky_events(std::unique_lock<std::mutex>& lock) {
   }
 }
 
+// Unlocks `lock`, tells the base sink about every pad whose EOS is reached (its queue sent),
+// once per EOS, and locks again. False when there was none. Not when every pad is done: the
+// stream's end (EOS, then the unpublish) says it, and a SequenceEnd per track there would only
+// make a receiver that continues its pads with the next publisher start them anew.
+bool PushInput::push_track_ends(std::unique_lock<std::mutex>& lock) {
+  if (all_done_locked()) return false;
+  std::vector<TrackKey> ends;
+  for (auto& p : pads_) {
+    if (p->eos && p->queue.empty() && !p->end_sent && !p->flushing) {
+      p->end_sent = true;
+      ends.push_back(p->key);
+    }
+  }
+  if (ends.empty()) return false;
+  push_sticky_events(lock);
+  for (const TrackKey& key : ends) {
+    gst_pad_push_event(
+        feeder_, gst_event_new_custom(
+                     GST_EVENT_CUSTOM_DOWNSTREAM,
+                     gst_structure_new(kTrackEndEvent, "video", G_TYPE_BOOLEAN, key.video, "track",
+                                       G_TYPE_UINT, static_cast<guint>(key.id), nullptr)));
+  }
+  lock.lock();
+  return true;
+}
+
 void PushInput::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -523,6 +552,7 @@ void PushInput::run() {
       cv_.wait_for(lock, std::chrono::milliseconds(100));
       continue;
     }
+    if (!sink_flushing_ && push_track_ends(lock)) continue;
     if (!eos_sent_ && !sink_flushing_ && all_done_locked()) {
       eos_sent_ = true;
       push_sticky_events(lock);

@@ -42,6 +42,11 @@ namespace gst_ertmp {
 
 class PushInput {
  public:
+  // When an elementary pad's EOS comes out of the interleaver (after its last buffer), the
+  // feeder sends the base sink a serialized custom downstream event of this name, with fields
+  // "video" (boolean) and "track" (uint): the element turns it into that track's SequenceEnd.
+  static constexpr const char* kTrackEndEvent = "rtmppushsink-track-end";
+
   // `sink_pad` is the base sink's pad; `description` receives the pads' caps and tags.
   PushInput(GstElement* element, GstPad* sink_pad, StreamDescription& description);
   ~PushInput();
@@ -91,6 +96,7 @@ class PushInput {
   bool all_done_locked() const;
   void learn_liveness(std::unique_lock<std::mutex>& lock);
   void push_sticky_events(std::unique_lock<std::mutex>& lock);
+  bool push_track_ends(std::unique_lock<std::mutex>& lock);
   void run();
   std::vector<GstPad*> pad_refs();
   bool forward_upstream(GstEvent* event);

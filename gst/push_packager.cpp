@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "protocol/color_info.h"
 #include "protocol/command.h"
 #include "protocol/flv_tag.h"
 
@@ -11,8 +12,6 @@
 #define GST_CAT_DEFAULT gst_ertmp::push_debug_category()
 
 namespace gst_ertmp {
-namespace {}  // namespace
-
 // --- StreamDescription ---------------------------------------------------------------------
 
 StreamDescription::~StreamDescription() {
@@ -55,30 +54,100 @@ GstTagList* StreamDescription::tags() const {
 // --- Packager ------------------------------------------------------------------------------
 
 Packager::Packager(StreamHeaders& headers, const StreamDescription& description, EnhancedMode mode,
-                   GstObject* log_object)
-    : headers_(headers), description_(description), mode_(mode), log_object_(log_object) {}
+                   GstObject* log_object, MultitrackPacking packing)
+    : headers_(headers),
+      description_(description),
+      mode_(mode),
+      log_object_(log_object),
+      packing_(packing) {}
+
+void Packager::set_peer(const rtmp::PeerCapabilities& server_caps) {
+  peer_ = server_caps;
+  for (auto& [key, t] : tracks_) t.source.reset();  // plan again with the next frame
+  GST_INFO_OBJECT(
+      log_object_, "server echo: %zu FourCCs, capsEx 0x%x: multitrack %s, nano timing %s",
+      server_caps.fourcc_list.size() + server_caps.video_fourcc_info.size() +
+          server_caps.audio_fourcc_info.size(),
+      server_caps.caps_ex, server_caps.caps_ex & rtmp::kCapsExMultitrack ? "yes" : "no",
+      server_caps.caps_ex & (rtmp::kCapsExModEx | rtmp::kCapsExTimestampNanoOffset) ? "yes" : "no");
+}
+
+// docs/ertmp.md "What rtmppushsink sends" is this function as a table.
+Packager::TrackPlan Packager::plan_for(TrackKey track, const PushFormat& f) const {
+  TrackPlan p;
+  const uint32_t fourcc = rtmp::codec_fourcc(f.codec);
+  const std::string name = fourcc ? rtmp::fourcc_string(fourcc) : rtmp::codec_name(f.codec);
+  const bool always = mode_ == EnhancedMode::kAlways;
+  const rtmp::PeerCapabilities* peer = peer_ ? &*peer_ : nullptr;
+  // The echo names codecs (fourCcList or an info map): it takes only those as FourCC tags.
+  const bool named = peer && (!peer->fourcc_list.empty() || !peer->video_fourcc_info.empty() ||
+                              !peer->audio_fourcc_info.empty());
+  auto takes = [&] {
+    if (!named) return true;
+    constexpr uint32_t kDecode = rtmp::kCanDecode, kForward = rtmp::kCanForward;
+    return track.video
+               ? peer->supports_video(name, kDecode) || peer->supports_video(name, kForward)
+               : peer->supports_audio(name, kDecode) || peer->supports_audio(name, kForward);
+  };
+  const bool multitrack = always || (peer && (peer->caps_ex & rtmp::kCapsExMultitrack));
+  const bool nano =
+      always || (peer && (peer->caps_ex & (rtmp::kCapsExModEx | rtmp::kCapsExTimestampNanoOffset)));
+  const bool packing = packing_ != MultitrackPacking::kOneTrack && multitrack;
+  if (track.id != 0) {
+    p.enhanced = true;
+    if (!multitrack) {
+      p.send = false;
+      p.why_not = "the server did not advertise E-RTMP multitrack (capsEx)";
+    } else if (!fourcc) {
+      p.send = false;
+      p.why_not = name + " has no E-RTMP FourCC, which tracks >= 1 need";
+    } else if (!always && !takes()) {
+      p.send = false;
+      p.why_not = "the server's connect _result does not name " + name;
+    }
+  } else if (always) {
+    p.enhanced = fourcc != 0;
+  } else if (!f.has_legacy_form) {
+    p.enhanced = true;
+    if (!takes()) {
+      p.send = false;
+      p.why_not =
+          "the server's connect _result does not name " + name + " and it has no legacy FLV form";
+    }
+  } else {
+    // Track 0 of a codec with a legacy form stays legacy: every server and flvdemux read it
+    // (rtmpingestsrc output-mode=flv ! flvdemux included), whatever the server echoes.
+    p.enhanced = false;
+  }
+  p.nano = p.send && p.enhanced && nano;
+  p.packable = p.send && p.enhanced && packing;
+  return p;
+}
 
 bool Packager::enhanced_for(TrackKey track, const PushFormat& f) const {
-  if (track.id != 0 || !f.has_legacy_form) return true;
-  return mode_ == EnhancedMode::kAlways && rtmp::codec_fourcc(f.codec) != 0;
+  auto it = tracks_.find(track);
+  if (it != tracks_.end() && it->second.source) return it->second.plan.enhanced;
+  return plan_for(track, f).enhanced;
 }
 
 // The tag body of a sequence header, or only the tag header of a frame (the payload's bytes
 // are not read then; they follow the header on the wire).
 bool Packager::build_tag(TrackKey track, const PushFormat& f, bool sequence_start,
                          rtmp::Bytes payload, bool keyframe, int32_t ct,
-                         std::vector<uint8_t>& out) {
+                         std::optional<uint32_t> nano, std::vector<uint8_t>& out) {
   rtmp::UnitSpec unit{track.id, f.codec, ct, payload};
   std::optional<rtmp::AvMultitrackType> multitrack;
   if (track.id != 0) multitrack = rtmp::AvMultitrackType::kOneTrack;
+  const bool enhanced = enhanced_for(track, f);
   rtmp::Status st = rtmp::Ok{};
   if (track.video) {
     rtmp::VideoTagSpec spec;
     spec.frame_type = keyframe ? rtmp::VideoFrameType::kKey : rtmp::VideoFrameType::kInter;
     spec.packet = sequence_start ? rtmp::VideoPacketType::kSequenceStart
                                  : rtmp::VideoPacketType::kCodedFrames;
-    spec.force_enhanced = enhanced_for(track, f);
+    spec.force_enhanced = enhanced;
     spec.multitrack = multitrack;
+    spec.nano_offset = nano;
     spec.units = {unit};
     st =
         sequence_start ? rtmp::build_video_tag(spec, out) : rtmp::build_video_tag_header(spec, out);
@@ -86,8 +155,9 @@ bool Packager::build_tag(TrackKey track, const PushFormat& f, bool sequence_star
     rtmp::AudioTagSpec spec;
     spec.packet = sequence_start ? rtmp::AudioPacketType::kSequenceStart
                                  : rtmp::AudioPacketType::kCodedFrames;
-    spec.force_enhanced = enhanced_for(track, f);
+    spec.force_enhanced = enhanced;
     spec.multitrack = multitrack;
+    spec.nano_offset = nano;
     spec.sound_rate = f.sound_rate;
     spec.sound_size = f.sound_size;
     spec.sound_type = f.sound_type;
@@ -103,14 +173,40 @@ bool Packager::build_tag(TrackKey track, const PushFormat& f, bool sequence_star
   return true;
 }
 
-PacketPtr Packager::sequence_header_packet(TrackKey track, const PushFormat& f) {
+// The track's SequenceStart, followed (Packet::then) by its colorInfo Metadata packet when the
+// track goes as E-RTMP video and its caps carry colour information, or by a colorInfo reset
+// when the previous sequence header had some and these caps have none.
+PacketPtr Packager::sequence_header_packet(TrackKey track, TrackState& t) {
+  const PushFormat& f = *t.format;
   if (f.sequence_header.empty()) return nullptr;
   auto pk = std::make_shared<Packet>();
   pk->video = track.video;
   pk->type = track.video ? rtmp::MessageType::kVideo : rtmp::MessageType::kAudio;
   pk->track = track;
-  if (!build_tag(track, f, true, f.sequence_header, true, 0, pk->body)) return nullptr;
+  if (!build_tag(track, f, true, f.sequence_header, true, 0, std::nullopt, pk->body)) {
+    return nullptr;
+  }
+  const bool color = track.video && t.plan.enhanced && rtmp::codec_fourcc(f.codec) != 0;
+  if (color && (!f.color_info.empty() || t.colored)) {
+    auto info = std::make_shared<Packet>();
+    info->video = true;
+    info->type = rtmp::MessageType::kVideo;
+    info->track = track;
+    auto st = rtmp::build_color_info_tag(f.codec, track.id, f.color_info, info->body);
+    if (st.ok()) {
+      pk->then = info;
+    } else {
+      GST_WARNING_OBJECT(log_object_, "no colorInfo for video track %u: %s", track.id,
+                         st.error().to_string().c_str());
+    }
+  }
+  t.colored = color && !f.color_info.empty();
   return pk;
+}
+
+void Packager::new_sequence_header(TrackKey track, TrackState& t) {
+  t.sequence_header = sequence_header_packet(track, t);
+  headers_.set_sequence_header(track, t.sequence_header);
 }
 
 // onMetaData for the default tracks (their formats as sent, else as declared by caps) and the
@@ -140,16 +236,19 @@ void Packager::rebuild_metadata() {
   metadata_stale_ = false;
 }
 
-gint64 Packager::rtmp_ms(gint64 running_ns) {
+gint64 Packager::since_base(gint64 running_ns) {
   if (!have_base_) {
     have_base_ = true;
     base_ = running_ns;
   }
-  // Floor division: a time before the base (a B-frame DTS below the first frame's, when
-  // another pad went first) rounds the same way as one after it.
-  gint64 d = running_ns - base_;
-  gint64 ms = d / static_cast<gint64>(GST_MSECOND);
-  if (d < 0 && d % static_cast<gint64>(GST_MSECOND) != 0) --ms;
+  return running_ns - base_;
+}
+
+// Floor division by a millisecond: a time before the base (a B-frame DTS below the first
+// frame's, when another pad went first) rounds the same way as one after it.
+static gint64 floor_ms(gint64 ns) {
+  gint64 ms = ns / static_cast<gint64>(GST_MSECOND);
+  if (ns < 0 && ns % static_cast<gint64>(GST_MSECOND) != 0) --ms;
   return ms;
 }
 
@@ -160,10 +259,27 @@ void Packager::package_frame(const ElementaryFrame& in, std::vector<Packet>& out
     // still reads the caps' format.
     t.source = in.format;
     t.format = std::make_shared<PushFormat>(*in.format);
-    t.sequence_header = sequence_header_packet(in.track, *t.format);
-    headers_.set_sequence_header(in.track, t.sequence_header);
+    const bool was_sent = t.plan.send;
+    t.plan = plan_for(in.track, *t.format);
+    if (!t.plan.send) {
+      if (was_sent && log_object_ && GST_IS_ELEMENT(log_object_)) {
+        GST_ELEMENT_WARNING(GST_ELEMENT(log_object_), STREAM, FORMAT,
+                            ("%s track %u (%s) is not sent", in.track.video ? "Video" : "Audio",
+                             in.track.id, rtmp::codec_name(t.format->codec)),
+                            ("%s", t.plan.why_not.c_str()));
+      }
+      t.sequence_header.reset();
+      headers_.set_sequence_header(in.track, nullptr);
+      return;
+    }
+    if (!t.plan.enhanced && !t.format->has_legacy_form) {
+      GST_DEBUG_OBJECT(log_object_, "%s goes as E-RTMP to a server that named no codecs",
+                       rtmp::codec_name(t.format->codec));
+    }
+    new_sequence_header(in.track, t);
     if (in.track.id == 0) metadata_stale_ = true;  // describe the new format
   }
+  if (!t.plan.send) return;
   PushFormat& f = *t.format;
   Packet pk;
   pk.media = true;
@@ -171,7 +287,10 @@ void Packager::package_frame(const ElementaryFrame& in, std::vector<Packet>& out
   pk.video = in.track.video;
   pk.type = in.track.video ? rtmp::MessageType::kVideo : rtmp::MessageType::kAudio;
   pk.keyframe = in.keyframe;
-  const gint64 dts_ms = rtmp_ms(in.dts);
+  const gint64 dts_ns = since_base(in.dts);
+  const gint64 pts_ns = since_base(in.pts);
+  const gint64 dts_ms = floor_ms(dts_ns);
+  const gint64 pts_ms = floor_ms(pts_ns);
   pk.dts_ms = static_cast<uint64_t>(std::max<gint64>(dts_ms, 0));  // RTMP has no negative time
   auto mapped = std::make_shared<const Payload>(gst_buffer_ref(in.buffer));
   std::vector<uint8_t> converted;
@@ -189,22 +308,172 @@ void Packager::package_frame(const ElementaryFrame& in, std::vector<Packet>& out
     GST_DEBUG_OBJECT(log_object_, "dropping a frame on %s before its sequence header", in.pad_name);
     return;
   }
-  if (was_pending) {
-    t.sequence_header = sequence_header_packet(in.track, f);
-    headers_.set_sequence_header(in.track, t.sequence_header);
-  }
+  if (was_pending) new_sequence_header(in.track, t);
   pk.payload = as_is ? mapped : std::make_shared<const Payload>(std::move(converted));
   // CT from the rounded PTS and DTS, not rounded on its own (OBS 31.1's off-by-one fix), and
-  // from the DTS before it was clamped at 0, so the frame keeps its composition offset.
-  gint64 ct_ms = rtmp_ms(in.pts) - dts_ms;
-  if (!build_tag(in.track, f, false, pk.payload->bytes(), in.keyframe, static_cast<int32_t>(ct_ms),
-                 pk.body)) {
+  // from the DTS as sent (clamped at 0), so the receiver's timestamp + CT is the PTS: a B-frame
+  // DTS before the timeline's zero used to keep its unclamped CT, which put its PTS late by the
+  // clamped amount.
+  const auto ct = static_cast<int32_t>(pts_ms - std::max<gint64>(dts_ms, 0));
+  // The sub-millisecond part of the PTS (see package_frame's contract).
+  const auto nano = static_cast<uint32_t>(pts_ns - pts_ms * static_cast<gint64>(GST_MSECOND));
+  std::optional<uint32_t> nano_offset;
+  if (t.plan.nano && nano != 0) nano_offset = nano;
+  if (!build_tag(in.track, f, false, pk.payload->bytes(), in.keyframe, ct, nano_offset, pk.body)) {
     return;
   }
   if (metadata_stale_) rebuild_metadata();
   pk.sequence_header = t.sequence_header;
   pk.metadata = metadata_;
-  out.push_back(std::move(pk));
+  t.last_dts_ms = pk.dts_ms;
+  release_before(pk.dts_ms, out);
+  if (t.plan.packable) {
+    hold(Held{std::move(pk), f.codec, ct}, nano_offset.value_or(0), out);
+  } else {
+    out.push_back(std::move(pk));
+  }
+}
+
+// --- multitrack packing --------------------------------------------------------------------
+
+size_t Packager::packable_tracks(bool video) const {
+  size_t n = 0;
+  for (const auto& [key, t] : tracks_) {
+    if (key.video == video && t.source && t.plan.packable) ++n;
+  }
+  return n;
+}
+
+// Keeps a frame for the message of its instant: frames of one kind with the same timestamp,
+// nano offset and frame type, one per track. A frame that does not fit releases the held ones
+// first; the message goes as soon as every packable track of the kind has its frame in it.
+void Packager::hold(Held&& frame, uint32_t nano, std::vector<Packet>& out) {
+  const bool video = frame.packet.video;
+  Group& g = held_[video];
+  if (!g.frames.empty()) {
+    const Packet& first = g.frames.front().packet;
+    bool fits = first.dts_ms == frame.packet.dts_ms && g.nano == nano &&
+                first.keyframe == frame.packet.keyframe;
+    for (const Held& h : g.frames) fits = fits && !(h.packet.track == frame.packet.track);
+    if (!fits) release(video, out);
+  }
+  g.nano = nano;
+  g.frames.push_back(std::move(frame));
+  if (g.frames.size() >= packable_tracks(video)) release(video, out);
+}
+
+// Sends what is held for one kind: one frame as it is, several as one ManyTracks* message.
+void Packager::release(bool video, std::vector<Packet>& out) {
+  Group& g = held_[video];
+  if (g.frames.size() == 1) out.push_back(std::move(g.frames.front().packet));
+  if (g.frames.size() > 1) {
+    Packet pk;
+    const Packet& first = g.frames.front().packet;
+    pk.media = true;
+    pk.video = video;
+    pk.type = first.type;
+    pk.keyframe = first.keyframe;
+    pk.dts_ms = first.dts_ms;
+    pk.track = first.track;
+    pk.sequence_header = first.sequence_header;
+    pk.metadata = first.metadata;
+    std::vector<rtmp::UnitSpec> units;
+    for (size_t i = 0; i < g.frames.size(); ++i) {
+      const Held& h = g.frames[i];
+      units.push_back({h.packet.track.id, h.codec, h.ct, h.packet.payload->bytes()});
+      if (i > 0) pk.more_tracks.emplace_back(h.packet.track, h.packet.sequence_header);
+    }
+    std::optional<rtmp::AvMultitrackType> form =
+        packing_ == MultitrackPacking::kManyTracksManyCodecs
+            ? rtmp::AvMultitrackType::kManyTracksManyCodecs
+            : rtmp::multitrack_form(units);
+    std::optional<uint32_t> nano;
+    if (g.nano) nano = g.nano;
+    rtmp::Status st = rtmp::Ok{};
+    if (video) {
+      rtmp::VideoTagSpec spec;
+      spec.frame_type = first.keyframe ? rtmp::VideoFrameType::kKey : rtmp::VideoFrameType::kInter;
+      spec.force_enhanced = true;
+      spec.multitrack = form;
+      spec.nano_offset = nano;
+      spec.units = std::move(units);
+      st = rtmp::build_video_tag(spec, pk.body);
+    } else {
+      rtmp::AudioTagSpec spec;
+      spec.force_enhanced = true;
+      spec.multitrack = form;
+      spec.nano_offset = nano;
+      spec.units = std::move(units);
+      st = rtmp::build_audio_tag(spec, pk.body);
+    }
+    if (st.ok()) {
+      out.push_back(std::move(pk));
+    } else {
+      // Cannot happen for tracks planned packable (FourCC codecs, distinct tracks); sent one
+      // by one rather than lost.
+      GST_WARNING_OBJECT(log_object_, "cannot pack %zu tracks: %s", g.frames.size(),
+                         st.error().to_string().c_str());
+      for (Held& h : g.frames) out.push_back(std::move(h.packet));
+    }
+  }
+  g.frames.clear();
+}
+
+// Held frames of an earlier instant go before a later frame (the wire stays in DTS order).
+void Packager::release_before(uint64_t dts_ms, std::vector<Packet>& out) {
+  for (bool video : {false, true}) {
+    const Group& g = held_[video];
+    if (!g.frames.empty() && g.frames.front().packet.dts_ms < dts_ms) release(video, out);
+  }
+}
+
+void Packager::flush(std::vector<Packet>& out) {
+  release(false, out);
+  release(true, out);
+}
+
+void Packager::package_track_end(TrackKey track, std::vector<Packet>& out) {
+  flush(out);
+  auto it = tracks_.find(track);
+  if (it == tracks_.end() || !it->second.format) return;
+  TrackState& t = it->second;
+  const PushFormat& f = *t.format;
+  const bool sendable = t.plan.send && (t.plan.enhanced || f.codec == rtmp::Codec::kAvc);
+  if (sendable && t.sequence_header) {
+    Packet pk;
+    pk.video = track.video;
+    pk.type = track.video ? rtmp::MessageType::kVideo : rtmp::MessageType::kAudio;
+    pk.track = track;
+    pk.dts_ms = t.last_dts_ms;
+    rtmp::UnitSpec unit{track.id, f.codec, 0, {}};
+    std::optional<rtmp::AvMultitrackType> multitrack;
+    if (track.id != 0) multitrack = rtmp::AvMultitrackType::kOneTrack;
+    rtmp::Status st = rtmp::Ok{};
+    if (track.video) {
+      rtmp::VideoTagSpec spec;
+      spec.packet = rtmp::VideoPacketType::kSequenceEnd;
+      spec.force_enhanced = t.plan.enhanced;
+      spec.multitrack = multitrack;
+      spec.units = {unit};
+      st = rtmp::build_video_tag(spec, pk.body);
+    } else {
+      rtmp::AudioTagSpec spec;
+      spec.packet = rtmp::AudioPacketType::kSequenceEnd;
+      spec.force_enhanced = true;
+      spec.multitrack = multitrack;
+      spec.units = {unit};
+      st = rtmp::build_audio_tag(spec, pk.body);
+    }
+    if (st.ok()) {
+      GST_DEBUG_OBJECT(log_object_, "SequenceEnd on %s track %u", track.video ? "video" : "audio",
+                       track.id);
+      out.push_back(std::move(pk));
+    }
+  }
+  // A later frame on the track starts a sequence again: headers anew.
+  t.source.reset();
+  t.sequence_header.reset();
+  headers_.set_sequence_header(track, nullptr);
 }
 
 // --- FLV -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <compare>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "protocol/byte_reader.h"
@@ -83,6 +84,12 @@ struct Packet {
   TrackKey track;
   PacketPtr sequence_header;
   PacketPtr metadata;
+  // A multitrack message (ManyTracks / ManyTracksManyCodecs) carries other tracks too: each with
+  // the sequence header it decodes with, sent before it like `sequence_header`.
+  std::vector<std::pair<TrackKey, PacketPtr>> more_tracks;
+  // Headers: a packet that goes right after this one whenever this one is sent (a video
+  // track's colorInfo Metadata packet after its sequence header).
+  PacketPtr then;
 
   size_t size() const { return body.size() + (payload ? payload->bytes().size() : 0); }
 };

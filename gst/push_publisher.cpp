@@ -216,6 +216,7 @@ void PushPublisher::connect_once() {
       std::lock_guard<std::mutex> lock(mu_);
       connected_ = true;
       if (ever_connected_) ++reconnects_;
+      if (!ever_connected_) first_server_caps_ = conn_->server_caps();
       ever_connected_ = true;
       connected_since_us_ = now_us();
       server_ = server;
@@ -360,6 +361,14 @@ bool PushPublisher::deliver(const Packet& pk, uint64_t dts_ms, std::string* why)
   return true;
 }
 
+// io_mu_ held. A header and the packets chained after it (Packet::then).
+bool PushPublisher::deliver_header(const Packet& header, uint64_t dts_ms, std::string* why) {
+  for (const Packet* h = &header; h; h = h->then.get()) {
+    if (!deliver(*h, dts_ms, why)) return false;
+  }
+  return true;
+}
+
 // io_mu_ held. The headers a frame needs that this connection has not sent, then the frame.
 bool PushPublisher::deliver_with_headers(const Packet& pk, std::string* why) {
   if (pk.media) {
@@ -367,9 +376,15 @@ bool PushPublisher::deliver_with_headers(const Packet& pk, std::string* why) {
       if (!deliver(*pk.metadata, pk.dts_ms, why)) return false;
       sent_.metadata = pk.metadata;
     }
-    if (pk.sequence_header && sent_.sequence_headers[pk.track] != pk.sequence_header) {
-      if (!deliver(*pk.sequence_header, pk.dts_ms, why)) return false;
-      sent_.sequence_headers[pk.track] = pk.sequence_header;
+    auto need = [&](TrackKey track, const PacketPtr& header) {
+      if (!header || sent_.sequence_headers[track] == header) return true;
+      if (!deliver_header(*header, pk.dts_ms, why)) return false;
+      sent_.sequence_headers[track] = header;
+      return true;
+    };
+    if (!need(pk.track, pk.sequence_header)) return false;
+    for (const auto& [track, header] : pk.more_tracks) {
+      if (!need(track, header)) return false;
     }
   }
   return deliver(pk, pk.dts_ms, why);
@@ -418,7 +433,7 @@ bool PushPublisher::start_connection(std::string* why) {
       sent_.metadata = now.metadata;
     }
     for (const auto& [track, header] : now.sequence_headers) {
-      if (!deliver(*header, last_dts_ms_, why)) return false;
+      if (!deliver_header(*header, last_dts_ms_, why)) return false;
       sent_.sequence_headers[track] = header;
     }
   }
@@ -484,26 +499,30 @@ void PushPublisher::send_one(Packet&& pk, std::string* why) {
   }
 }
 
-GstFlowReturn PushPublisher::send(std::vector<Packet>& packets) {
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!want_connect_) {
-      want_connect_ = true;  // async-connect=false: connect now
-      cv_.notify_all();
-    }
-    // Before the first connection: wait for it (or its failure), as rtmp2sink does; an
-    // unlock() meanwhile (a flush, PLAYING->PAUSED) returns at once.
-    const guint64 unlocks = unlocks_;
-    cv_.wait(lock, [&] {
-      return ever_connected_ || failed_ || flushing_ || stopping_ || unlocks_ != unlocks;
-    });
-    if (failed_) {
-      lock.unlock();
-      return failed_flow();
-    }
-    if (finished_) return GST_FLOW_EOS;
-    if (flushing_ || stopping_ || unlocks_ != unlocks) return GST_FLOW_FLUSHING;
+GstFlowReturn PushPublisher::wait_connected(rtmp::PeerCapabilities* server_caps) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!want_connect_) {
+    want_connect_ = true;  // async-connect=false: connect now
+    cv_.notify_all();
   }
+  // Before the first connection: wait for it (or its failure), as rtmp2sink does; an
+  // unlock() meanwhile (a flush, PLAYING->PAUSED) returns at once.
+  const guint64 unlocks = unlocks_;
+  cv_.wait(lock, [&] {
+    return ever_connected_ || failed_ || flushing_ || stopping_ || unlocks_ != unlocks;
+  });
+  if (failed_) {
+    lock.unlock();
+    return failed_flow();
+  }
+  if (finished_) return GST_FLOW_EOS;
+  if (flushing_ || stopping_ || unlocks_ != unlocks) return GST_FLOW_FLUSHING;
+  if (server_caps) *server_caps = first_server_caps_;
+  return GST_FLOW_OK;
+}
+
+GstFlowReturn PushPublisher::send(std::vector<Packet>& packets) {
+  if (GstFlowReturn ret = wait_connected(nullptr); ret != GST_FLOW_OK) return ret;
   {
     std::lock_guard<std::mutex> io(io_mu_);
     std::string why;

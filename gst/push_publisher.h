@@ -76,6 +76,11 @@ class PushPublisher {
   PushPublisher& operator=(const PushPublisher&) = delete;
 
   void start();
+  // Streaming thread. Waits for the first connection (or its failure), as send() does, and
+  // gives what the server's connect `_result` echoed (its E-RTMP capabilities: empty for a
+  // server that echoes none), which decides what enhanced=auto sends for the whole run.
+  // GST_FLOW_OK, or send()'s codes.
+  GstFlowReturn wait_connected(rtmp::PeerCapabilities* server_caps);
   // Streaming thread. Waits for the first connection (or its failure); then sends or backlogs.
   // GST_FLOW_ERROR once the publisher failed (the error is on the bus), GST_FLOW_FLUSHING when
   // flushing or stopping, GST_FLOW_EOS after finish().
@@ -102,6 +107,7 @@ class PushPublisher {
   bool start_connection(std::string* why);
   void send_one(Packet&& pk, std::string* why);
   bool deliver_with_headers(const Packet& pk, std::string* why);
+  bool deliver_header(const Packet& header, uint64_t dts_ms, std::string* why);
   bool deliver(const Packet& pk, uint64_t dts_ms, std::string* why);
   void backlog_push(Packet&& pk);
   void apply_live_settings();
@@ -151,6 +157,7 @@ class PushPublisher {
   bool want_connect_ = false;  // async-connect=false: the first packet asked for it
   bool connected_ = false;
   bool ever_connected_ = false;
+  rtmp::PeerCapabilities first_server_caps_;  // the first connection's connect _result echo
   int attempts_ = 0;
   gint64 next_attempt_us_ = 0;
   gint64 connected_since_us_ = 0;

@@ -631,6 +631,17 @@ class Fault : public ::testing::TestWithParam<FaultCase> {
     ASSERT_TRUE(ingest_log_.wait(
         [this] { return ingest_log_.has_locked("rtmpingestsrc-publisher-disconnected", "good"); },
         10'000));
+    // The pads' tasks may still be pushing what was queued when the publisher left (a row that
+    // blocks downstream leaves seconds of it): bounded wait until everything sent is out.
+    auto all_out = [this] {
+      std::scoped_lock lock(got_.mu, sent_.mu);
+      return got_.md5s["good_video_0"].size() >= sent_.md5s["video_0"].size() &&
+             got_.md5s["good_audio_0"].size() >= sent_.md5s["audio_0"].size();
+    };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!all_out() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling appsink counts
+    }
     std::scoped_lock lock(got_.mu, sent_.mu);
     EXPECT_EQ(sent_.md5s["video_0"].size(), 60u);
     EXPECT_GT(sent_.md5s["audio_0"].size(), 80u);

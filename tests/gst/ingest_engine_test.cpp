@@ -467,7 +467,7 @@ TEST_F(Engine, TimestampJumpsCloseThePublisherNotTheElement) {
   EXPECT_TRUE(warned) << "the publisher was not closed for its timestamps";
   // What was received before the fault is delivered: the pad task may still be pushing it.
   auto t0 = Clock::now();
-  while (got_.count("audio_0") < 500 && ms_since(t0) < 5'000) {
+  while (got_.count("audio_0") < 513 && ms_since(t0) < 10'000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a count
   }
   std::lock_guard<std::mutex> lock(got_.mu);

@@ -219,7 +219,7 @@ TEST(Packager, FlvHeadersBecomeStreamHeadersAndFramesCarryThem) {
   gst_buffer_unref(junk);
 }
 
-TEST(Packager, ElementaryCapsChangesGiveNewHeadersAndCompositionSurvivesAnEarlyDts) {
+TEST(Packager, ElementaryCapsChangesGiveNewHeadersAndAnEarlyDtsKeepsThePts) {
   gst_ertmp::StreamHeaders headers;
   gst_ertmp::StreamDescription description;
   gst_ertmp::Packager p(headers, description, gst_ertmp::EnhancedMode::kAuto, nullptr);
@@ -257,8 +257,9 @@ TEST(Packager, ElementaryCapsChangesGiveNewHeadersAndCompositionSurvivesAnEarlyD
   EXPECT_EQ(headers.sequence_header(audio), out[2].sequence_header) << "the current one";
   EXPECT_NE(out[1].metadata, out[2].metadata) << "track 0 changed: described again";
 
-  // Video whose first DTS precedes the base another track set: DTS clamps at 0, the
-  // composition offset (PTS - DTS) is kept.
+  // Video whose first DTS precedes the base another track set: DTS clamps at 0 and CT is taken
+  // against the DTS as sent, so the receiver's timestamp + CT is the frame's PTS (0 here). CT
+  // against the unclamped DTS (67, as before) put that PTS 67 ms late.
   TrackKey video{true, 0};
   GstCaps* c = gst_caps_from_string(
       "video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)016400"
@@ -280,7 +281,19 @@ TEST(Packager, ElementaryCapsChangesGiveNewHeadersAndCompositionSurvivesAnEarlyD
   EXPECT_EQ(out[3].dts_ms, 0u);
   auto tag = rtmp::parse_flv_tag(rtmp::TagType::kVideo, out[3].body);
   ASSERT_TRUE(tag.ok());
-  EXPECT_EQ(tag->units[0].composition_time, 67);
+  EXPECT_EQ(tag->units[0].composition_time, 0) << "PTS 0 = timestamp 0 + CT";
+  // The next frame, DTS -33 ms (still clamped), PTS 100 ms: CT 100.
+  b = gst_buffer_new_allocate(nullptr, 16, nullptr);
+  fr.buffer = b;
+  fr.dts = -33 * static_cast<gint64>(GST_MSECOND);
+  fr.pts = 100 * static_cast<gint64>(GST_MSECOND);
+  p.package_frame(fr, out);
+  gst_buffer_unref(b);
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[4].dts_ms, 0u);
+  tag = rtmp::parse_flv_tag(rtmp::TagType::kVideo, out[4].body);
+  ASSERT_TRUE(tag.ok());
+  EXPECT_EQ(tag->units[0].composition_time, 100);
 }
 
 }  // namespace

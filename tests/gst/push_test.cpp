@@ -4,6 +4,7 @@
 // source). Media is compared packet by packet: MD5 of every buffer entering the sink against
 // every buffer leaving the ingest's pads, or ffmpeg framemd5 of the server's recording.
 #include <gst/gst.h>
+#include <gst/video/video.h>
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -486,7 +487,10 @@ TEST_F(Push, NodeMediaServerRecordsHevcAv1VpxOpusAndTracksAsSent) {
   ASSERT_TRUE(nms.start()) << nms.log();
   std::vector<std::string> av1_expected;
   start_push(
-      "rtmppushsink name=push sync=false location=" + nms.url("live", "k") + " " + kVideo +
+      // enhanced=always: node-media-server echoes no E-RTMP capabilities, so auto would send
+      // track 0 only; it relays every track as sent.
+      "rtmppushsink name=push sync=false enhanced=always location=" + nms.url("live", "k") + " " +
+          kVideo +
           "x265enc speed-preset=ultrafast key-int-max=10 ! h265parse ! push.video_0 "
           "videotestsrc num-buffers=8 ! video/x-raw,width=160,height=120 ! av1enc cpu-used=8 "
           "lag-in-frames=0 ! av1parse ! push.video_1 " +
@@ -1471,5 +1475,171 @@ TEST_F(Push, PeakKbpsPacesTheSocketInTheKernelAndInUserSpace) {
     ingest_ = nullptr;
   }
 }
+
+// ---- E-RTMP (issue 14): colorInfo, SequenceEnd, nano timing, multitrack packing ----------------
+
+// x265enc's HDR10 input: BT.2020 primaries and matrix, PQ transfer, a mastering display and a
+// content light level (GStreamer 1.22 caps fields; h265parse passes them on).
+const std::string kHdr10Raw =
+    "video/x-raw,format=I420_10LE,width=160,height=120,framerate=30/1,colorimetry=bt2100-pq,"
+    "mastering-display-info=(string)35400:14600:8500:39850:6550:2300:15635:16450:10000000:50,"
+    "content-light-level=(string)1000:400";
+const char* kMasteringDisplay = "35400:14600:8500:39850:6550:2300:15635:16450:10000000:50";
+
+// The sink sends the caps' colorInfo (a Metadata packet after the HEVC SequenceStart) and
+// rtmpingestsrc's caps carry it, from the first frame on. Without the packet the ingest's caps
+// come from the hvcC alone, which has none of these fields.
+TEST_F(Push, Hdr10CapsTravelAsColorInfoIntoTheIngestsCaps) {
+  ERTMP_REQUIRE(have_elements({"x265enc", "h265parse"}),
+                "x265enc, h265parse (gstreamer1.0-plugins-bad)");
+  start_ingest();
+  start_push("videotestsrc num-buffers=10 ! " + kHdr10Raw +
+             " ! x265enc speed-preset=ultrafast key-int-max=10 ! h265parse ! rtmppushsink "
+             "name=push sync=false location=" +
+             ingest_url());
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  ASSERT_EQ(sent_.md5s["video_0"].size(), 10u);
+  EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
+  EXPECT_EQ(got_.caps_changes["video_0"].size(), 1u) << "the colour came before the first frame";
+  GstCaps* caps = gst_caps_from_string(got_.caps["video_0"].c_str());
+  ASSERT_TRUE(caps) << got_.caps["video_0"];
+  const GstStructure* st = gst_caps_get_structure(caps, 0);
+  EXPECT_STREQ(gst_structure_get_string(st, "mastering-display-info"), kMasteringDisplay);
+  EXPECT_STREQ(gst_structure_get_string(st, "content-light-level"), "1000:400");
+  GstVideoColorimetry c;
+  const char* text = gst_structure_get_string(st, "colorimetry");
+  ASSERT_TRUE(text && gst_video_colorimetry_from_string(&c, text)) << got_.caps["video_0"];
+  EXPECT_EQ(c.primaries, GST_VIDEO_COLOR_PRIMARIES_BT2020);
+  EXPECT_EQ(c.transfer, GST_VIDEO_TRANSFER_SMPTE2084);
+  EXPECT_EQ(c.matrix, GST_VIDEO_COLOR_MATRIX_BT2020);
+  gst_caps_unref(caps);
+}
+
+// A pad's EOS while another goes on: the sink sends that track's SequenceEnd and the ingest
+// ends that pad only (EOS on video_1 while video_0 still streams, at the pace of sync=true).
+// Without it video_1's EOS comes with the unpublish, after all of video_0.
+TEST_F(Push, APadsEosEndsOnlyItsTrackAtTheIngest) {
+  ERTMP_REQUIRE(have_elements({"x265enc", "h265parse"}),
+                "x265enc, h265parse (gstreamer1.0-plugins-bad)");
+  start_ingest();
+  const std::string enc =
+      " ! video/x-raw,width=160,height=120,framerate=30/1 ! x265enc speed-preset=ultrafast "
+      "key-int-max=15 tune=zerolatency ! h265parse ! ";
+  start_push("rtmppushsink name=push sync=true location=" + ingest_url() +
+             " videotestsrc num-buffers=90" + enc + "push.video_0 videotestsrc num-buffers=10" +
+             enc + "push.video_1");
+  size_t video0_at_end = 0;
+  int video0_eos = -1;
+  wait_push_until(
+      [&] {
+        std::lock_guard<std::mutex> lock(got_.mu);
+        if (got_.eos_events["video_1"] == 0) return false;
+        video0_at_end = got_.md5s["video_0"].size();
+        video0_eos = got_.eos_events["video_0"];
+        return true;
+      },
+      20);
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  ASSERT_EQ(video0_eos, 0) << "video_1 never ended before the publish did";
+  EXPECT_LT(video0_at_end, 60u) << "video_1 ended while video_0 had 2 s to go";
+  EXPECT_EQ(got_.buffers_before_eos["video_1"], 10u);
+  EXPECT_EQ(got_.md5s["video_1"], sent_.md5s["video_1"]);
+  ASSERT_EQ(sent_.md5s["video_0"].size(), 90u);
+  EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
+  EXPECT_EQ(got_.eos_events["video_0"], 1);
+}
+
+// 29.97 fps HEVC with B-frames: frame times are not whole milliseconds. The ingest advertises
+// ModEx, so the sink sends each PTS's sub-millisecond part as TimestampOffsetNano and every PTS
+// arrives to the nanosecond (relative to the first); millisecond timestamps alone are off by up
+// to 1 ms on two frames of three. DTS travel as whole milliseconds.
+TEST_F(Push, NanoTimingKeepsEveryPtsToTheNanosecond) {
+  ERTMP_REQUIRE(have_elements({"x265enc", "h265parse"}),
+                "x265enc, h265parse (gstreamer1.0-plugins-bad)");
+  start_ingest();
+  start_push(
+      "videotestsrc num-buffers=30 ! video/x-raw,width=160,height=120,framerate=30000/1001 ! "
+      "x265enc speed-preset=ultrafast key-int-max=15 option-string=bframes=2 ! h265parse ! "
+      "rtmppushsink name=push sync=false location=" +
+      ingest_url());
+  finish_both();
+  std::lock_guard<std::mutex> lock(got_.mu);
+  const auto& sp = sent_.pts["video_0"];
+  const auto& sd = sent_.dts["video_0"];
+  const auto& gp = got_.pts["video_0"];
+  const auto& gd = got_.dts["video_0"];
+  ASSERT_EQ(sp.size(), 30u);
+  ASSERT_EQ(gp.size(), sp.size());
+  EXPECT_EQ(got_.md5s["video_0"], sent_.md5s["video_0"]);
+  auto rel = [](const std::vector<GstClockTime>& v, size_t i) {
+    return static_cast<int64_t>(v[i]) - static_cast<int64_t>(v[0]);
+  };
+  int sub_ms = 0, reordered = 0;
+  for (size_t i = 0; i < sp.size(); ++i) {
+    EXPECT_EQ(rel(gp, i), rel(sp, i)) << "frame " << i;
+    EXPECT_LE(std::abs(rel(gd, i) - rel(sd, i)), static_cast<int64_t>(GST_MSECOND)) << i;
+    if (rel(sp, i) % static_cast<int64_t>(GST_MSECOND) != 0) ++sub_ms;
+    if (sp[i] != sd[i]) ++reordered;
+  }
+  EXPECT_GT(sub_ms, 15) << "29.97 fps frame times are not whole milliseconds";
+  EXPECT_GT(reordered, 5) << "B-frames";
+}
+
+// multitrack-packing: the frames of two HEVC tracks at one instant travel in one message
+// (ManyTracks; ManyTracksManyCodecs when asked for), read off the wire through a proxy, and
+// the ingest gives each track its own pad with every frame as encoded.
+class PushPacking
+    : public Push,
+      public ::testing::WithParamInterface<std::pair<const char*, rtmp::AvMultitrackType>> {};
+
+TEST_P(PushPacking, FramesOfOneInstantShareAMessage) {
+  ERTMP_REQUIRE(have_elements({"x265enc", "h265parse"}),
+                "x265enc, h265parse (gstreamer1.0-plugins-bad)");
+  const auto [packing, form] = GetParam();
+  start_ingest();
+  ertmp_test::RecordingProxy proxy(static_cast<uint16_t>(port_));
+  const std::string enc =
+      " ! video/x-raw,width=160,height=120,framerate=30/1 ! x265enc speed-preset=ultrafast "
+      "key-int-max=10 tune=zerolatency ! h265parse ! ";
+  start_push(std::string("rtmppushsink name=push sync=false multitrack-packing=") + packing +
+             " location=rtmp://127.0.0.1:" + std::to_string(proxy.port()) +
+             "/live/k videotestsrc num-buffers=20" + enc +
+             "push.video_0 videotestsrc pattern=ball num-buffers=20" + enc + "push.video_1");
+  finish_both();
+  ASSERT_TRUE(proxy.wait_finished(10'000));
+  size_t packed = 0, frames = 0;
+  for (const auto& m : client_messages(proxy.client_to_server())) {
+    if (m.type != 9) continue;
+    auto tag = rtmp::parse_flv_tag(rtmp::TagType::kVideo, m.payload);
+    ASSERT_TRUE(tag.ok()) << tag.error().to_string();
+    for (const auto& u : tag->units) frames += u.packet == rtmp::PacketKind::kCodedFrames;
+    if (tag->units.size() == 2 && tag->units[0].packet == rtmp::PacketKind::kCodedFrames) {
+      EXPECT_EQ(tag->multitrack, form);
+      EXPECT_EQ(tag->units[0].track_id, 0);
+      EXPECT_EQ(tag->units[1].track_id, 1);
+      ++packed;
+    }
+  }
+  EXPECT_EQ(frames, 40u);
+  EXPECT_GE(packed, 15u) << "most instants in one message";
+  std::lock_guard<std::mutex> lock(got_.mu);
+  for (const char* pad : {"video_0", "video_1"}) {
+    ASSERT_EQ(sent_.md5s[pad].size(), 20u) << pad;
+    EXPECT_EQ(got_.md5s[pad], sent_.md5s[pad]) << pad;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, PushPacking,
+    ::testing::Values(std::make_pair("many-tracks", rtmp::AvMultitrackType::kManyTracks),
+                      std::make_pair("many-tracks-many-codecs",
+                                     rtmp::AvMultitrackType::kManyTracksManyCodecs)),
+    [](const auto& i) {
+      std::string n = i.param.first;
+      std::replace(n.begin(), n.end(), '-', '_');
+      return n;
+    });
 
 }  // namespace

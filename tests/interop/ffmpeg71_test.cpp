@@ -60,6 +60,37 @@ std::vector<rtmp::FlvFileTag> flv_tags(const std::filesystem::path& file) {
   return tags;
 }
 
+// ffprobe's stream side data (Ffmpeg71::stream) carries the HDR10 mastering display and content
+// light level of tests/protocol/hdr10.h. ffprobe lists the side data in no fixed order: they are
+// keyed by type.
+void expect_hdr10_side_data(const std::map<std::string, std::string>& st) {
+  std::map<std::string, std::map<std::string, std::string>> side;
+  for (const auto& [k, v] : st) {
+    const std::string prefix = "side_data_list.side_data.";
+    if (k.rfind(prefix, 0) != 0) continue;
+    std::string rest = k.substr(prefix.size());
+    std::string index = rest.substr(0, rest.find('.'));
+    side[index][rest.substr(rest.find('.') + 1)] = v;
+  }
+  std::map<std::string, std::string> mdcv, cll;
+  for (auto& [i, fields] : side) {
+    if (fields["side_data_type"] == "Mastering display metadata") mdcv = fields;
+    if (fields["side_data_type"] == "Content light level metadata") cll = fields;
+  }
+  EXPECT_EQ(mdcv["red_x"], "177/250");  // 0.708
+  EXPECT_EQ(mdcv["red_y"], "73/250");   // 0.292
+  EXPECT_EQ(mdcv["green_x"], "17/100");
+  EXPECT_EQ(mdcv["green_y"], "797/1000");
+  EXPECT_EQ(mdcv["blue_x"], "131/1000");
+  EXPECT_EQ(mdcv["blue_y"], "23/500");  // 0.046
+  EXPECT_EQ(mdcv["white_point_x"], "3127/10000");
+  EXPECT_EQ(mdcv["white_point_y"], "329/1000");
+  EXPECT_EQ(mdcv["max_luminance"], "1000/1");
+  EXPECT_EQ(mdcv["min_luminance"], "1/200");  // 0.005
+  EXPECT_EQ(cll["max_content"], "1000");
+  EXPECT_EQ(cll["max_average"], "400");
+}
+
 // True once 127.0.0.1:port is in LISTEN state (/proc/net/tcp). ffmpeg -listen accepts exactly
 // one connection, so readiness cannot be probed by connecting; polling the kernel's table is the
 // only signal there is. Bounded.
@@ -370,16 +401,16 @@ class Ffmpeg71Push : public Ffmpeg71Peer {
  protected:
   // Runs `encoder` (into a pad of rtmppushsink with `sink_props`) for 30 frames, with ffmpeg 7.1
   // listening and recording (-c copy) to `out_name`. Returns the listener after ffmpeg exited.
-  std::unique_ptr<FfmpegListener> push(const std::string& encoder, const std::string& out_name,
-                                       const std::string& sink_props = "", bool av1 = false) {
+  std::unique_ptr<FfmpegListener> push(
+      const std::string& encoder, const std::string& out_name, const std::string& sink_props = "",
+      bool av1 = false,
+      const std::string& raw = "video/x-raw,format=I420,width=320,height=240,framerate=30/1") {
     auto listener = std::make_unique<FfmpegListener>(dir_, out_name);
     EXPECT_TRUE(listener->ready()) << "ffmpeg 7.1 -listen did not listen\n" << listener->log();
     if (!listener->ready()) return listener;
-    std::string desc =
-        "videotestsrc num-buffers=30 ! "
-        "video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! " +
-        encoder + " ! identity name=tap ! rtmppushsink name=sink location=" + listener->url() +
-        " " + sink_props;
+    std::string desc = "videotestsrc num-buffers=30 ! " + raw + " ! " + encoder +
+                       " ! identity name=tap ! rtmppushsink name=sink location=" + listener->url() +
+                       " " + sink_props;
     GError* err = nullptr;
     pipeline_ = gst_parse_launch(desc.c_str(), &err);
     EXPECT_TRUE(pipeline_) << (err ? err->message : "");
@@ -416,12 +447,10 @@ class Ffmpeg71Push : public Ffmpeg71Peer {
   // aside: E-RTMP AV1 CodedFrames carry none), keyframe flags, presentation times (from the
   // first) and composition offsets within the millisecond the RTMP timestamps round to.
   //
-  // Pinned rtmppushsink bug (gst/gstrtmppushsink.cpp, rtmp_ms): with B-frames the encoder's
-  // first frames have a DTS before the first PTS (x264/x265: DTS = PTS - 66.7 ms, - 33.3 ms),
-  // i.e. a negative running time, which the sink clamps to 0: ffmpeg records DTS 0 for them
-  // and a composition offset short by that much (PTS stay right). Those frames are checked for
-  // exactly that; when the sink shifts its timeline to the first DTS instead, this fails there
-  // and the special case goes.
+  // With B-frames the encoder's first frames have a DTS before the first PTS (x264/x265: DTS =
+  // PTS - 66.7 ms, - 33.3 ms). The sink's timeline starts at the first DTS, so they travel with
+  // their own DTS and CT; but Matroska stores no DTS and ffprobe's reconstruction gives those
+  // frames the first DTS, so for them only the PTS is compared (and that DTS checked).
   void expect_recorded_as_encoded(const FfmpegListener& l, const char* what, bool av1 = false) {
     auto got = Ffmpeg71::packets(l.out());
     std::lock_guard<std::mutex> lock(sent_.mu);
@@ -445,13 +474,13 @@ class Ffmpeg71Push : public Ffmpeg71Peer {
       if (dts >= pts0) {
         EXPECT_LE(std::abs((got[i].pts - got[i].dts) - (pts - dts) / ms), 1) << where;
       } else {
-        EXPECT_EQ(got[i].dts, got[0].dts) << where << " (the sink's clamp, see above)";
+        EXPECT_EQ(got[i].dts, got[0].dts) << where << " (ffprobe's Matroska DTS, see above)";
         ++clamped;
       }
     }
     std::printf(
         "[ rtmppushsink -> ffmpeg 7.1 -listen ] %s: %zu packets as encoded (exit %d), %zu with "
-        "a DTS before the first PTS clamped by the sink\n",
+        "a DTS before the first PTS (PTS only: Matroska has no DTS)\n",
         what, got.size(), exit_status_, clamped);
   }
 
@@ -491,6 +520,80 @@ TEST_F(Ffmpeg71Push, RtmppushsinkVp9ArrivesAsEncoded) {
 TEST_F(Ffmpeg71Push, RtmppushsinkH264StaysLegacyUnderAuto) {
   auto l = push("x264enc speed-preset=ultrafast key-int-max=15 bframes=2 ! h264parse", "h264.mkv");
   expect_recorded_as_encoded(*l, "H.264 enhanced=auto (legacy AVC tags)");
+}
+
+// x265enc HDR10 output (BT.2020, PQ, mastering display, content light level in the caps):
+// rtmppushsink sends the caps' colorInfo after the HEVC SequenceStart, and ffmpeg 7.1 records
+// its mastering display and content light level exactly (its FLV reader takes them from the
+// colorInfo; the HEVC SEI does not reach the recording's stream side data).
+TEST_F(Ffmpeg71Push, RtmppushsinkHdr10ColorInfoReachesFfmpeg) {
+  auto l = push("x265enc speed-preset=ultrafast key-int-max=15 ! h265parse", "hdr10.mkv", "", false,
+                "video/x-raw,format=I420_10LE,width=320,height=240,framerate=30/1,"
+                "colorimetry=bt2100-pq,mastering-display-info=(string)35400:14600:8500:39850:"
+                "6550:2300:15635:16450:10000000:50,content-light-level=(string)1000:400");
+  expect_recorded_as_encoded(*l, "HEVC HDR10 (x265enc)");
+  auto st = Ffmpeg71::stream(l->out(), 0);
+  expect_hdr10_side_data(st);
+  EXPECT_EQ(st["color_transfer"], "smpte2084");
+  EXPECT_EQ(st["color_primaries"], "bt2020");
+}
+
+// enhanced=auto against a server that echoes no E-RTMP capabilities (ffmpeg 7.1 -listen): track
+// 0 goes, track 1 is not sent (a warning says why), and ffmpeg records track 0 as encoded. Track
+// 1 as OneTrack multitrack would make ffmpeg 7.1 fail the whole recording
+// (Ffmpeg71Unreadable.Multitrack), as would ModEx nano offsets (ModExNanoOffset), which auto
+// sends only to a server that advertised them.
+TEST_F(Ffmpeg71Push, AutoSendsNoSecondTrackToAServerThatDidNotAdvertiseMultitrack) {
+  FfmpegListener l(dir_, "tracks.mkv");
+  ASSERT_TRUE(l.ready()) << "ffmpeg 7.1 -listen did not listen\n" << l.log();
+  const std::string enc =
+      " ! video/x-raw,format=I420,width=320,height=240,framerate=30000/1001 ! x265enc "
+      "speed-preset=ultrafast key-int-max=15 ! h265parse";
+  std::string desc =
+      "rtmppushsink name=sink location=" + l.url() + " videotestsrc num-buffers=30" + enc +
+      " ! identity name=tap ! sink.video_0 videotestsrc pattern=ball num-buffers=30" + enc +
+      " ! sink.video_1";
+  GError* err = nullptr;
+  pipeline_ = gst_parse_launch(desc.c_str(), &err);
+  ASSERT_TRUE(pipeline_) << (err ? err->message : "");
+  GstElement* tap = gst_bin_get_by_name(GST_BIN(pipeline_), "tap");
+  GstPad* pad = gst_element_get_static_pad(tap, "src");
+  ertmp_test::tap_pad(pad, &sent_, "sent");
+  gst_object_unref(pad);
+  gst_object_unref(tap);
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  std::vector<std::string> warnings;
+  GstMessageType end = GST_MESSAGE_UNKNOWN;
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  const GstClockTime deadline = gst_util_get_timestamp() + 90 * GST_SECOND;
+  while (end == GST_MESSAGE_UNKNOWN && gst_util_get_timestamp() < deadline) {
+    GstMessage* m = gst_bus_timed_pop_filtered(
+        bus, 100 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING));
+    if (!m) continue;
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      GError* w = nullptr;
+      gchar* dbg = nullptr;
+      gst_message_parse_warning(m, &w, &dbg);
+      warnings.push_back(std::string(w->message) + " | " + (dbg ? dbg : ""));
+      g_error_free(w);
+      g_free(dbg);
+    } else {
+      end = GST_MESSAGE_TYPE(m);
+    }
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  EXPECT_EQ(end, GST_MESSAGE_EOS);
+  gst_element_set_state(pipeline_, GST_STATE_NULL);
+  exit_status_ = l.finish();
+  EXPECT_EQ(exit_status_, 0) << l.log();
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("Video track 1 (H.265) is not sent"), std::string::npos)
+      << warnings[0];
+  EXPECT_NE(warnings[0].find("multitrack"), std::string::npos) << warnings[0];
+  EXPECT_EQ(Ffmpeg71::stream(l.out(), 1)["codec_name"], "") << "one stream only";
+  expect_recorded_as_encoded(l, "HEVC track 0 of two, enhanced=auto");
 }
 
 // A Debian 13 ffmpeg 7.1 flv source with video and AAC audio, read back as tags.
@@ -744,32 +847,7 @@ TEST_F(Ffmpeg71Limits, ReadsOurColorInfo) {
   int rc = publish_to_listener(with_color, "hdr.mkv");
   EXPECT_EQ(rc, 0) << listener_->log();
   auto st = Ffmpeg71::stream(listener_->out(), 0);
-  // ffprobe lists the side data in no fixed order: key them by type.
-  std::map<std::string, std::map<std::string, std::string>> side;
-  for (const auto& [k, v] : st) {
-    const std::string prefix = "side_data_list.side_data.";
-    if (k.rfind(prefix, 0) != 0) continue;
-    std::string rest = k.substr(prefix.size());
-    std::string index = rest.substr(0, rest.find('.'));
-    side[index][rest.substr(rest.find('.') + 1)] = v;
-  }
-  std::map<std::string, std::string> mdcv, cll;
-  for (auto& [i, fields] : side) {
-    if (fields["side_data_type"] == "Mastering display metadata") mdcv = fields;
-    if (fields["side_data_type"] == "Content light level metadata") cll = fields;
-  }
-  EXPECT_EQ(mdcv["red_x"], "177/250");  // 0.708
-  EXPECT_EQ(mdcv["red_y"], "73/250");   // 0.292
-  EXPECT_EQ(mdcv["green_x"], "17/100");
-  EXPECT_EQ(mdcv["green_y"], "797/1000");
-  EXPECT_EQ(mdcv["blue_x"], "131/1000");
-  EXPECT_EQ(mdcv["blue_y"], "23/500");  // 0.046
-  EXPECT_EQ(mdcv["white_point_x"], "3127/10000");
-  EXPECT_EQ(mdcv["white_point_y"], "329/1000");
-  EXPECT_EQ(mdcv["max_luminance"], "1000/1");
-  EXPECT_EQ(mdcv["min_luminance"], "1/200");  // 0.005
-  EXPECT_EQ(cll["max_content"], "1000");
-  EXPECT_EQ(cll["max_average"], "400");
+  expect_hdr10_side_data(st);
   EXPECT_EQ(st["color_primaries"], "unknown");
   EXPECT_EQ(st["color_transfer"], "unknown");
   EXPECT_EQ(md5s_of(recorded(0)), source_md5s(0));
