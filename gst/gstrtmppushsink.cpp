@@ -28,6 +28,7 @@
 #include "gst/push_packager.h"
 #include "gst/push_publisher.h"
 #include "gst/serve_listener.h"
+#include "protocol/caps.h"
 #include "protocol/url.h"
 
 #define GST_CAT_DEFAULT gst_ertmp::push_debug_category()
@@ -331,6 +332,14 @@ static bool start_listener(GstRtmpPushSink* self, const Settings& s) {
         return g_signal_has_handler_pending(self, signals[SIGNAL_PLAY_REQUEST], 0, FALSE) != FALSE;
       });
   if (!state->listener->start(target)) return false;
+  // No server to ask (enhanced=auto plans from a server's connect reply): the stream is planned
+  // as for a server that takes every codec and multitrack, and each player gets what it
+  // advertised (gst/serve_player.h): legacy tags for track 0 of H.264/AAC/..., FourCC for the
+  // rest. No ModEx nano offsets: a player that did not advertise ModEx (ffmpeg 7.1 does not)
+  // could take none of those frames.
+  rtmp::PeerCapabilities plan = rtmp::default_server_capabilities();
+  plan.caps_ex &= ~(rtmp::kCapsExModEx | rtmp::kCapsExTimestampNanoOffset);
+  state->packager.set_peer(plan);
   {
     std::lock_guard<std::mutex> lock(priv->state_mu);
     priv->state = std::move(state);
@@ -490,7 +499,13 @@ static gboolean gst_rtmp_push_sink_event(GstBaseSink* sink, GstEvent* event) {
     if (state) {
       state->packager.package_track_end({video != FALSE, static_cast<uint8_t>(track)}, packets);
     }
-    if (state && !packets.empty()) state->publisher.send(packets);
+    if (state && !packets.empty()) {
+      if (state->listener) {
+        state->listener->send(packets);  // a publisher that never connects would block here
+      } else {
+        state->publisher.send(packets);
+      }
+    }
     gst_event_unref(event);
     return TRUE;
   }
