@@ -1094,41 +1094,8 @@ static void settings_failure(GstRtmpIngestSrc* self, const std::string& text,
 // none (plain rtmp). False with `problem` (and `debug`) when the files do not load.
 static bool load_certificate(const Settings& s, std::shared_ptr<GTlsCertificate>* cert,
                              std::string* problem, std::string* debug) {
-  if (s.tls_certificate) {
-    *cert = s.tls_certificate;
-    return true;
-  }
-  if (s.tls_certificate_file.empty()) {
-    if (!s.tls_key_file.empty()) {
-      *problem = "tls-key-file is set but tls-certificate-file is not";
-      return false;
-    }
-    return true;
-  }
-  GError* err = nullptr;
-  GTlsCertificate* loaded =
-      s.tls_key_file.empty() ? g_tls_certificate_new_from_file(s.tls_certificate_file.c_str(), &err)
-                             : g_tls_certificate_new_from_files(s.tls_certificate_file.c_str(),
-                                                                s.tls_key_file.c_str(), &err);
-  if (!loaded) {
-    *problem = "Could not load the TLS certificate '" + s.tls_certificate_file + "'" +
-               (s.tls_key_file.empty() ? "" : " with key '" + s.tls_key_file + "'");
-    *debug = err ? err->message : "unknown error";
-    g_clear_error(&err);
-    return false;
-  }
-  *cert = adopt_certificate(loaded);
-  // Without its key the certificate loads, and every handshake would fail: say so now.
-  GByteArray* key = nullptr;
-  g_object_get(loaded, "private-key", &key, nullptr);
-  if (!key) {
-    *problem = "the TLS certificate '" + s.tls_certificate_file + "' has no private key";
-    *debug = "set tls-key-file, or put the key in the certificate file";
-    cert->reset();
-    return false;
-  }
-  g_byte_array_unref(key);
-  return true;
+  return gst_ertmp::load_listen_certificate(s.tls_certificate, s.tls_certificate_file,
+                                            s.tls_key_file, cert, problem, debug);
 }
 
 // A TLS property set while the element listens: the listener presents the new certificate to
@@ -1186,39 +1153,6 @@ static bool check_location(GstRtmpIngestSrc* self, const Settings& s, bool have_
   return true;
 }
 
-// A host name (localhost, a DNS name) or a literal into the numeric address to bind.
-static bool resolve_address(GstRtmpIngestSrc* self, const std::string& host, std::string* out) {
-  if (GInetAddress* literal = g_inet_address_new_from_string(host.c_str())) {
-    g_object_unref(literal);
-    *out = host;
-    return true;
-  }
-  GResolver* resolver = g_resolver_get_default();
-  GError* err = nullptr;
-  GList* addrs = g_resolver_lookup_by_name(resolver, host.c_str(), nullptr, &err);
-  g_object_unref(resolver);
-  if (!addrs) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("Could not resolve '%s'", host.c_str()),
-                      ("%s", err ? err->message : "no address"));
-    g_clear_error(&err);
-    return false;
-  }
-  // IPv4 first where the name has both (what publishers given "localhost" try first).
-  GInetAddress* pick = nullptr;
-  for (GList* l = addrs; l; l = l->next) {
-    auto* a = G_INET_ADDRESS(l->data);
-    if (!pick || (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
-                  g_inet_address_get_family(pick) != G_SOCKET_FAMILY_IPV4)) {
-      pick = a;
-    }
-  }
-  gchar* text = g_inet_address_to_string(pick);
-  *out = text;
-  g_free(text);
-  g_resolver_free_addresses(addrs);
-  return true;
-}
-
 // The pads' side of a run, the same in both modes: `flv_pad` is caller mode's always `src` (or
 // null), `on_room` resumes reading after a pad queue was full.
 static std::unique_ptr<gst_ertmp::IngestStream> make_stream(GstRtmpIngestSrc* self,
@@ -1265,7 +1199,9 @@ static bool start_listener(GstRtmpIngestSrc* self, const Settings& s) {
     return false;
   }
   auto state = std::make_unique<State>();
-  if (!resolve_address(self, s.address, &state->address)) return false;
+  if (!gst_ertmp::resolve_listen_address(GST_ELEMENT(self), s.address, &state->address)) {
+    return false;
+  }
   gst_ertmp::ServerSettings server_settings;
   server_settings.max_connections = s.max_connections;
   server_settings.limits.handshake_timeout_ms = uint64_t{s.handshake_timeout} * 1000;

@@ -7,6 +7,8 @@
 //   push_publisher  the connection, its backlog and retry policy
 //   push_connection socket/TLS + rtmp::ClientSession
 //   error_map       RTMP failures -> GStreamer bus errors (as rtmp2)
+//   serve_listener  mode=listener: an RTMP server for players (its properties, the play route
+//                   on gst/ingest_server's shared listener, the served stream)
 //
 // The element is a GstBaseSink: its always pad `sink` takes flvmux's output as rtmp2sink's
 // does, and the elementary pads feed that same pad internally (push_input.h), so preroll,
@@ -25,6 +27,8 @@
 #include "gst/push_input.h"
 #include "gst/push_packager.h"
 #include "gst/push_publisher.h"
+#include "gst/serve_listener.h"
+#include "protocol/caps.h"
 #include "protocol/url.h"
 
 #define GST_CAT_DEFAULT gst_ertmp::push_debug_category()
@@ -58,7 +62,13 @@ enum {
   PROP_MAX_BUFFER_TIME,
   PROP_INTERLEAVE_TIMEOUT,
   PROP_MULTITRACK_PACKING,
+  // mode and the listener-mode properties: gst/serve_listener.h, ids from here on
+  PROP_LISTEN_FIRST = 100,
 };
+
+// mode=listener: a player asks to play (app, stream, tcUrl, query, peer) -> accept.
+enum { SIGNAL_PLAY_REQUEST, LAST_SIGNAL };
+static guint signals[LAST_SIGNAL];
 
 #define DEFAULT_LOCATION "rtmp://localhost/live/myStream"
 #define DEFAULT_SCHEME SCHEME_RTMP
@@ -198,6 +208,7 @@ struct Settings {
   guint64 max_buffer_time = DEFAULT_MAX_BUFFER_TIME;
   guint interleave_timeout = DEFAULT_INTERLEAVE_TIMEOUT;
   gst_ertmp::MultitrackPacking multitrack_packing = DEFAULT_MULTITRACK_PACKING;
+  gst_ertmp::ListenProps listen;  // mode and mode=listener's settings
 };
 
 // One READY->PAUSED .. PAUSED->READY run.
@@ -208,7 +219,8 @@ struct State {
         publisher(element, std::move(ps), headers) {}
   gst_ertmp::StreamHeaders headers;
   gst_ertmp::Packager packager;
-  gst_ertmp::PushPublisher publisher;
+  gst_ertmp::PushPublisher publisher;  // mode=caller (never started in listener mode)
+  std::shared_ptr<gst_ertmp::ServeListener> listener;  // mode=listener
 };
 
 // librtmp-style "conn=B:1 conn=N:1.5 conn=S:text conn=Z:" (the subset rtmp2sink takes).
@@ -300,6 +312,42 @@ G_DEFINE_TYPE_WITH_CODE(GstRtmpPushSink, gst_rtmp_push_sink, GST_TYPE_BASE_SINK,
 
 // --- lifecycle -----------------------------------------------------------------------------
 
+// mode=listener, READY->PAUSED: listen (or share the listener) and route the location's
+// application/key to this sink's stream. The play-request signal decides on each player.
+static bool start_listener(GstRtmpPushSink* self, const Settings& s) {
+  auto* priv = self->priv;
+  gst_ertmp::ServeTarget target;
+  if (!gst_ertmp::resolve_serve_target(GST_ELEMENT(self), s.url, s.listen, &target)) return false;
+  auto state =
+      std::make_shared<State>(GST_ELEMENT(self), s, publisher_settings(s), priv->description);
+  state->listener = std::make_shared<gst_ertmp::ServeListener>(
+      GST_ELEMENT(self),
+      [self](const gst_ertmp::PlayerInfo& info) {
+        gboolean accept = TRUE;
+        g_signal_emit(self, signals[SIGNAL_PLAY_REQUEST], 0, info.app.c_str(), info.stream.c_str(),
+                      info.tc_url.c_str(), info.query.c_str(), info.peer.c_str(), &accept);
+        return accept != FALSE;
+      },
+      [self] {
+        return g_signal_has_handler_pending(self, signals[SIGNAL_PLAY_REQUEST], 0, FALSE) != FALSE;
+      });
+  if (!state->listener->start(target)) return false;
+  // No server to ask (enhanced=auto plans from a server's connect reply): the stream is planned
+  // as for a server that takes every codec and multitrack, and each player gets what it
+  // advertised (gst/serve_player.h): legacy tags for track 0 of H.264/AAC/..., FourCC for the
+  // rest. No ModEx nano offsets: a player that did not advertise ModEx (ffmpeg 7.1 does not)
+  // could take none of those frames.
+  rtmp::PeerCapabilities plan = rtmp::default_server_capabilities();
+  plan.caps_ex &= ~(rtmp::kCapsExModEx | rtmp::kCapsExTimestampNanoOffset);
+  state->packager.set_peer(plan);
+  {
+    std::lock_guard<std::mutex> lock(priv->state_mu);
+    priv->state = std::move(state);
+  }
+  g_object_notify(G_OBJECT(self), "bound-port");
+  return true;
+}
+
 // READY->PAUSED: the settings checked (a clear RESOURCE/SETTINGS error otherwise) and a State
 // built; the publisher starts connecting (async-connect) without holding the state change.
 static bool start(GstRtmpPushSink* self) {
@@ -312,8 +360,12 @@ static bool start(GstRtmpPushSink* self) {
     problem = "location '" + s.bad_location + "' is not an RTMP URL: " + s.location_error;
   } else if (s.url.host.empty()) {
     problem = "no host set";
+  } else if (s.listen.mode == gst_ertmp::SinkMode::kListener) {
+    return start_listener(self, s);
   } else if (s.url.stream.empty()) {
     problem = "no stream (key) in " + s.url.to_string();
+  } else if (s.url.port == 0) {
+    problem = "port 0 in " + s.url.to_string() + " (a free port is for mode=listener)";
   }
   if (!problem.empty()) {
     gst_ertmp::post_bus_error(GST_ELEMENT(self), gst_ertmp::settings_error(), problem, "");
@@ -356,7 +408,10 @@ static GstStateChangeReturn gst_rtmp_push_sink_change_state(GstElement* element,
       // Before the pads deactivate: chains blocked on a full queue return, and a render
       // blocked on the network is cancelled (deactivation waits for the streaming threads).
       priv->input->begin_stop();
-      if (auto state = priv->current()) state->publisher.stop();
+      if (auto state = priv->current()) {
+        state->publisher.stop();
+        if (state->listener) state->listener->stop();  // players hear Play.Stop
+      }
       break;
     default:
       break;
@@ -366,7 +421,10 @@ static GstStateChangeReturn gst_rtmp_push_sink_change_state(GstElement* element,
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       if (ret == GST_STATE_CHANGE_FAILURE) {
-        if (auto state = priv->current()) state->publisher.stop();
+        if (auto state = priv->current()) {
+          state->publisher.stop();
+          if (state->listener) state->listener->stop();
+        }
         drop_state(self);
       } else {
         GST_OBJECT_LOCK(self);
@@ -412,6 +470,10 @@ static GstFlowReturn gst_rtmp_push_sink_render(GstBaseSink* sink, GstBuffer* buf
       return GST_FLOW_ERROR;
     }
   }
+  if (state->listener) {
+    state->listener->send(packets);  // never blocks: each player is served on its own loop
+    return GST_FLOW_OK;
+  }
   for (;;) {
     GstFlowReturn ret = state->publisher.send(packets);
     if (ret != GST_FLOW_FLUSHING) return ret;
@@ -437,7 +499,13 @@ static gboolean gst_rtmp_push_sink_event(GstBaseSink* sink, GstEvent* event) {
     if (state) {
       state->packager.package_track_end({video != FALSE, static_cast<uint8_t>(track)}, packets);
     }
-    if (state && !packets.empty()) state->publisher.send(packets);
+    if (state && !packets.empty()) {
+      if (state->listener) {
+        state->listener->send(packets);  // a publisher that never connects would block here
+      } else {
+        state->publisher.send(packets);
+      }
+    }
     gst_event_unref(event);
     return TRUE;
   }
@@ -447,8 +515,13 @@ static gboolean gst_rtmp_push_sink_event(GstBaseSink* sink, GstEvent* event) {
     if (auto state = self->priv->current()) {
       std::vector<gst_ertmp::Packet> held;
       state->packager.flush(held);
-      if (!held.empty()) state->publisher.send(held);
-      state->publisher.finish();
+      if (state->listener) {
+        if (!held.empty()) state->listener->send(held);
+        state->listener->finish();  // players get Stream EOF + Play.Stop after what they have
+      } else {
+        if (!held.empty()) state->publisher.send(held);
+        state->publisher.finish();
+      }
     }
   }
   return GST_BASE_SINK_CLASS(gst_rtmp_push_sink_parent_class)->event(sink, event);
@@ -496,6 +569,7 @@ static GstStructure* stats_of(GstRtmpPushSink* self) {
   GstStructure* s = gst_structure_new_empty("rtmppushsink-stats");
   if (state) {
     state->publisher.fill_stats(s);
+    if (state->listener) state->listener->fill_stats(s);
   } else {
     // Before any connection: rtmp2sink's fields, all 0.
     gst_structure_set(s, "in-chunk-size", G_TYPE_UINT, 0u, "out-chunk-size", G_TYPE_UINT, 0u,
@@ -511,7 +585,8 @@ static GstStructure* stats_of(GstRtmpPushSink* self) {
 }
 
 static void set_location(Settings& s, const gchar* text) {
-  auto url = rtmp::parse_url(text ? text : "");
+  // kListen also takes port 0 (mode=listener: any free port); start() refuses it for caller.
+  auto url = rtmp::parse_url(text ? text : "", rtmp::UrlRole::kListen);
   if (!url.ok()) {
     s.bad_location = text ? text : "";
     if (s.bad_location.empty()) s.bad_location = "(empty)";
@@ -530,6 +605,12 @@ static void gst_rtmp_push_sink_set_property(GObject* object, guint prop_id, cons
     const gchar* v = g_value_get_string(value);
     return std::string(v ? v : "");
   };
+  if (prop_id >= PROP_LISTEN_FIRST) {
+    GST_OBJECT_LOCK(self);
+    gst_ertmp::set_listen_property(self->priv->settings.listen, prop_id - PROP_LISTEN_FIRST, value);
+    GST_OBJECT_UNLOCK(self);
+    return;
+  }
   GST_OBJECT_LOCK(self);
   Settings& s = self->priv->settings;
   switch (prop_id) {
@@ -634,6 +715,15 @@ static void gst_rtmp_push_sink_get_property(GObject* object, guint prop_id, GVal
   auto* self = GST_RTMP_PUSH_SINK(object);
   if (prop_id == PROP_STATS) {
     g_value_take_boxed(value, stats_of(self));
+    return;
+  }
+  if (prop_id >= PROP_LISTEN_FIRST) {
+    auto state = self->priv->current();
+    const gint bound = state && state->listener ? state->listener->bound_port() : -1;
+    GST_OBJECT_LOCK(self);
+    gst_ertmp::get_listen_property(self->priv->settings.listen, prop_id - PROP_LISTEN_FIRST, value,
+                                   bound);
+    GST_OBJECT_UNLOCK(self);
     return;
   }
   // rtmp2sink gives NULL for an unset string.
@@ -887,6 +977,12 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
                         multitrack_packing_get_type(),
                         static_cast<gint>(DEFAULT_MULTITRACK_PACKING), rw));
 
+  gst_ertmp::install_listen_properties(gobject_class, PROP_LISTEN_FIRST);
+  signals[SIGNAL_PLAY_REQUEST] =
+      g_signal_new("play-request", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                   g_signal_accumulator_first_wins, nullptr, nullptr, G_TYPE_BOOLEAN, 5,
+                   G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &video_template);
   gst_element_class_add_static_pad_template(element_class, &audio_template);
@@ -901,4 +997,5 @@ static void gst_rtmp_push_sink_class_init(GstRtmpPushSinkClass* klass) {
   gst_type_mark_as_plugin_api(scheme_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(authmod_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(stop_commands_get_type(), static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(gst_ertmp::sink_mode_get_type(), static_cast<GstPluginAPIFlags>(0));
 }

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <gst/gst.h>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "gst/serve_player.h"
 #include "gst/tls_session.h"
 #include "protocol/proxy_header.h"
 
@@ -67,6 +69,38 @@ bool same_certificate(GTlsCertificate* a, GTlsCertificate* b) {
   if (!a || !b) return a == b;
   return a == b || g_tls_certificate_is_same(a, b);
 }
+
+// The route of `routes` that serves app/key: exact matches win over wildcards ("" = any).
+// Stream keys are secrets: compared without an early exit.
+template <class Routes>
+auto best_route(const Routes& routes, const std::string& app, const std::string& key) {
+  decltype(routes.front().get()) best = nullptr;
+  int best_score = -1;
+  for (auto& r : routes) {
+    if (r->closing) continue;
+    bool app_ok = r->app.empty() || r->app == app;
+    bool key_ok = r->key.empty();
+    if (!key_ok && r->key.size() == key.size()) {
+      unsigned diff = 0;
+      for (size_t i = 0; i < key.size(); ++i) {
+        diff |= static_cast<unsigned char>(r->key[i] ^ key[i]);
+      }
+      key_ok = diff == 0;
+    }
+    if (!app_ok || !key_ok) continue;
+    int score = (r->app.empty() ? 0 : 2) + (r->key.empty() ? 0 : 1);
+    if (score > best_score) {
+      best = r.get();
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+// Pieces of output one sendmsg takes (borrowed payloads sit between chunk headers), and the
+// bytes gathered into one TLS record write.
+constexpr size_t kMaxWritePieces = 64;
+constexpr size_t kTlsWriteBytes = 64 * 1024;
 
 void init_debug() {
   static std::once_flag once;
@@ -275,7 +309,7 @@ struct IngestServer::Listener final : IoHandler {
 
 // --- a connection ------------------------------------------------------------------------------
 
-struct IngestServer::Connection final : IoHandler {
+struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
   // Closures posted from other threads reach the connection through a weak token: the
   // connection resets it when it dies (on its loop, where the closures run).
   struct Token {
@@ -334,6 +368,19 @@ struct IngestServer::Connection final : IoHandler {
     }
   }
 
+  // Serving a player (play routes; see the section below).
+  std::optional<rtmp::PlayRequested> pending_play;  // decision in flight
+  uint64_t pending_play_route = 0;
+  uint64_t play_route_id = 0;  // the route of the play being served, 0 when none
+  PlayerInfo player;
+  std::shared_ptr<ServeStream> serve_stream;
+  std::shared_ptr<ServeStream::Player> subscription;
+  // Lives as long as the connection: the items it holds back the queued output.
+  std::unique_ptr<PlayerFeed> feed;
+  std::vector<rtmp::SharedItem> items;  // scratch
+  std::vector<rtmp::Bytes> pieces;      // scratch for flush()
+  std::vector<uint8_t> tls_scratch;
+
   Connection(IngestServer* s, int f, std::string p)
       : server(s),
         id(g_next_connection_id++),
@@ -363,7 +410,11 @@ struct IngestServer::Connection final : IoHandler {
       std::lock_guard<std::mutex> lock(stats_mu);
       ++stats.warnings;
     }
-    server->warn_route(route_id ? route_id : pending_route, peer, what);
+    server->warn_route(route_id        ? route_id
+                       : pending_route ? pending_route
+                       : play_route_id ? play_route_id
+                                       : pending_play_route,
+                       peer, what);
   }
 
   void update_watch() {
@@ -567,15 +618,28 @@ struct IngestServer::Connection final : IoHandler {
     return true;
   }
 
+  // Writes the session's output as far as the socket takes it. A player's output holds the
+  // stream's payloads between its chunk headers (borrowed): one sendmsg takes them where they
+  // are; TLS gathers them into one record.
   void flush() {
     while (session) {
-      rtmp::Bytes out = session->pending_output();
-      if (out.empty()) {
+      const size_t total = session->pending_output_pieces(pieces, kMaxWritePieces);
+      if (total == 0) {
         write_blocked_since = 0;
         break;
       }
       size_t n = 0;
       if (tls) {
+        rtmp::Bytes out = pieces[0];
+        if (pieces.size() > 1) {
+          // The same bytes again after kWantWrite: the output only grows at its end.
+          tls_scratch.clear();
+          for (rtmp::Bytes p : pieces) {
+            if (tls_scratch.size() >= kTlsWriteBytes) break;
+            tls_scratch.insert(tls_scratch.end(), p.begin(), p.end());
+          }
+          out = rtmp::Bytes(tls_scratch);
+        }
         TlsSession::Io io = tls->write(out.data(), out.size(), &n);
         if (io == TlsSession::Io::kError || io == TlsSession::Io::kClosed) {
           finish("send failed: " + tls->error(), false);
@@ -583,7 +647,15 @@ struct IngestServer::Connection final : IoHandler {
         }
         if (io != TlsSession::Io::kDone) n = 0;
       } else {
-        ssize_t w = send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        iovec vec[kMaxWritePieces];
+        for (size_t i = 0; i < pieces.size(); ++i) {
+          vec[i].iov_base = const_cast<uint8_t*>(pieces[i].data());
+          vec[i].iov_len = pieces[i].size();
+        }
+        msghdr msg{};
+        msg.msg_iov = vec;
+        msg.msg_iovlen = pieces.size();
+        ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
           if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             finish(std::string("send failed: ") + g_strerror(errno), false);
@@ -598,9 +670,11 @@ struct IngestServer::Connection final : IoHandler {
         break;
       }
       session->consume_output(n);
+      if (feed) feed->sent_up_to(session->bytes_sent());
       std::lock_guard<std::mutex> lock(stats_mu);
       stats.bytes_out += n;
     }
+    if (feed) update_player_stats();
     if (!closed && session && session->closed() && session->pending_output().empty()) {
       finish(end_reason, false);
       return;
@@ -665,10 +739,14 @@ struct IngestServer::Connection final : IoHandler {
       } else if (auto e = std::get_if<rtmp::PublishEnded>(&*ev)) {
         release_route(true, e->reason);
       } else if (auto pl = std::get_if<rtmp::PlayRequested>(&*ev)) {
-        // rtmpingestsrc only takes publishes: a player gets a prompt, clear refusal.
-        GST_DEBUG("%s: play of %s/%s refused (rtmpingestsrc accepts publishers only)", peer.c_str(),
-                  pl->app.c_str(), pl->stream_name.c_str());
-        (void)session->reject_play(pl->stream_id, "this is an ingest: it accepts publishers only");
+        on_play(std::move(*pl));
+      } else if (auto pe = std::get_if<rtmp::PlayEnded>(&*ev)) {
+        if (feed && feed->playing() && pe->stream_id == feed->stream_id()) end_player(pe->reason);
+      } else if (auto rc = std::get_if<rtmp::ReceiveChanged>(&*ev)) {
+        // Video turned back on starts at the next keyframe.
+        if (feed && rc->video && rc->enabled) feed->restart();
+      } else if (auto pp = std::get_if<rtmp::PlayPaused>(&*ev)) {
+        if (feed && !pp->paused) feed->restart();  // a live stream resumes at a keyframe
       } else if (auto cr = std::get_if<rtmp::ConnectRequested>(&*ev)) {
         std::lock_guard<std::mutex> lock(stats_mu);
         stats.app = cr->app;
@@ -937,6 +1015,8 @@ struct IngestServer::Connection final : IoHandler {
     }
     if (pending) abandon_quietly();
     release_route(false, why);
+    pending_play.reset();
+    end_player(why);
     GST_DEBUG("connection %" G_GUINT64_FORMAT " from %s ended: %s", id, peer.c_str(), why.c_str());
     // Best effort: a goodbye still queued (a refusal, a _result) goes if the socket takes it.
     if (session && !session->pending_output().empty()) {
@@ -967,6 +1047,229 @@ struct IngestServer::Connection final : IoHandler {
   void close_from_element() {
     end_reason = "closed by the element";
     finish(end_reason, false);
+  }
+
+  // --- serving a player ----------------------------------------------------------------------
+  // play -> route found -> codecs admitted -> [decision on a thread of its own] -> accept_play,
+  // subscribed to the route's stream: the cache's join items, then whatever the stream's
+  // producer pushes, woken through wake(); each item goes through this player's PlayerFeed.
+
+  void refuse_play(const rtmp::PlayRequested& p, rtmp::PlayRejection why,
+                   const std::string& reason) {
+    GST_INFO("%s: play of %s/%s refused: %s", peer.c_str(), p.app.c_str(), p.stream_name.c_str(),
+             reason.c_str());
+    (void)session->reject_play(p.stream_id, why, reason);
+  }
+
+  void on_play(rtmp::PlayRequested&& p) {
+    std::string reason;
+    rtmp::PlayRejection code = rtmp::PlayRejection::kStreamNotFound;
+    uint64_t rid = 0;
+    std::shared_ptr<ServeStream> stream;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      PlayEntry* r = best_route(server->play_routes_, p.app, p.stream_name);
+      if (pending_play || (feed && feed->playing()) || route_id || pending) {
+        code = rtmp::PlayRejection::kFailed;
+        reason = "this connection is already playing or publishing";
+      } else if (!r) {
+        // A player pointed at an ingest (or at a key nobody serves) hears it at once.
+        reason = server->play_routes_.empty()
+                     ? "this is an ingest: it accepts publishers only"
+                     : "no stream '" + p.app + "/" + p.stream_name + "' here";
+      } else {
+        rid = r->id;
+        stream = r->stream;
+      }
+    }
+    if (!stream) {
+      refuse_play(p, code, reason);
+      return;
+    }
+    if (rtmp::Admission a = stream->admit(p.peer_caps); a != rtmp::Admission::kAllowed) {
+      refuse_play(p, rtmp::PlayRejection::kNoSupportedTrack, rtmp::admission_reason(a));
+      return;
+    }
+    if (stream->ended()) {
+      refuse_play(p, rtmp::PlayRejection::kStreamNotFound,
+                  "stream '" + p.app + "/" + p.stream_name + "' has ended");
+      return;
+    }
+    PlayerInfo info{id,      peer,     p.app,       p.stream_name,
+                    p.query, p.tc_url, p.flash_ver, p.peer_caps.present_any};
+    PlayRoute* decider = nullptr;
+    const bool open = server->enter_play(rid, [&](PlayRoute* r) {
+      if (r->wants_decision()) {
+        decider = r;
+        r->ref();  // released by the decision thread
+      }
+    });
+    if (!open) {
+      refuse_play(p, rtmp::PlayRejection::kStreamNotFound, "stream is closing");
+      return;
+    }
+    if (!decider) {
+      bind_player(rid, p, info);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.stream = p.stream_name;
+      stats.state = "deciding";
+    }
+    pending_play = std::move(p);
+    pending_play_route = rid;
+    deciding = true;
+    update_watch();
+    // The application's play-request handler runs here, on a thread of its own.
+    try {
+      std::thread([l = loop, w = weak(), decider, rid, info]() {
+        std::string why;
+        bool ok = decider->decide_play(info, &why);
+        decider->unref();
+        l->post([w, rid, ok, why, info] {
+          if (auto t = w.lock(); t && t->c) t->c->play_decided(rid, ok, why, info);
+        });
+      }).detach();
+    } catch (const std::system_error&) {
+      decider->unref();
+      deciding = false;
+      auto req = std::move(*pending_play);
+      pending_play.reset();
+      pending_play_route = 0;
+      refuse_play(req, rtmp::PlayRejection::kFailed, "the server is out of threads");
+    }
+  }
+
+  // The play decision is back (loop thread).
+  void play_decided(uint64_t rid, bool ok, const std::string& why, const PlayerInfo& info) {
+    if (closed || !pending_play || pending_play_route != rid) return;
+    deciding = false;
+    auto req = std::move(*pending_play);
+    pending_play.reset();
+    pending_play_route = 0;
+    set_state("connected");
+    if (!ok) {
+      refuse_play(req, rtmp::PlayRejection::kFailed,
+                  why.empty() ? "refused by the application" : why);
+    } else {
+      bind_player(rid, req, info);
+    }
+    if (!closed) resume_processing();
+  }
+
+  void bind_player(uint64_t rid, const rtmp::PlayRequested& req, const PlayerInfo& info) {
+    std::shared_ptr<ServeStream> stream;
+    PlayRouteSettings settings;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      if (PlayEntry* r = server->play_route_by_id_locked(rid); r && !r->closing) {
+        stream = r->stream;
+        settings = r->settings;
+        r->players.push_back(id);
+      }
+    }
+    if (!stream) {
+      refuse_play(req, rtmp::PlayRejection::kStreamNotFound, "stream is closing");
+      return;
+    }
+    if (!session->accept_play(req.stream_id).ok()) {
+      // The player ended that play while it was decided (closeStream): nothing to serve.
+      std::lock_guard<std::mutex> lock(server->mu_);
+      if (PlayEntry* r = server->play_route_by_id_locked(rid)) std::erase(r->players, id);
+      return;
+    }
+    if (!feed) feed = std::make_unique<PlayerFeed>(settings.gate);
+    feed->start(req.stream_id, req.peer_caps);
+    play_route_id = rid;
+    player = info;
+    serve_stream = stream;
+    if (charged) {
+      server->pending_bytes_ -= ServerSettings::pending_charge(server->settings_.limits);
+      charged = false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu);
+      stats.stream = req.stream_name;
+      stats.state = "playing";
+    }
+    GST_DEBUG("%s plays %s/%s", peer.c_str(), req.app.c_str(), req.stream_name.c_str());
+    server->enter_play(rid, [&](PlayRoute* r) { r->on_player_joined(player); });
+    items.clear();
+    subscription = stream->subscribe(this, &items);
+    offer_items();
+  }
+
+  // ServeStream::Waker: items wait for this player (producer thread, stream lock held).
+  void wake() override {
+    loop->post([w = weak()] {
+      if (auto t = w.lock(); t && t->c && !t->c->closed) t->c->drain_player();
+    });
+  }
+
+  void drain_player() {
+    if (closed || !subscription) return;
+    items.clear();
+    ServeStream::Taken taken = serve_stream->take(*subscription, items);
+    if (taken.resync) feed->restart();
+    if (!offer_items()) return;
+    if (taken.ended) {
+      (void)session->notify_play(feed->stream_id(), rtmp::PlayNotice::kStopped);
+      end_player("the stream ended");
+    }
+    flush();
+  }
+
+  // Offers `items` in order; false once the player was dropped (the connection is closed).
+  bool offer_items() {
+    const uint64_t now = IoLoop::now_ms();
+    for (const auto& item : items) {
+      if (feed->offer(*session, item, now) == rtmp::GateVerdict::kDrop) {
+        items.clear();
+        const std::string why = "player dropped: it does not keep up (" +
+                                std::to_string(session->pending_output_size()) +
+                                " bytes queued for it)";
+        warn(why);
+        end_reason = why;
+        finish(why, false);
+        return false;
+      }
+    }
+    items.clear();
+    return true;
+  }
+
+  // The play is over (the player ended it, the stream ended, the connection goes).
+  void end_player(const std::string& why) {
+    if (!play_route_id) return;
+    if (subscription) serve_stream->unsubscribe(subscription);
+    subscription.reset();
+    serve_stream.reset();
+    feed->stop();
+    const uint64_t rid = play_route_id;
+    play_route_id = 0;
+    {
+      std::lock_guard<std::mutex> lock(server->mu_);
+      if (PlayEntry* r = server->play_route_by_id_locked(rid)) std::erase(r->players, id);
+    }
+    GST_DEBUG("%s stopped playing: %s", peer.c_str(), why.c_str());
+    server->enter_play(rid, [&](PlayRoute* r) { r->on_player_left(player, why); });
+    update_player_stats();
+    set_state("connected");
+  }
+
+  // The route goes (remove_play_route): the stream is over for this player.
+  void unrouted() {
+    if (subscription) (void)session->notify_play(feed->stream_id(), rtmp::PlayNotice::kStopped);
+    close_from_element();
+  }
+
+  void update_player_stats() {
+    std::lock_guard<std::mutex> lock(stats_mu);
+    stats.queued_bytes = session->pending_output_size();
+    stats.messages_sent = feed->sent();
+    stats.skipped = feed->skipped();
+    stats.cut_back = feed->cut_back();
   }
 };
 
@@ -1231,28 +1534,7 @@ void IngestServer::resume_reading(uint64_t id) {
 
 IngestServer::Route* IngestServer::find_route_locked(const std::string& app,
                                                      const std::string& key) {
-  Route* best = nullptr;
-  int best_score = -1;
-  for (auto& r : routes_) {
-    if (r->closing) continue;
-    bool app_ok = r->app.empty() || r->app == app;
-    // Stream keys are secrets: compare without an early exit.
-    bool key_ok = r->key.empty();
-    if (!key_ok && r->key.size() == key.size()) {
-      unsigned diff = 0;
-      for (size_t i = 0; i < key.size(); ++i) {
-        diff |= static_cast<unsigned char>(r->key[i] ^ key[i]);
-      }
-      key_ok = diff == 0;
-    }
-    if (!app_ok || !key_ok) continue;
-    int score = (r->app.empty() ? 0 : 2) + (r->key.empty() ? 0 : 1);
-    if (score > best_score) {
-      best = r.get();
-      best_score = score;
-    }
-  }
-  return best;
+  return best_route(routes_, app, key);
 }
 
 IngestServer::Route* IngestServer::route_by_id_locked(uint64_t id) {
@@ -1296,10 +1578,13 @@ void IngestServer::warn_route(uint64_t route_id, const std::string& peer, const 
   // The element the peer was publishing to, or else the first one of the listener: a bad peer
   // is worth a warning wherever it was headed.
   uint64_t target = route_id;
+  uint64_t play_target = 0;  // a player's element, or the first one of a listener of players
   {
     std::lock_guard<std::mutex> lock(mu_);
+    PlayEntry* pe = target ? play_route_by_id_locked(target) : nullptr;
+    if (pe && !pe->closing) play_target = target;
     Route* r = target ? route_by_id_locked(target) : nullptr;
-    if (!r || r->closing) {
+    if (!play_target && (!r || r->closing)) {
       target = 0;
       for (auto& cand : routes_) {
         if (!cand->closing) {
@@ -1307,9 +1592,19 @@ void IngestServer::warn_route(uint64_t route_id, const std::string& peer, const 
           break;
         }
       }
+      for (auto& cand : play_routes_) {
+        if (!target && !cand->closing) {
+          play_target = cand->id;
+          break;
+        }
+      }
     }
   }
-  if (target) enter(target, [&](IngestRoute* r) { r->on_peer_warning(peer, what); });
+  if (play_target) {
+    enter_play(play_target, [&](PlayRoute* r) { r->on_peer_warning(peer, what); });
+  } else if (target) {
+    enter(target, [&](IngestRoute* r) { r->on_peer_warning(peer, what); });
+  }
 }
 
 bool IngestServer::add_route(const std::string& app, const std::string& key, IngestRoute* route,
@@ -1356,6 +1651,74 @@ void IngestServer::remove_route(IngestRoute* route) {
   }
 }
 
+// --- play routes --------------------------------------------------------------------------------
+
+IngestServer::PlayEntry* IngestServer::play_route_by_id_locked(uint64_t id) {
+  for (auto& r : play_routes_) {
+    if (r->id == id) return r.get();
+  }
+  return nullptr;
+}
+
+// Players join and leave rarely (no per-message gate): the route's mutex is enough here.
+template <class Fn>
+bool IngestServer::enter_play(uint64_t route_id, Fn&& fn) {
+  PlayRoute* target = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    PlayEntry* r = play_route_by_id_locked(route_id);
+    if (!r || r->closing) return false;
+    ++r->users;
+    target = r->route;
+  }
+  fn(target);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (PlayEntry* r = play_route_by_id_locked(route_id)) {
+    if (--r->users == 0) cv_.notify_all();
+  }
+  return true;
+}
+
+bool IngestServer::add_play_route(const std::string& app, const std::string& key, PlayRoute* route,
+                                  std::shared_ptr<ServeStream> stream,
+                                  const PlayRouteSettings& settings) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& r : play_routes_) {
+    if (!r->closing && r->app == app && r->key == key) return false;
+  }
+  auto r = std::make_unique<PlayEntry>();
+  r->id = next_route_id_++;
+  r->app = app;
+  r->key = key;
+  r->route = route;
+  r->stream = std::move(stream);
+  r->settings = settings;
+  play_routes_.push_back(std::move(r));
+  return true;
+}
+
+void IngestServer::remove_play_route(PlayRoute* route) {
+  std::vector<uint64_t> players;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    PlayEntry* target = nullptr;
+    for (auto& r : play_routes_) {
+      if (r->route == route && !r->closing) target = r.get();
+    }
+    if (!target) return;
+    target->closing = true;  // nobody enters or joins any more
+    // Loop threads inside the element leave promptly: its calls never block.
+    while (!cv_.wait_for(lock, std::chrono::seconds(5), [target] { return target->users == 0; })) {
+      GST_WARNING("still waiting for an I/O loop to leave a stopping rtmppushsink");
+    }
+    players = target->players;
+    const uint64_t rid = target->id;
+    std::erase_if(play_routes_,
+                  [rid](const std::unique_ptr<PlayEntry>& r) { return r->id == rid; });
+  }
+  for (uint64_t p : players) with_connection(p, [](Connection* c) { c->unrouted(); });
+}
+
 std::vector<ConnectionStats> IngestServer::connection_stats() {
   std::vector<ConnectionStats> out;
   std::lock_guard<std::mutex> lock(conns_mu_);
@@ -1365,6 +1728,80 @@ std::vector<ConnectionStats> IngestServer::connection_stats() {
     out.push_back(c->stats);
   }
   return out;
+}
+
+// --- for the elements that listen --------------------------------------------------------------
+
+bool load_listen_certificate(const std::shared_ptr<GTlsCertificate>& certificate,
+                             const std::string& certificate_file, const std::string& key_file,
+                             std::shared_ptr<GTlsCertificate>* out, std::string* problem,
+                             std::string* debug) {
+  out->reset();
+  if (certificate) {
+    *out = certificate;
+    return true;
+  }
+  if (certificate_file.empty()) {
+    if (key_file.empty()) return true;
+    *problem = "tls-key-file is set but tls-certificate-file is not";
+    return false;
+  }
+  GError* err = nullptr;
+  GTlsCertificate* loaded =
+      key_file.empty()
+          ? g_tls_certificate_new_from_file(certificate_file.c_str(), &err)
+          : g_tls_certificate_new_from_files(certificate_file.c_str(), key_file.c_str(), &err);
+  if (!loaded) {
+    *problem = "Could not load the TLS certificate '" + certificate_file + "'" +
+               (key_file.empty() ? "" : " with key '" + key_file + "'");
+    *debug = err ? err->message : "unknown error";
+    g_clear_error(&err);
+    return false;
+  }
+  // Without its key the certificate loads, and every handshake would fail: say so now.
+  GByteArray* key = nullptr;
+  g_object_get(loaded, "private-key", &key, nullptr);
+  if (!key) {
+    g_object_unref(loaded);
+    *problem = "the TLS certificate '" + certificate_file + "' has no private key";
+    *debug = "set tls-key-file, or put the key in the certificate file";
+    return false;
+  }
+  g_byte_array_unref(key);
+  *out = std::shared_ptr<GTlsCertificate>(loaded, [](GTlsCertificate* c) { g_object_unref(c); });
+  return true;
+}
+
+bool resolve_listen_address(GstElement* element, const std::string& host, std::string* out) {
+  init_debug();  // GST_ELEMENT_ERROR logs in this file's category
+  if (GInetAddress* literal = g_inet_address_new_from_string(host.c_str())) {
+    g_object_unref(literal);
+    *out = host;
+    return true;
+  }
+  GResolver* resolver = g_resolver_get_default();
+  GError* err = nullptr;
+  GList* addrs = g_resolver_lookup_by_name(resolver, host.c_str(), nullptr, &err);
+  g_object_unref(resolver);
+  if (!addrs) {
+    GST_ELEMENT_ERROR(element, RESOURCE, NOT_FOUND, ("Could not resolve '%s'", host.c_str()),
+                      ("%s", err ? err->message : "no address"));
+    g_clear_error(&err);
+    return false;
+  }
+  GInetAddress* pick = nullptr;
+  for (GList* l = addrs; l; l = l->next) {
+    auto* a = G_INET_ADDRESS(l->data);
+    if (!pick || (g_inet_address_get_family(a) == G_SOCKET_FAMILY_IPV4 &&
+                  g_inet_address_get_family(pick) != G_SOCKET_FAMILY_IPV4)) {
+      pick = a;
+    }
+  }
+  gchar* text = g_inet_address_to_string(pick);
+  *out = text;
+  g_free(text);
+  g_resolver_free_addresses(addrs);
+  return true;
 }
 
 }  // namespace gst_ertmp

@@ -18,6 +18,13 @@
 //
 // TLS (rtmps) is a property of the listener: with a certificate every accepted connection
 // speaks TLS only; elements sharing the port must agree on it and on every listener setting.
+//
+// Players (rtmppushsink mode=listener) share the same listener through play routes: a play
+// of app/key goes to the element that serves it (decision on a thread of its own when the
+// element wants one), then the connection's loop sends it the stream (gst/serve_stream.h)
+// through its PlayerFeed (gst/serve_player.h) without blocking anyone. A play that matches no
+// route is refused at once (NetStream.Play.StreamNotFound), so one port can take publishers
+// and players: an ingest -> serve relay is one process on one port.
 #pragma once
 
 #include <array>
@@ -30,8 +37,11 @@
 #include <vector>
 
 #include <gio/gio.h>
+#include <gst/gst.h>
 
 #include "gst/io_loop.h"
+#include "gst/serve_stream.h"
+#include "protocol/play_cache.h"
 #include "protocol/server_session.h"
 
 namespace gst_ertmp {
@@ -75,6 +85,46 @@ class IngestRoute {
   // Keep the element alive while a decision runs on its own thread.
   virtual void ref() = 0;
   virtual void unref() = 0;
+};
+
+// --- serving players ---------------------------------------------------------------------
+
+struct PlayerInfo {
+  uint64_t connection = 0;
+  std::string peer;  // "ip:port"
+  std::string app;
+  std::string stream;  // the stream name played, without the query
+  std::string query;
+  std::string tc_url;
+  std::string flash_ver;
+  bool enhanced = false;  // the player advertised E-RTMP in connect
+};
+
+// Implemented by a serving element (rtmppushsink mode=listener). Calls come from loop threads
+// and never block, except decide_play (a thread of its own).
+class PlayRoute {
+ public:
+  virtual ~PlayRoute() = default;
+  // Whether plays need decide_play (an application handler is connected); false accepts a
+  // play at once, without a thread.
+  virtual bool wants_decision() = 0;
+  // Decide on a play matching this route, on a thread of its own (never an I/O loop).
+  // `reason` is sent to a refused player (NetStream.Play.Failed).
+  virtual bool decide_play(const PlayerInfo& info, std::string* reason) = 0;
+  virtual void on_player_joined(const PlayerInfo& info) = 0;
+  // The player stopped playing: `why` is its closeStream/deleteStream, a closed connection,
+  // the end of the stream, or why it was dropped.
+  virtual void on_player_left(const PlayerInfo& info, const std::string& why) = 0;
+  // A connection-level problem worth a warning (bad peer); never fatal for the element.
+  virtual void on_peer_warning(const std::string& peer, const std::string& what) = 0;
+  // Keep the element alive while a decision runs on its own thread.
+  virtual void ref() = 0;
+  virtual void unref() = 0;
+};
+
+// How a play route serves its players.
+struct PlayRouteSettings {
+  rtmp::PlayerGateLimits gate;  // per player: cut back, then dropped
 };
 
 // An address range ("10.0.0.0/8", "::1", "192.0.2.7/32"), IPv4 or IPv6.
@@ -132,6 +182,12 @@ struct ConnectionStats {
   gint64 connected_us = 0;  // monotonic time of accept
   unsigned warnings = 0;
   bool paused = false;  // reading stopped by a full pad queue
+  // Players ("playing"): output queued and not sent yet (bytes), messages sent, media
+  // skipped by the slow-player gate, and whether the gate holds it cut back now.
+  guint64 queued_bytes = 0;
+  guint64 messages_sent = 0;
+  guint64 skipped = 0;
+  bool cut_back = false;
 };
 
 class IngestServer : public std::enable_shared_from_this<IngestServer> {
@@ -174,6 +230,15 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   unsigned active_connections() const { return active_.load(); }
   std::vector<ConnectionStats> connection_stats();
 
+  // Serving players. Routes plays of `app`/`key` ("" = any) to `route`, served from `stream`.
+  // Exact matches win over wildcards. False when an identical app/key pair is already routed
+  // for players.
+  bool add_play_route(const std::string& app, const std::string& key, PlayRoute* route,
+                      std::shared_ptr<ServeStream> stream, const PlayRouteSettings& settings);
+  // Unroutes: every player of the route gets Stream EOF + Play.Stop and is disconnected;
+  // returns once no loop thread is inside the route and none will enter it again.
+  void remove_play_route(PlayRoute* route);
+
  private:
   struct Connection;
   struct Listener;
@@ -191,6 +256,17 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
     uint64_t successor = 0;            // a decided takeover waiting for the publisher to leave, mu_
   };
 
+  struct PlayEntry {
+    uint64_t id = 0;  // from the same counter as Route ids
+    std::string app, key;
+    PlayRoute* route = nullptr;
+    std::shared_ptr<ServeStream> stream;
+    PlayRouteSettings settings;
+    bool closing = false;           // remove_play_route in progress: nobody enters, nobody joins
+    int users = 0;                  // loop threads inside the route's callbacks
+    std::vector<uint64_t> players;  // connection ids playing from it
+  };
+
   IngestServer(std::string key, const ServerSettings& settings);
   bool start(const std::string& address, guint16 port, GError** error);
   void adopt(int fd, std::string peer);
@@ -201,6 +277,9 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   bool enter(uint64_t route_id, Fn&& fn);
   template <class Fn>
   bool enter(Route& r, Fn&& fn);
+  PlayEntry* play_route_by_id_locked(uint64_t id);
+  template <class Fn>
+  bool enter_play(uint64_t route_id, Fn&& fn);
   // Posts `fn(connection)` to the loop of connection `id` (nothing if it is gone).
   template <class Fn>
   bool with_connection(uint64_t id, Fn&& fn);
@@ -223,10 +302,26 @@ class IngestServer : public std::enable_shared_from_this<IngestServer> {
   std::condition_variable cv_;
   std::vector<std::shared_ptr<Route>> routes_;
   std::map<uint64_t, std::shared_ptr<Route>> routes_by_id_;
+  std::vector<std::unique_ptr<PlayEntry>> play_routes_;
   uint64_t next_route_id_ = 1;
 
   std::mutex conns_mu_;  // connections_: inserted and erased by loop threads
   std::map<uint64_t, Connection*> connections_;
 };
+
+// --- for the elements that listen (rtmpingestsrc, rtmppushsink mode=listener) ---------------
+
+// A host name (localhost, a DNS name) or a literal into the numeric address to bind, IPv4 first
+// where the name has both (what peers given "localhost" try first). Posts RESOURCE/NOT_FOUND on
+// `element` and returns false when it does not resolve.
+bool resolve_listen_address(GstElement* element, const std::string& host, std::string* out);
+
+// The certificate a listener presents: `certificate`, else the PEM files, else none (plain).
+// False with `problem` and `debug` when the files do not load or have no private key (the
+// certificate would load, and every handshake would fail).
+bool load_listen_certificate(const std::shared_ptr<GTlsCertificate>& certificate,
+                             const std::string& certificate_file, const std::string& key_file,
+                             std::shared_ptr<GTlsCertificate>* out, std::string* problem,
+                             std::string* debug);
 
 }  // namespace gst_ertmp

@@ -77,6 +77,7 @@ struct ServerSession::Impl {
 
   detail::OutputBuffer output;
   std::vector<uint8_t>& out = output.buffer();
+  std::vector<ChunkWriter::Borrowed> borrowed;  // scratch for send_media_borrowed
   detail::EventQueue<ServerEvent> events;
   std::optional<Error> fatal;
 
@@ -118,6 +119,30 @@ struct ServerSession::Impl {
     });
     if (!details.empty()) info.set("details", amf::Value(details));
     send_command(stream_id, kCsidStatus, make_on_status(std::move(info)));
+  }
+
+  // One message for an accepted play (send_media / send_media_borrowed).
+  Status send_media(uint32_t stream_id, const Message& header, Bytes payload, bool borrow) {
+    RTMP_TRY(StreamSlot * slot, decision_slot(stream_id, StreamState::kPlaying));
+    const bool video = header.kind() == MessageType::kVideo;
+    const bool audio = header.kind() == MessageType::kAudio;
+    if ((video || audio) && (slot->play.paused || (video && !slot->play.receive_video) ||
+                             (audio && !slot->play.receive_audio))) {
+      return Ok{};  // the player asked not to get it (PlayState)
+    }
+    Message m;
+    m.type = header.type;
+    m.stream_id = stream_id;
+    m.timestamp = header.timestamp;
+    m.csid = video ? kCsidVideo : audio ? kCsidAudio : kCsidData;
+    if (!borrow) {
+      writer.write(m, payload, out);  // no intermediate copy of the payload
+      return Ok{};
+    }
+    borrowed.clear();
+    writer.write(m, Bytes(), payload, out, &borrowed);
+    for (const auto& b : borrowed) output.borrow_at(b.at, b.bytes);
+    return Ok{};
   }
 
   // --- failure ----------------------------------------------------------------------------
@@ -711,6 +736,14 @@ void ServerSession::consume_output(size_t n) {
   impl_->output.consume(n);
 }
 
+size_t ServerSession::pending_output_pieces(std::vector<Bytes>& pieces, size_t max_pieces) const {
+  return impl_->output.gather(pieces, max_pieces);
+}
+
+size_t ServerSession::pending_output_size() const {
+  return impl_->output.size();
+}
+
 Status ServerSession::accept_publish(uint32_t stream_id) {
   Impl& s = *impl_;
   if (s.phase == Phase::kClosed) return make_error(Errc::kInvalidState, "session closed");
@@ -801,21 +834,12 @@ Status ServerSession::reject_play(uint32_t stream_id, PlayRejection why, std::st
 }
 
 Status ServerSession::send_media(uint32_t stream_id, const Message& message) {
-  Impl& s = *impl_;
-  RTMP_TRY(StreamSlot * slot, s.decision_slot(stream_id, StreamState::kPlaying));
-  const bool video = message.kind() == MessageType::kVideo;
-  const bool audio = message.kind() == MessageType::kAudio;
-  if ((video || audio) && (slot->play.paused || (video && !slot->play.receive_video) ||
-                           (audio && !slot->play.receive_audio))) {
-    return Ok{};  // the player asked not to get it (PlayState)
-  }
-  Message m;
-  m.type = message.type;
-  m.stream_id = stream_id;
-  m.timestamp = message.timestamp;
-  m.csid = video ? kCsidVideo : audio ? kCsidAudio : kCsidData;
-  s.writer.write(m, message.payload, s.out);  // no intermediate copy of the payload
-  return Ok{};
+  return impl_->send_media(stream_id, message, message.payload, false);
+}
+
+Status ServerSession::send_media_borrowed(uint32_t stream_id, const Message& header,
+                                          Bytes payload) {
+  return impl_->send_media(stream_id, header, payload, true);
 }
 
 Status ServerSession::notify_play(uint32_t stream_id, PlayNotice notice) {

@@ -230,6 +230,10 @@ class ServerSession {
   // Bytes to send, in order. The view is valid until the next non-const call.
   Bytes pending_output() const;
   void consume_output(size_t n);
+  // The pending output in order as at most `max_pieces` pieces; returns their total size.
+  size_t pending_output_pieces(std::vector<Bytes>& pieces, size_t max_pieces) const;
+  // Bytes queued and not consumed yet (borrowed ones included): a player's backlog.
+  size_t pending_output_size() const;
 
   // Decisions on a PublishRequested (by its stream id). Unknown ids are kInvalidArgument.
   Status accept_publish(uint32_t stream_id);
@@ -244,6 +248,13 @@ class ServerSession {
   // accepted play: audio on csid 4, video on 6, data on 5. Dropped (still Ok) when the player
   // turned that kind off or paused. kInvalidArgument when the stream is not playing.
   Status send_media(uint32_t stream_id, const Message& message);
+  // Zero-copy send_media: the header fields come from `header` (its payload is ignored) and
+  // `payload` is not copied at all; the output refers to it between the chunk headers, so it
+  // must stay valid until the output has been consumed past it: bytes_sent() +
+  // pending_output_size() right after this call is that point. With borrowed bytes queued,
+  // pending_output() is only the next contiguous piece: use pending_output_pieces() for a
+  // vectored write. (One shared message, many players: each chunks it without a copy.)
+  Status send_media_borrowed(uint32_t stream_id, const Message& header, Bytes payload);
   // Tells the player that its source changed (see PlayNotice).
   Status notify_play(uint32_t stream_id, PlayNotice notice);
   // Answers a SeekRequested: Stream EOF, onStatus Seek.Notify, Stream Begin (nginx-rtmp's

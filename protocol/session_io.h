@@ -40,7 +40,9 @@ class OutputBuffer {
   void borrow(Bytes b) { borrow_at(out_.size(), b); }
   // Borrowed bytes that go before buffer()[at]; `at` never decreases between calls.
   void borrow_at(size_t at, Bytes b) {
-    if (!b.empty()) borrowed_.push_back(Borrowed{at, b});
+    if (b.empty()) return;
+    borrowed_.push_back(Borrowed{at, b});
+    borrowed_pending_ += b.size();
   }
 
   // The next contiguous piece: own bytes up to the next borrowed span, or (the rest of) that span.
@@ -72,12 +74,15 @@ class OutputBuffer {
     return total;
   }
   bool empty() const { return pos_ == out_.size() && next_ == borrowed_.size(); }
+  // Bytes queued and not consumed yet, own and borrowed.
+  size_t size() const { return out_.size() - pos_ + borrowed_pending_; }
 
   void consume(size_t n) {
     while (n > 0 && !empty()) {
       size_t k = std::min(n, pending().size());
       if (next_ < borrowed_.size() && pos_ == borrowed_[next_].at) {
         borrowed_pos_ += k;
+        borrowed_pending_ -= k;
         if (borrowed_pos_ == borrowed_[next_].bytes.size()) {
           ++next_;
           borrowed_pos_ = 0;
@@ -94,6 +99,7 @@ class OutputBuffer {
       pos_ = 0;
       next_ = 0;
       borrowed_pos_ = 0;
+      borrowed_pending_ = 0;
     }
   }
   uint64_t consumed() const { return consumed_; }
@@ -106,8 +112,9 @@ class OutputBuffer {
   std::vector<uint8_t> out_;
   std::vector<Borrowed> borrowed_;
   size_t pos_ = 0;
-  size_t next_ = 0;          // first borrowed span not fully consumed
-  size_t borrowed_pos_ = 0;  // consumed bytes of borrowed_[next_]
+  size_t next_ = 0;              // first borrowed span not fully consumed
+  size_t borrowed_pos_ = 0;      // consumed bytes of borrowed_[next_]
+  size_t borrowed_pending_ = 0;  // borrowed bytes not consumed yet
   uint64_t consumed_ = 0;
 };
 

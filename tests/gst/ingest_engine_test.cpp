@@ -76,21 +76,8 @@ void add_gate(GstPad* pad, Gate* gate) {
 
 // Waits (bounded) for an rtmpingestsrc-peer-warning whose message contains `text`.
 bool wait_warning(GstElement* pipeline, const std::string& text, int timeout_ms) {
-  GstBus* bus = gst_element_get_bus(pipeline);
-  auto t0 = Clock::now();
-  bool found = false;
-  while (!found && ms_since(t0) < timeout_ms) {
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT);
-    if (!m) continue;
-    const GstStructure* st = gst_message_get_structure(m);
-    if (gst_structure_has_name(st, "rtmpingestsrc-peer-warning")) {
-      const gchar* msg = gst_structure_get_string(st, "message");
-      found = msg && std::string(msg).find(text) != std::string::npos;
-    }
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
-  return found;
+  return ertmp_test::wait_element_message(pipeline, "rtmpingestsrc-peer-warning", "message", text,
+                                          timeout_ms);
 }
 
 class Engine : public ::testing::Test {

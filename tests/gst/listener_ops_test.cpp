@@ -54,25 +54,7 @@ gboolean on_publish_request(GstElement*, const gchar*, const gchar*, const gchar
   return TRUE;
 }
 
-// Waits (bounded) for an element message named `name` whose string `field` contains `text`.
-bool wait_element_message(GstElement* pipeline, const std::string& name, const char* field,
-                          const std::string& text, int timeout_ms) {
-  GstBus* bus = gst_element_get_bus(pipeline);
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  bool found = false;
-  while (!found && Clock::now() < deadline) {
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 50 * GST_MSECOND, GST_MESSAGE_ELEMENT);
-    if (!m) continue;
-    const GstStructure* s = gst_message_get_structure(m);
-    if (s && gst_structure_has_name(s, name.c_str())) {
-      const gchar* t = gst_structure_get_string(s, field);
-      found = t && std::string(t).find(text) != std::string::npos;
-    }
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
-  return found;
-}
+using ertmp_test::wait_element_message;
 
 class ListenerOps : public ::testing::Test {
  protected:
@@ -134,10 +116,50 @@ class ListenerOps : public ::testing::Test {
     return got_.count(name) >= n;
   }
 
+  // rtmppushsink publishing 150 frames of live H.264 (a keyframe every 10) to `port` as
+  // live/k; what enters it is recorded in sent_ ("video").
+  void start_pusher(int port) {
+    GError* err = nullptr;
+    push_ = gst_parse_launch(
+        ("videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=320,height=240,"
+         "framerate=30/1 ! x264enc tune=zerolatency key-int-max=10 ! h264parse name=parse ! "
+         "rtmppushsink location=rtmp://127.0.0.1:" +
+         std::to_string(port) + "/live/k")
+            .c_str(),
+        &err);
+    ASSERT_TRUE(push_) << (err ? err->message : "");
+    GstElement* parse = gst_bin_get_by_name(GST_BIN(push_), "parse");
+    GstPad* parse_src = gst_element_get_static_pad(parse, "src");
+    ertmp_test::tap_pad(parse_src, &sent_, "video");
+    gst_object_unref(parse_src);
+    gst_object_unref(parse);
+    ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  }
+  // Every frame the pusher was given reached the first node or the second, in order: the first
+  // got a prefix, the second a contiguous run from a keyframe, starting no later than where the
+  // first stopped, to the end.
+  void expect_moved_without_loss(const std::string& first, const std::string& second) {
+    std::scoped_lock lock(got_.mu, sent_.mu);
+    const auto& in = sent_.md5s["video"];
+    const auto& at_first = got_.md5s[first];
+    const auto& at_second = got_.md5s[second];
+    ASSERT_EQ(in.size(), 150u);
+    ASSERT_LE(at_first.size(), in.size());
+    ASSERT_FALSE(at_second.empty());
+    EXPECT_TRUE(std::equal(at_first.begin(), at_first.end(), in.begin())) << "not a prefix";
+    auto start = std::find(in.begin(), in.end(), at_second[0]);
+    ASSERT_NE(start, in.end());
+    EXPECT_TRUE(got_.keyframes[second][0]) << "the second node starts at a keyframe";
+    EXPECT_LE(start - in.begin(), static_cast<long>(at_first.size())) << "frames lost in the move";
+    EXPECT_EQ(static_cast<size_t>(in.end() - start), at_second.size()) << "not to the end";
+    EXPECT_TRUE(std::equal(at_second.begin(), at_second.end(), start)) << "not contiguous";
+  }
+
   std::filesystem::path dir_;
   GstElement* pipeline_ = nullptr;
   GstElement* push_ = nullptr;
   Collected got_;
+  Collected sent_;
 };
 
 class ProxyBehindHaproxy : public ListenerOps,
@@ -246,22 +268,7 @@ TEST_F(ListenerOps, RequestReconnectMovesThePublisherToAnotherNodeWithNoLostFram
   g_signal_emit_by_name(a, "request-reconnect", "rtmp://127.0.0.1/live", "nobody", &asked);
   EXPECT_FALSE(asked) << "no publisher yet: nothing to ask";
 
-  GError* err = nullptr;
-  push_ = gst_parse_launch(
-      ("videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=320,height=240,"
-       "framerate=30/1 ! x264enc tune=zerolatency key-int-max=10 ! h264parse name=parse ! "
-       "rtmppushsink location=rtmp://127.0.0.1:" +
-       std::to_string(port_of(a)) + "/live/k")
-          .c_str(),
-      &err);
-  ASSERT_TRUE(push_) << (err ? err->message : "");
-  Collected sent;
-  GstElement* parse = gst_bin_get_by_name(GST_BIN(push_), "parse");
-  GstPad* parse_src = gst_element_get_static_pad(parse, "src");
-  ertmp_test::tap_pad(parse_src, &sent, "video");
-  gst_object_unref(parse_src);
-  gst_object_unref(parse);
-  ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NO_FATAL_FAILURE(start_pusher(port_of(a)));
 
   ASSERT_TRUE(wait_count("A_video_0", 30, 20'000));
   const std::string to_b = "rtmp://127.0.0.1:" + std::to_string(port_of(b)) + "/live";
@@ -270,20 +277,7 @@ TEST_F(ListenerOps, RequestReconnectMovesThePublisherToAnotherNodeWithNoLostFram
   EXPECT_EQ(ertmp_test::wait_bus(push_, 30 * GST_SECOND), GST_MESSAGE_EOS);
   ASSERT_TRUE(wait_count("B_video_0", 1, 10'000)) << "the publisher never reached B";
 
-  std::lock_guard<std::mutex> lock(got_.mu);
-  std::lock_guard<std::mutex> lock2(sent.mu);
-  const auto& in = sent.md5s["video"];
-  const auto& at_a = got_.md5s["A_video_0"];
-  const auto& at_b = got_.md5s["B_video_0"];
-  ASSERT_EQ(in.size(), 150u);
-  ASSERT_LE(at_a.size(), in.size());
-  EXPECT_TRUE(std::equal(at_a.begin(), at_a.end(), in.begin())) << "A got a prefix";
-  auto start = std::find(in.begin(), in.end(), at_b[0]);
-  ASSERT_NE(start, in.end());
-  EXPECT_TRUE(got_.keyframes["B_video_0"][0]) << "B starts at a keyframe";
-  EXPECT_LE(start - in.begin(), static_cast<long>(at_a.size())) << "frames lost in the move";
-  EXPECT_EQ(static_cast<size_t>(in.end() - start), at_b.size()) << "B does not reach the end";
-  EXPECT_TRUE(std::equal(at_b.begin(), at_b.end(), start)) << "B is a contiguous run";
+  expect_moved_without_loss("A_video_0", "B_video_0");
 }
 
 // The multi-node recipe end to end: two nodes (proxy-protocol=true) behind a real HAProxy with
@@ -300,22 +294,7 @@ TEST_F(ListenerOps, DrainingANodeBehindHaproxyMovesThePublisherWithNoLostFrame) 
               {static_cast<uint16_t>(port_of(n[1])), Haproxy::kV2, true}});
   ASSERT_TRUE(lb.ready()) << lb.log();
 
-  GError* err = nullptr;
-  push_ = gst_parse_launch(
-      ("videotestsrc is-live=true num-buffers=150 ! video/x-raw,width=320,height=240,"
-       "framerate=30/1 ! x264enc tune=zerolatency key-int-max=10 ! h264parse name=parse ! "
-       "rtmppushsink location=rtmp://127.0.0.1:" +
-       std::to_string(lb.port()) + "/live/k")
-          .c_str(),
-      &err);
-  ASSERT_TRUE(push_) << (err ? err->message : "");
-  Collected sent;
-  GstElement* parse = gst_bin_get_by_name(GST_BIN(push_), "parse");
-  GstPad* parse_src = gst_element_get_static_pad(parse, "src");
-  ertmp_test::tap_pad(parse_src, &sent, "video");
-  gst_object_unref(parse_src);
-  gst_object_unref(parse);
-  ASSERT_NE(gst_element_set_state(push_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NO_FATAL_FAILURE(start_pusher(lb.port()));
 
   auto deadline = Clock::now() + std::chrono::seconds(20);
   while (got_.count("A_video_0") < 30 && got_.count("B_video_0") < 30 && Clock::now() < deadline) {
@@ -332,20 +311,7 @@ TEST_F(ListenerOps, DrainingANodeBehindHaproxyMovesThePublisherWithNoLostFrame) 
   EXPECT_EQ(ertmp_test::wait_bus(push_, 30 * GST_SECOND), GST_MESSAGE_EOS);
   ASSERT_TRUE(wait_count(second_name, 1, 10'000)) << "the publisher never reached the other node";
 
-  std::lock_guard<std::mutex> lock(got_.mu);
-  std::lock_guard<std::mutex> lock2(sent.mu);
-  const auto& in = sent.md5s["video"];
-  const auto& at_first = got_.md5s[first_name];
-  const auto& at_second = got_.md5s[second_name];
-  ASSERT_EQ(in.size(), 150u);
-  ASSERT_LE(at_first.size(), in.size());
-  EXPECT_TRUE(std::equal(at_first.begin(), at_first.end(), in.begin()));
-  auto start = std::find(in.begin(), in.end(), at_second[0]);
-  ASSERT_NE(start, in.end());
-  EXPECT_TRUE(got_.keyframes[second_name][0]);
-  EXPECT_LE(start - in.begin(), static_cast<long>(at_first.size())) << "frames lost in the move";
-  EXPECT_EQ(static_cast<size_t>(in.end() - start), at_second.size());
-  EXPECT_TRUE(std::equal(at_second.begin(), at_second.end(), start));
+  expect_moved_without_loss(first_name, second_name);
 }
 
 // disconnect-publisher closes the bound publisher's connection (the element then says it is

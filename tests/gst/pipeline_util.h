@@ -144,6 +144,27 @@ inline std::vector<std::string> framemd5s(const std::filesystem::path& file, int
   return framemd5_lines(file, "$6", "$1==" + std::to_string(stream_index));
 }
 
+// Waits (bounded) for an element message named `name` whose string `field` contains `text`;
+// other messages popped on the way are dropped.
+inline bool wait_element_message(GstElement* pipeline, const std::string& name, const char* field,
+                                 const std::string& text, int timeout_ms) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstClockTime deadline = gst_util_get_timestamp() + timeout_ms * GST_MSECOND;
+  bool found = false;
+  while (!found && gst_util_get_timestamp() < deadline) {
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 50 * GST_MSECOND, GST_MESSAGE_ELEMENT);
+    if (!m) continue;
+    const GstStructure* st = gst_message_get_structure(m);
+    if (st && gst_structure_has_name(st, name.c_str())) {
+      const gchar* t = gst_structure_get_string(st, field);
+      found = t && std::string(t).find(text) != std::string::npos;
+    }
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return found;
+}
+
 // Waits (bounded) for EOS or an error on the bus; returns the type seen (UNKNOWN on timeout).
 // Element messages: their names go to `names`, their whole structures as text to `details`.
 // An error is a test failure unless `error_text` is given, which then gets its text.

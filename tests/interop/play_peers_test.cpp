@@ -26,6 +26,7 @@
 #include "protocol/flv_tag.h"
 #include "protocol/play_cache.h"
 #include "protocol/server_session.h"
+#include "tests/interop/frame_hashes.h"
 #include "tests/interop/node_media_server.h"
 #include "tests/interop/rtmp_peers.h"
 
@@ -35,102 +36,12 @@ namespace {
 using ertmp_test::Child;
 using ertmp_test::have_program;
 using ertmp_test::run_capture;
+using namespace rtmp::frames;  // NOLINT: the shared hash helpers
 
 uint64_t now_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
-}
-
-std::vector<uint8_t> read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
-                              std::istreambuf_iterator<char>());
-}
-
-// "size,md5" per coded frame and per extradata (sequence header), by media type, in order:
-// the form ffmpeg's framemd5 gives and the one we compute from received/served payloads.
-struct Hashes {
-  std::map<std::string, std::vector<std::string>> frames;  // "video" / "audio"
-  std::map<std::string, std::string> extradata;
-  bool operator==(const Hashes&) const = default;
-};
-
-std::string size_md5(Bytes b) {
-  Md5Digest d = md5(b);
-  return std::to_string(b.size()) + "," + to_hex(Bytes(d.data(), d.size()));
-}
-
-// ffmpeg -i INPUT -map 0 -c copy -f framemd5 -: "#media_type N: video", "#extradata N, size,
-// md5" and "N, dts, pts, duration, size, md5" lines.
-Hashes parse_framemd5(const std::string& out) {
-  Hashes h;
-  std::map<std::string, std::string> type_of;  // stream index -> media type
-  std::map<std::string, std::string> extradata;
-  auto fields = [](const std::string& line) {
-    std::vector<std::string> f;
-    size_t start = 0;
-    while (start <= line.size()) {
-      size_t comma = line.find(',', start);
-      if (comma == std::string::npos) comma = line.size();
-      std::string v = line.substr(start, comma - start);
-      v.erase(0, v.find_first_not_of(' '));
-      f.push_back(v);
-      start = comma + 1;
-    }
-    return f;
-  };
-  for (const auto& line : ertmp_test::split_lines(out)) {
-    if (line.rfind("#media_type ", 0) == 0) {
-      size_t colon = line.find(':');
-      type_of[line.substr(12, colon - 12)] = line.substr(colon + 2);
-    } else if (line.rfind("#extradata ", 0) == 0) {
-      auto f = fields(line.substr(11));
-      if (f.size() == 3) extradata[f[0]] = f[1] + "," + f[2];
-    } else if (!line.empty() && line[0] != '#') {
-      auto f = fields(line);
-      if (f.size() == 6) h.frames[type_of[f[0]]].push_back(f[4] + "," + f[5]);
-    }
-  }
-  for (const auto& [idx, e] : extradata) h.extradata[type_of[idx]] = e;
-  return h;
-}
-
-Hashes framemd5_of(const std::string& input, const std::string& input_options = "") {
-  return parse_framemd5(run_capture("ffmpeg -hide_banner -loglevel error " + input_options +
-                                    " -i '" + input + "' -map 0 -c copy -f framemd5 -"));
-}
-
-// The same hashes from FLV tag bodies (legacy and E-RTMP alike: units from parse_flv_tag).
-void add_tag(Hashes& h, uint8_t type, Bytes body) {
-  if (type != 8 && type != 9) return;
-  auto tag = parse_flv_tag(type == 9 ? TagType::kVideo : TagType::kAudio, body);
-  ASSERT_TRUE(tag.ok()) << tag.error().to_string();
-  for (const auto& u : tag->units) {
-    Bytes unit = body.subspan(u.offset, u.size);
-    const char* kind = type == 9 ? "video" : "audio";
-    if (u.packet == PacketKind::kCodedFrames) h.frames[kind].push_back(size_md5(unit));
-    if (u.packet == PacketKind::kSequenceStart) h.extradata[kind] = size_md5(unit);
-  }
-}
-
-// Reports the first difference of two hash lists in a readable way.
-void expect_same(const Hashes& got, const Hashes& want, const std::string& who) {
-  for (const char* kind : {"video", "audio"}) {
-    const auto& g = got.frames.count(kind) ? got.frames.at(kind) : std::vector<std::string>{};
-    const auto& w = want.frames.count(kind) ? want.frames.at(kind) : std::vector<std::string>{};
-    ASSERT_FALSE(w.empty()) << who << " " << kind;
-    EXPECT_EQ(g.size(), w.size()) << who << " " << kind;
-    size_t differing = 0, first = SIZE_MAX;
-    for (size_t i = 0; i < std::min(g.size(), w.size()); ++i) {
-      if (g[i] != w[i]) {
-        ++differing;
-        first = std::min(first, i);
-      }
-    }
-    EXPECT_EQ(differing, 0u) << who << " " << kind << " first at " << first;
-  }
-  EXPECT_EQ(got.extradata, want.extradata) << who;
 }
 
 // --- pull: ClientSession over a blocking socket --------------------------------------------
@@ -241,13 +152,7 @@ class PlayPeers : public ::testing::Test {
     if (!have_program("ffmpeg")) return;
     dir_ = ertmp_test::make_temp_dir("play");
     src_ = dir_ / "src.flv";
-    // 3 s of H.264 (B-frames, a keyframe each second) + AAC, as the publish interop tests.
-    int rc = std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
-                          "testsrc2=size=320x240:rate=30 -f lavfi -i sine=sample_rate=44100 -t 3 "
-                          "-c:v libx264 -preset ultrafast -bf 2 -g 30 -c:a aac '" +
-                          src_.string() + "'")
-                             .c_str());
-    if (rc != 0) src_.clear();
+    if (!make_source_flv(src_, 3)) src_.clear();  // as the publish interop tests
     if (!src_.empty()) source_ = framemd5_of(src_.string());
   }
   static void TearDownTestSuite() {
@@ -462,24 +367,6 @@ class FlvServer {
   std::string failure_;
 };
 
-// Audio/video messages as a recorder sees them: type, timestamp, body.
-struct MediaTag {
-  uint8_t type;
-  uint64_t timestamp;
-  std::vector<uint8_t> body;
-  bool operator==(const MediaTag&) const = default;
-};
-std::vector<MediaTag> media_tags_of_flv(const std::filesystem::path& file) {
-  FlvReader r;
-  EXPECT_TRUE(r.receive(read_file(file)).ok());
-  std::vector<MediaTag> out;
-  while (auto t = r.next_tag()) {
-    if (t->type == 8 || t->type == 9) {
-      out.push_back({t->type, static_cast<uint64_t>(t->timestamp), std::move(t->body)});
-    }
-  }
-  return out;
-}
 // What a recorder keeps of the served messages. rtmp2src drops video messages under 6 bytes
 // and audio under 2 (gst-rtmp2-flv.md 1.4), and librtmp (rtmpdump) drops the same short video:
 // here that is the 5-byte AVC end-of-sequence tag ffmpeg writes at the end of the file.

@@ -664,6 +664,59 @@ TEST(ServerSession, AcceptRecordedPlayWithoutResetAddsIsRecordedAndSkipsReset) {
   EXPECT_EQ(c.server.send_media(1, v).error().code, Errc::kInvalidArgument);
 }
 
+// One shared message for many players: chunked without copying its payload, byte for byte
+// what send_media writes, with the backlog (pending_output_size) counting the borrowed bytes.
+TEST(ServerSession, BorrowedSendMediaWritesTheSameBytesWithoutCopyingThePayload) {
+  Player copied, borrowed;
+  for (Player* p : {&copied, &borrowed}) {
+    ASSERT_TRUE(p->play("k").ok());
+    ASSERT_TRUE(p->server.accept_play(1).ok());
+    p->mark();
+    ASSERT_EQ(p->server.pending_output_size(), 0u);
+  }
+  const std::vector<uint8_t> body = avc_frame(true, 10'000, 3);  // three 4096-byte chunks
+  ASSERT_TRUE(copied.server.send_media(1, test::make_message(9, 40, body)).ok());
+  ASSERT_TRUE(borrowed.server.send_media_borrowed(1, test::make_message(9, 40, {}), body).ok());
+  const size_t queued = copied.server.pending_output_size();
+  EXPECT_EQ(queued, copied.server.pending_output().size());
+  EXPECT_EQ(borrowed.server.pending_output_size(), queued);
+
+  std::vector<Bytes> pieces;
+  EXPECT_EQ(borrowed.server.pending_output_pieces(pieces, 64), queued);
+  std::vector<uint8_t> joined;
+  bool points_into_body = false;
+  for (Bytes piece : pieces) {
+    joined.insert(joined.end(), piece.begin(), piece.end());
+    points_into_body |= piece.data() >= body.data() && piece.data() < body.data() + body.size();
+  }
+  Bytes want = copied.server.pending_output();
+  EXPECT_EQ(joined, std::vector<uint8_t>(want.begin(), want.end()));
+  EXPECT_TRUE(points_into_body) << "the payload was copied";
+  ASSERT_GT(pieces.size(), 2u);
+
+  // Consumed in odd steps across piece boundaries: the backlog shrinks by exactly as much.
+  const uint64_t sent0 = borrowed.server.bytes_sent();
+  size_t left = queued;
+  for (size_t step = 1; left > 0; step = step * 3 + 1) {
+    const size_t n = std::min(step, left);
+    borrowed.server.consume_output(n);
+    left -= n;
+    EXPECT_EQ(borrowed.server.pending_output_size(), left);
+  }
+  EXPECT_EQ(borrowed.server.bytes_sent(), sent0 + queued);
+  EXPECT_EQ(borrowed.server.pending_output_pieces(pieces, 64), 0u);
+
+  // Paused: nothing is queued, as with send_media.
+  ASSERT_TRUE(borrowed.netstream("pause", {amf::Value(true), amf::Value(0.0)}).ok());
+  borrowed.mark();
+  ASSERT_TRUE(borrowed.server.send_media_borrowed(1, test::make_message(9, 80, {}), body).ok());
+  EXPECT_EQ(borrowed.server.pending_output_size(), 0u);
+  // Not playing: refused like send_media.
+  EXPECT_EQ(
+      borrowed.server.send_media_borrowed(2, test::make_message(9, 80, {}), body).error().code,
+      Errc::kInvalidArgument);
+}
+
 TEST(ServerSession, RejectPlayCodesAndTheSessionCloses) {
   struct Row {
     PlayRejection why;

@@ -1,0 +1,525 @@
+// rtmppushsink mode=listener against real players: the element serves what its pipeline
+// produces to ffmpeg 5.1 (framemd5 of the rtmp:// URL), rtmp2src and rtmpdump (librtmp; their
+// FLV recordings), at once, and to ffmpeg over rtmps://; a player that joins late starts at a
+// keyframe with the sequence headers; a player that never reads is cut back and dropped while the
+// pipeline and the other player keep real time; an E-RTMP player (ffmpeg 7.1) gets HEVC, a legacy
+// one is refused with a clear status; play-request lets in the player with the right token and
+// refuses the other.
+//
+// The pipeline replays an FLV file ffmpeg encoded (H.264 with B-frames + AAC): flvdemux !
+// flvmux ! rtmppushsink, paced at real time by the sink's clock sync. The coded frames reach
+// the sink unchanged, so what a player records must equal the file's frames.
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gst/gstrtmppushsink.h"
+#include "protocol/flv_file.h"
+#include "tests/gst/pipeline_util.h"
+#include "tests/interop/ffmpeg71.h"
+#include "tests/interop/frame_hashes.h"
+#include "tests/interop/rtmp_peers.h"
+
+namespace rtmp {
+namespace {
+
+using ertmp_test::Child;
+using ertmp_test::have_program;
+using ertmp_test::run_capture;
+using frames::Hashes;
+
+bool have_rtmp2src() {
+  return have_program("gst-launch-1.0") &&
+         std::system("gst-inspect-1.0 rtmp2src >/dev/null 2>&1") == 0;
+}
+
+// The index of every video keyframe of an FLV file, counted over its coded video frames.
+std::vector<size_t> keyframe_indices(const std::filesystem::path& file) {
+  FlvReader r;
+  EXPECT_TRUE(r.receive(frames::read_file(file)).ok());
+  std::vector<size_t> out;
+  size_t n = 0;
+  while (auto t = r.next_tag()) {
+    if (t->type != 9) continue;
+    auto tag = parse_flv_tag(TagType::kVideo, t->body);
+    if (!tag.ok()) continue;
+    for (const auto& u : tag->units) {
+      if (u.packet != PacketKind::kCodedFrames) continue;
+      if ((t->body[0] >> 4) == 1) out.push_back(n);
+      ++n;
+    }
+  }
+  return out;
+}
+
+// The hashes of an FLV file's audio/video tags, as a recorder wrote them.
+Hashes hashes_of_flv(const std::filesystem::path& file) {
+  Hashes h;
+  for (const auto& t : frames::media_tags_of_flv(file)) frames::add_tag(h, t.type, t.body);
+  return h;
+}
+
+// `got`'s frames are the tail of `want`'s for each kind: the player joined at want[kind][size -
+// got.size]. Returns the index of the first video frame in the source (SIZE_MAX when not a tail).
+// `may_lose_last`: rtmp2src may drop the last message at Stream EOF (see play_peers_test).
+size_t expect_tail(const Hashes& got, const Hashes& want, const std::string& who,
+                   bool may_lose_last) {
+  size_t first_video = SIZE_MAX;
+  for (const char* kind : {"video", "audio"}) {
+    auto g = got.frames.count(kind) ? got.frames.at(kind) : std::vector<std::string>{};
+    auto w = want.frames.at(kind);
+    EXPECT_FALSE(g.empty()) << who << " got no " << kind;
+    if (g.empty()) return SIZE_MAX;
+    // Where its first frame sits in the source.
+    auto at = std::find(w.begin(), w.end(), g.front());
+    EXPECT_NE(at, w.end()) << who << ": its first " << kind << " frame is not the source's";
+    if (at == w.end()) return SIZE_MAX;
+    std::vector<std::string> tail(at, w.end());
+    if (may_lose_last && g.size() + 1 == tail.size()) tail.pop_back();
+    EXPECT_EQ(g.size(), tail.size()) << who << " " << kind;
+    size_t same = 0;
+    while (same < g.size() && same < tail.size() && g[same] == tail[same]) ++same;
+    EXPECT_EQ(same, g.size()) << who << " " << kind << ": differs from the source at frame " << same
+                              << " of " << g.size();
+    if (std::string(kind) == "video") first_video = static_cast<size_t>(at - w.begin());
+  }
+  return first_video;
+}
+
+class Serve : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    gst_init(nullptr, nullptr);
+    gst_element_register(nullptr, "rtmppushsink", GST_RANK_NONE, GST_TYPE_RTMP_PUSH_SINK);
+    if (!have_program("ffmpeg")) return;
+    dir_ = ertmp_test::make_temp_dir("serve");
+    src_ = dir_ / "src.flv";
+    // 4 s, keyframes exactly each second (no scene-cut keyframes).
+    if (!frames::make_source_flv(src_, 4, "-sc_threshold 0")) src_.clear();
+    if (!src_.empty()) source_ = frames::framemd5_of(src_.string());
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  void SetUp() override {
+    ERTMP_REQUIRE(have_program("ffmpeg"), "ffmpeg (Debian package ffmpeg)");
+    ASSERT_FALSE(src_.empty()) << "could not make the source file";
+    ASSERT_FALSE(source_.frames["video"].empty());
+  }
+  void TearDown() override {
+    if (pipeline_) {
+      gst_element_set_state(pipeline_, GST_STATE_NULL);
+      gst_object_unref(pipeline_);
+    }
+    if (sink_) gst_object_unref(sink_);
+  }
+
+  // The replaying pipeline of `file` (the 4 s source by default), PAUSED: the sink listens
+  // on a free port.
+  void start_paused(const std::string& sink_props = "", std::filesystem::path file = {},
+                    const std::function<void()>& before_pause = {}) {
+    if (file.empty()) file = src_;
+    launch_paused("filesrc location=\"" + file.string() +
+                      "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink "
+                      "name=sink mode=listener location=rtmp://127.0.0.1:0/live/key " +
+                      sink_props + " d.video ! queue ! m.video d.audio ! queue ! m.audio",
+                  before_pause);
+  }
+  // Any pipeline with a listening rtmppushsink named `sink`; `before_pause` runs on it first.
+  void launch_paused(const std::string& desc, const std::function<void()>& before_pause = {}) {
+    GError* err = nullptr;
+    pipeline_ = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_TRUE(pipeline_) << (err ? err->message : "");
+    sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
+    GstPad* pad = gst_element_get_static_pad(sink_, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, &Serve::on_buffer, this, nullptr);
+    gst_object_unref(pad);
+    if (before_pause) before_pause();
+    ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+    gint port = -1;
+    g_object_get(sink_, "bound-port", &port, nullptr);
+    ASSERT_GT(port, 0);
+    url_ = "rtmp://127.0.0.1:" + std::to_string(port) + "/live/key";
+  }
+
+  // Waits (bounded) until `n` players joined (rtmppushsink-player-connected messages).
+  bool wait_players(int n, int timeout_ms) {
+    GstBus* bus = gst_element_get_bus(pipeline_);
+    const GstClockTime deadline =
+        gst_util_get_timestamp() + static_cast<GstClockTime>(timeout_ms) * GST_MSECOND;
+    while (joined_ < n && gst_util_get_timestamp() < deadline) {
+      GstMessage* msg = gst_bus_timed_pop_filtered(
+          bus, 100 * GST_MSECOND,
+          static_cast<GstMessageType>(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
+      if (!msg) continue;
+      if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+        GError* err = nullptr;
+        gst_message_parse_error(msg, &err, nullptr);
+        ADD_FAILURE() << "bus error while waiting for players: " << err->message;
+        g_error_free(err);
+      } else if (gst_message_has_name(msg, "rtmppushsink-player-connected")) {
+        ++joined_;
+      }
+      gst_message_unref(msg);
+    }
+    gst_object_unref(bus);
+    return joined_ >= n;
+  }
+
+  // Waits (bounded) until a buffer at or past `pts` reached the sink.
+  bool wait_stream_at(GstClockTime pts, int timeout_ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_until(lock,
+                          std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms),
+                          [&] { return last_pts_ != GST_CLOCK_TIME_NONE && last_pts_ >= pts; });
+  }
+
+  static GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer data) {
+    auto* self = static_cast<Serve*>(data);
+    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (GST_BUFFER_PTS_IS_VALID(buf)) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->last_pts_ = GST_BUFFER_PTS(buf);
+      self->cv_.notify_all();
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  // ffmpeg playing the URL into a framemd5 file. -copyinkf: ffmpeg's stream copy would
+  // otherwise hide a start on a non-keyframe by dropping it.
+  Child ffmpeg_player(const std::filesystem::path& out) {
+    return Child("exec ffmpeg -hide_banner -loglevel error -i '" + url_ +
+                 "' -map 0 -c copy -copyinkf -f framemd5 '" + out.string() + "'");
+  }
+  Child rtmp2src_player(const std::filesystem::path& out) {
+    return Child("exec gst-launch-1.0 -q rtmp2src location='" + url_ + "' ! filesink location='" +
+                 out.string() + "'");
+  }
+
+  static inline std::filesystem::path dir_, src_;
+  static inline Hashes source_;
+  GstElement* pipeline_ = nullptr;
+  GstElement* sink_ = nullptr;
+  std::string url_;
+  int joined_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  GstClockTime last_pts_ = GST_CLOCK_TIME_NONE;
+};
+
+TEST_F(Serve, FfmpegRtmp2srcAndRtmpdumpPlayAtOnceExactlyWhatThePipelineEncoded) {
+  ERTMP_REQUIRE(have_rtmp2src(), "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  ERTMP_REQUIRE(have_program("rtmpdump"), "rtmpdump (Debian package rtmpdump)");
+  start_paused();
+  auto md5_out = dir_ / "both-ffmpeg.framemd5";
+  auto flv_out = dir_ / "both-rtmp2src.flv";
+  auto dump_out = dir_ / "both-rtmpdump.flv";
+  Child ff = ffmpeg_player(md5_out);
+  Child r2 = rtmp2src_player(flv_out);
+  // librtmp: -v live, -q quiet.
+  Child dump("exec rtmpdump -q -v -r '" + url_ + "' -o '" + dump_out.string() + "'");
+  // All play before the stream starts: each gets all of it.
+  ASSERT_TRUE(wait_players(3, 10'000)) << joined_ << " of 3 players joined";
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  // At EOS the players get Stream EOF + Play.Stop and end by themselves.
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  EXPECT_EQ(r2.wait(10'000), 0) << "rtmp2src";
+  EXPECT_EQ(dump.wait(10'000), 0) << "rtmpdump";
+
+  Hashes by_ffmpeg = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
+  frames::expect_same(by_ffmpeg, source_, "ffmpeg");
+  const Hashes by_rtmpdump = hashes_of_flv(dump_out);
+  EXPECT_EQ(expect_tail(by_rtmpdump, source_, "rtmpdump", false), 0u);
+  EXPECT_EQ(by_rtmpdump.extradata, source_.extradata) << "rtmpdump: sequence headers";
+  const Hashes by_rtmp2src = hashes_of_flv(flv_out);
+  EXPECT_EQ(expect_tail(by_rtmp2src, source_, "rtmp2src", /*may_lose_last=*/true), 0u);
+  EXPECT_EQ(by_rtmp2src.extradata, source_.extradata) << "rtmp2src: sequence headers";
+  // The recording starts with the metadata, then the headers.
+  FlvReader r;
+  ASSERT_TRUE(r.receive(frames::read_file(flv_out)).ok());
+  auto first = r.next_tag();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type, 18) << "rtmp2src's first tag is not the metadata";
+
+  GstStructure* stats = nullptr;
+  g_object_get(sink_, "stats", &stats, nullptr);
+  ASSERT_TRUE(stats);
+  guint64 served = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(stats, "players-served", &served));
+  EXPECT_EQ(served, 3u);
+  gst_structure_free(stats);
+}
+
+TEST_F(Serve, PlayersThatJoinLateStartAtAKeyframeWithTheSequenceHeaders) {
+  ERTMP_REQUIRE(have_rtmp2src(), "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  start_paused();
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // Join 1.5 s into the stream: past the keyframe at 1 s, before the one at 2 s.
+  ASSERT_TRUE(wait_stream_at(1500 * GST_MSECOND, 10'000));
+  auto md5_out = dir_ / "late-ffmpeg.framemd5";
+  auto flv_out = dir_ / "late-rtmp2src.flv";
+  Child ff = ffmpeg_player(md5_out);
+  Child r2 = rtmp2src_player(flv_out);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  EXPECT_EQ(r2.wait(10'000), 0) << "rtmp2src";
+
+  const std::vector<size_t> keys = keyframe_indices(src_);
+  ASSERT_GE(keys.size(), 4u);
+  auto is_key = [&](size_t i) { return std::find(keys.begin(), keys.end(), i) != keys.end(); };
+  Hashes by_ffmpeg = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
+  const size_t ff_first = expect_tail(by_ffmpeg, source_, "ffmpeg", false);
+  EXPECT_EQ(by_ffmpeg.extradata, source_.extradata) << "ffmpeg: sequence headers";
+  EXPECT_TRUE(is_key(ff_first)) << "ffmpeg started at source frame " << ff_first;
+  EXPECT_GT(ff_first, 0u) << "ffmpeg joined late but got the stream from its start";
+  const Hashes by_rtmp2src = hashes_of_flv(flv_out);
+  const size_t r2_first = expect_tail(by_rtmp2src, source_, "rtmp2src", true);
+  EXPECT_EQ(by_rtmp2src.extradata, source_.extradata) << "rtmp2src: sequence headers";
+  EXPECT_TRUE(is_key(r2_first)) << "rtmp2src started at source frame " << r2_first;
+  EXPECT_GT(r2_first, 0u);
+
+  // In rtmp2src's recording: metadata, then the headers, then a keyframe.
+  FlvReader r;
+  ASSERT_TRUE(r.receive(frames::read_file(flv_out)).ok());
+  bool metadata = false, video_header = false, audio_header = false;
+  while (auto t = r.next_tag()) {
+    if (t->type == 18) metadata = true;
+    if (t->type == 8 && t->body.size() > 1 && t->body[1] == 0) audio_header = true;
+    if (t->type == 9 && t->body.size() > 1 && t->body[1] == 0) video_header = true;
+    if (t->type == 9 && t->body.size() > 1 && t->body[1] == 1) {
+      EXPECT_EQ(t->body[0] >> 4, 1) << "the first video frame is not a keyframe";
+      break;
+    }
+  }
+  EXPECT_TRUE(metadata);
+  EXPECT_TRUE(video_header);
+  EXPECT_TRUE(audio_header);
+}
+
+// One player stops reading (ffmpeg, SIGSTOPped): it is cut back past max-player-queue-bytes
+// (1 MiB: several of these frames, so a player that reads is never cut)
+// and dropped after player-timeout, while the pipeline keeps real time and the other player
+// (rtmp2src) gets every frame.
+TEST_F(Serve, APlayerThatStopsReadingIsDroppedWithoutSlowingThePipelineOrTheOthers) {
+  ERTMP_REQUIRE(have_rtmp2src(), "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  // 8 s of 720p at about 13 Mbit/s: far more than the kernel's socket buffers take for a
+  // stalled peer.
+  auto big = dir_ / "big.flv";
+  ASSERT_EQ(std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
+                         "testsrc2=size=1280x720:rate=30 -f lavfi -i sine=sample_rate=44100 -t 8 "
+                         "-c:v libx264 -preset ultrafast -qp 10 -g 30 -sc_threshold 0 -c:a aac '" +
+                         big.string() + "'")
+                            .c_str()),
+            0);
+  ASSERT_GT(std::filesystem::file_size(big), 6u * 1024 * 1024);
+  const Hashes big_source = frames::framemd5_of(big.string());
+  start_paused("max-player-queue-bytes=1048576 player-timeout=1", big);
+  Child stalled = ffmpeg_player(dir_ / "stalled.framemd5");
+  auto flv_out = dir_ / "reader-rtmp2src.flv";
+  Child reader = rtmp2src_player(flv_out);
+  ASSERT_TRUE(wait_players(2, 10'000)) << joined_ << " of 2 players joined";
+  stalled.signal(SIGSTOP);  // never reads again
+
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // Until EOS, then (bounded) until the stalled player's drop was reported: it is decided while
+  // the stream runs, its message may trail the EOS a little.
+  std::vector<std::string> reasons;  // of rtmppushsink-player-disconnected
+  auto dropped = [&] {
+    return std::any_of(reasons.begin(), reasons.end(), [](const std::string& r) {
+      return r.find("does not keep up") != std::string::npos;
+    });
+  };
+  bool eos = false;
+  int64_t took = -1;
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  const GstClockTime deadline = gst_util_get_timestamp() + 30 * GST_SECOND;
+  while ((!eos || !dropped()) && gst_util_get_timestamp() < deadline) {
+    GstMessage* msg = gst_bus_timed_pop_filtered(
+        bus, 100 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
+    if (!msg) continue;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
+      eos = true;
+      took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - t0)
+                 .count();
+    } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+      ADD_FAILURE() << "bus error";
+    } else if (gst_message_has_name(msg, "rtmppushsink-player-disconnected")) {
+      const gchar* r = gst_structure_get_string(gst_message_get_structure(msg), "reason");
+      reasons.push_back(r ? r : "");
+    }
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  ASSERT_TRUE(eos);
+  // Real time: 8 s of media, a generous margin for a loaded machine, nowhere near what
+  // waiting for the stalled player would take (it never reads).
+  EXPECT_LT(took, 8000 + 3000) << "the pipeline was slowed down";
+  EXPECT_TRUE(dropped()) << "no player-disconnected message for the stalled player";
+
+  EXPECT_EQ(reader.wait(10'000), 0) << "rtmp2src";
+  const Hashes by_rtmp2src = hashes_of_flv(flv_out);
+  EXPECT_EQ(expect_tail(by_rtmp2src, big_source, "rtmp2src", true), 0u);
+  EXPECT_EQ(by_rtmp2src.extradata, big_source.extradata) << "rtmp2src: sequence headers";
+  stalled.signal(SIGKILL);
+}
+
+// E-RTMP: an HEVC stream (elementary pads) goes to a player that advertised hvc1 (ffmpeg 7.1
+// with -rtmp_enhanced_codecs) frame for frame; a legacy player (ffmpeg 5.1) asking for it
+// later is refused at once with a status that says why.
+TEST_F(Serve, HevcGoesToAnEnhancedPlayerAndALegacyPlayerIsRefusedWithAClearStatus) {
+  ERTMP_REQUIRE_FFMPEG71();
+  auto mp4 = dir_ / "hevc.mp4";
+  ASSERT_EQ(std::system(("ffmpeg -hide_banner -loglevel error -y -f lavfi -i "
+                         "testsrc2=size=320x240:rate=30 -f lavfi -i sine=sample_rate=44100 -t 3 "
+                         "-c:v libx265 -preset ultrafast -x265-params "
+                         "keyint=30:min-keyint=30:scenecut=0:bframes=0:log-level=error "
+                         "-tag:v hvc1 -c:a aac '" +
+                         mp4.string() + "'")
+                            .c_str()),
+            0);
+  Hashes source = frames::framemd5_of(mp4.string());
+  // ffmpeg's AAC encoder ends the mp4 with a 5-byte packet (a 204-sample tail) that qtdemux
+  // does not output (130 buffers leave it): it never reaches the sink.
+  ASSERT_EQ(source.frames.at("audio").back().rfind("5,", 0), 0u);
+  source.frames.at("audio").pop_back();
+  ASSERT_EQ(source.frames.at("video").size(), 90u);
+  launch_paused("filesrc location=\"" + mp4.string() +
+                "\" ! qtdemux name=d rtmppushsink name=sink mode=listener "
+                "location=rtmp://127.0.0.1:0/live/key d.video_0 ! queue ! h265parse ! "
+                "sink.video_0 d.audio_0 ! queue ! aacparse ! sink.audio_0");
+
+  auto md5_out = dir_ / "hevc-ffmpeg71.framemd5";
+  Child enhanced("exec '" + ertmp_test::Ffmpeg71::ffmpeg().string() +
+                 "' -hide_banner -loglevel error -rtmp_enhanced_codecs hvc1 -i '" + url_ +
+                 "' -map 0 -c copy -copyinkf -f framemd5 '" + md5_out.string() + "'");
+  ASSERT_TRUE(wait_players(1, 10'000)) << "ffmpeg 7.1 did not join";
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  // Once media flows the stream has its HEVC header: a legacy player cannot take it.
+  std::string legacy_log;
+  {
+    GstBus* bus = gst_element_get_bus(pipeline_);
+    // Wait (bounded) until media flows: the sink's stats count a served message.
+    const GstClockTime deadline = gst_util_get_timestamp() + 10 * GST_SECOND;
+    guint64 sent = 0;
+    while (sent == 0 && gst_util_get_timestamp() < deadline) {
+      if (GstMessage* m = gst_bus_timed_pop(bus, 50 * GST_MSECOND)) gst_message_unref(m);
+      GstStructure* st = nullptr;
+      g_object_get(sink_, "stats", &st, nullptr);
+      if (st) {
+        gst_structure_get_uint64(st, "player-bytes-sent", &sent);
+        gst_structure_free(st);
+      }
+    }
+    gst_object_unref(bus);
+    ASSERT_GT(sent, 0u) << "no media flowed";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  legacy_log = run_capture("timeout 10 ffmpeg -hide_banner -loglevel error -i '" + url_ +
+                           "' -map 0 -c copy -f null - 2>&1; echo \"exit=$?\"");
+  const auto refused_in =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  EXPECT_NE(legacy_log.find("the stream uses E-RTMP codecs and the player advertised no E-RTMP"),
+            std::string::npos)
+      << legacy_log;
+  EXPECT_EQ(legacy_log.find("exit=0"), std::string::npos) << legacy_log;
+  EXPECT_LT(refused_in, 5000) << "the refusal was not prompt";
+
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(enhanced.wait(10'000), 0) << "ffmpeg 7.1";
+  Hashes got = frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'"));
+  // Frame for frame (h265parse rewrites the decoder configuration record: x265's in the mp4
+  // carries its SEI; the frames are untouched).
+  ASSERT_TRUE(got.frames.count("video"));
+  EXPECT_EQ(expect_tail(got, source, "ffmpeg 7.1", false), 0u);
+  EXPECT_EQ(got.frames.at("video").size(), 90u);
+  EXPECT_TRUE(got.extradata.count("video")) << "no HEVC sequence header reached the player";
+}
+
+// play-request decides on each player (on a thread of its own): a token in the query lets
+// one in, a wrong one is refused with the reason the player prints.
+struct Decisions {
+  std::mutex mu;
+  std::vector<std::string> seen;  // "app stream query"
+};
+gboolean on_play_request(GstElement*, const gchar* app, const gchar* stream, const gchar*,
+                         const gchar* query, const gchar*, gpointer data) {
+  auto* d = static_cast<Decisions*>(data);
+  std::lock_guard<std::mutex> lock(d->mu);
+  d->seen.push_back(std::string(app) + " " + stream + " " + query);
+  return std::string(query) == "token=good";
+}
+
+TEST_F(Serve, PlayRequestLetsInAPlayerWithTheRightTokenAndRefusesTheOther) {
+  Decisions decisions;
+  start_paused("", {}, [&] {
+    g_signal_connect(sink_, "play-request", G_CALLBACK(on_play_request), &decisions);
+  });
+
+  const std::string refused = run_capture("timeout 10 ffmpeg -hide_banner -loglevel error -i '" +
+                                          url_ + "?token=bad' -f null - 2>&1; echo \"exit=$?\"");
+  EXPECT_NE(refused.find("refused by the application"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("exit=0"), std::string::npos) << refused;
+
+  auto md5_out = dir_ / "token-ffmpeg.framemd5";
+  url_ += "?token=good";
+  Child ff = ffmpeg_player(md5_out);
+  ASSERT_TRUE(wait_players(1, 10'000)) << "the player with the right token did not get in";
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  frames::expect_same(frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'")),
+                      source_, "ffmpeg with the token");
+  std::lock_guard<std::mutex> lock(decisions.mu);
+  EXPECT_EQ(decisions.seen,
+            (std::vector<std::string>{"live key token=bad", "live key token=good"}));
+}
+
+// RTMPS: with a certificate the port speaks TLS only; ffmpeg plays rtmps:// frame for frame.
+TEST_F(Serve, FfmpegPlaysOverRtmps) {
+  ERTMP_REQUIRE(have_program("openssl"), "openssl (Debian package openssl)");
+  ASSERT_EQ(std::system(("cd '" + dir_.string() +
+                         "' && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+                         "/CN=localhost -keyout key.pem -out cert.pem >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  const std::string desc = "filesrc location=\"" + src_.string() +
+                           "\" ! flvdemux name=d flvmux name=m streamable=true ! rtmppushsink "
+                           "name=sink mode=listener location=rtmps://127.0.0.1:0/live/key "
+                           "tls-certificate-file=\"" +
+                           (dir_ / "cert.pem").string() + "\" tls-key-file=\"" +
+                           (dir_ / "key.pem").string() +
+                           "\" d.video ! queue ! m.video d.audio ! queue ! m.audio";
+  launch_paused(desc);
+  url_.replace(0, 4, "rtmps");
+  auto md5_out = dir_ / "tls-ffmpeg.framemd5";
+  Child ff = ffmpeg_player(md5_out);
+  ASSERT_TRUE(wait_players(1, 10'000)) << "ffmpeg did not get in over rtmps";
+  // A plain rtmp:// player on the TLS port gets nowhere (bounded by its own timeout).
+  const std::string plain = run_capture(
+      "timeout 5 ffmpeg -hide_banner -loglevel error -rw_timeout 2000000 -i "
+      "'rtmp" +
+      url_.substr(5) + "' -f null - 2>&1; echo \"exit=$?\"");
+  EXPECT_EQ(plain.find("exit=0"), std::string::npos) << plain;
+  ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_EQ(ertmp_test::wait_bus(pipeline_, 20 * GST_SECOND), GST_MESSAGE_EOS);
+  EXPECT_EQ(ff.wait(10'000), 0) << "ffmpeg";
+  frames::expect_same(frames::parse_framemd5(run_capture("cat '" + md5_out.string() + "'")),
+                      source_, "ffmpeg over rtmps");
+}
+
+}  // namespace
+}  // namespace rtmp
