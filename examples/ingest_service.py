@@ -56,8 +56,16 @@ SHUTDOWN_TIMEOUT_S = 10
 TRACKS_SETTLE_MS = 500
 
 
+EMIT_LOCK = threading.Lock()
+
+
 def emit(event, **fields):
-    print(json.dumps({"event": event, **fields}), flush=True)
+    # One write per line under a lock: handlers run on several streaming threads, and print()
+    # writes the text and its newline separately (two threads' lines could interleave).
+    line = json.dumps({"event": event, **fields}) + "\n"
+    with EMIT_LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def read_keys(path):
