@@ -126,15 +126,6 @@ void set_failure(PullFailure* f, std::string message, GError* err = nullptr,
   }
 }
 
-// The server's certificate is refused only for the problems the application asked us to check
-// (tls-validation-flags, as rtmp2src).
-gboolean on_accept_certificate(GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags errors,
-                               gpointer flags) {
-  guint refused = static_cast<guint>(errors) & GPOINTER_TO_UINT(flags);
-  if (refused != 0) GST_WARNING("server certificate refused (GTlsCertificateFlags 0x%x)", refused);
-  return refused == 0;
-}
-
 void cancel_linked(GCancellable*, gpointer linked) {
   g_cancellable_cancel(G_CANCELLABLE(linked));
 }
@@ -146,12 +137,7 @@ PullConnection::~PullConnection() {
     g_cancellable_disconnect(caller_cancel_, cancel_link_);
     g_object_unref(caller_cancel_);
   }
-  if (conn_) {
-    // TLS sends close_notify here: cancellable, and bounded by the socket's timeout.
-    g_io_stream_close(stream_, cancel_, nullptr);
-    if (stream_ != G_IO_STREAM(conn_)) g_object_unref(stream_);
-    g_object_unref(conn_);
-  }
+  close_client_stream(stream_, conn_, cancel_);
   if (cancel_) g_object_unref(cancel_);
 }
 
@@ -232,7 +218,7 @@ bool PullConnection::connect_once(const PullTarget& target, rtmp::ClientConfig c
       return false;
     }
     stream_ = tls;
-    g_signal_connect(tls, "accept-certificate", G_CALLBACK(on_accept_certificate),
+    g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_server_certificate),
                      GUINT_TO_POINTER(static_cast<guint>(target.tls_validation_flags)));
     op = new AsyncOp;
     g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, cancel_,

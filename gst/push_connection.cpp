@@ -33,16 +33,6 @@ std::vector<uint8_t> random_bytes(size_t n) {
   return v;
 }
 
-// The certificate errors the application asked us to check (tls-validation-flags) decide.
-gboolean accept_certificate(GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags errors,
-                            gpointer data) {
-  auto flags = static_cast<GTlsCertificateFlags>(GPOINTER_TO_UINT(data));
-  if ((errors & flags) == 0) return TRUE;
-  GST_WARNING("server certificate refused (GTlsCertificateFlags 0x%x)",
-              static_cast<unsigned>(errors & flags));
-  return FALSE;
-}
-
 void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
   if (!f) return;
   *f = PushFailure{};  // a fresh failure: nothing left over from an auth attempt
@@ -59,6 +49,25 @@ void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
 
 }  // namespace
 
+gboolean accept_server_certificate(GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags errors,
+                                   gpointer data) {
+  init_debug();
+  auto flags = static_cast<GTlsCertificateFlags>(GPOINTER_TO_UINT(data));
+  if ((errors & flags) == 0) return TRUE;
+  GST_WARNING("server certificate refused (GTlsCertificateFlags 0x%x)",
+              static_cast<unsigned>(errors & flags));
+  return FALSE;
+}
+
+void close_client_stream(GIOStream* stream, GSocketConnection* conn, GCancellable* cancel) {
+  if (!conn) return;
+  // TLS writes close_notify here: cancellable, and bounded by the socket's timeout, so a
+  // stalled peer cannot hold stop().
+  g_io_stream_close(stream, cancel, nullptr);
+  if (stream != G_IO_STREAM(conn)) g_object_unref(stream);
+  g_object_unref(conn);
+}
+
 bool apply_auth_mode(AuthMode auth, rtmp::ClientConfig* config) {
   if (auth == AuthMode::kNone) {
     config->username.clear();  // the session then never answers an authentication request
@@ -70,12 +79,7 @@ bool apply_auth_mode(AuthMode auth, rtmp::ClientConfig* config) {
 }
 
 PushConnection::~PushConnection() {
-  if (conn_) {
-    // TLS writes close_notify here: cancellable, so a stalled peer cannot hold stop().
-    g_io_stream_close(stream_, cancel_, nullptr);
-    if (stream_ != G_IO_STREAM(conn_)) g_object_unref(stream_);
-    g_object_unref(conn_);
-  }
+  close_client_stream(stream_, conn_, cancel_);
   if (cancel_) g_object_unref(cancel_);
 }
 
@@ -137,7 +141,7 @@ bool PushConnection::connect_once(const PushTarget& target, rtmp::ClientConfig c
       g_clear_error(&err);
       return false;
     }
-    g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_certificate),
+    g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_server_certificate),
                      GUINT_TO_POINTER(static_cast<guint>(target.tls_validation_flags)));
     stream_ = tls;
     if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), cancel_, &err)) {

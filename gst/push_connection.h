@@ -29,6 +29,14 @@ enum class AuthMode {
 // session never answers a challenge, kAdobe names the user in the first connect. False when
 // kAdobe lacks a username or password.
 bool apply_auth_mode(AuthMode auth, rtmp::ClientConfig* config);
+// "accept-certificate" handler of a client TLS connection (push and pull): refused only for the
+// GTlsCertificateFlags the application asked to check (tls-validation-flags, passed as the
+// handler's data with GUINT_TO_POINTER), as rtmp2sink/rtmp2src.
+gboolean accept_server_certificate(GTlsConnection* tls, GTlsCertificate* cert,
+                                   GTlsCertificateFlags errors, gpointer flags);
+// Closes a client connection's stream (the TLS one over `conn`, or `conn` itself) and drops
+// both; nothing when `conn` is null.
+void close_client_stream(GIOStream* stream, GSocketConnection* conn, GCancellable* cancel);
 
 struct PushTarget {
   rtmp::ClientConfig config;  // url, chunk size, capabilities, credentials, secure token, ...
