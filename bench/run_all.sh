@@ -2,9 +2,10 @@
 # Every comparison of the project in one run (issues 6 and 11), each against its anchor measured
 # in the same run on this machine, several rounds, medians:
 #   1. ingest CPU/GB and wall time: rtmpingestsrc (no queue after its pads, OUR_QUEUES=1 adds
-#      them) vs nginx-rtmp + rtmp2src ! flvdemux, and vs nginx-rtmp alone
+#      them) vs nginx-rtmp + rtmp2src ! flvdemux, and vs nginx-rtmp alone; pull: the player
+#      rtmpingestsrc mode=caller vs rtmp2src ! flvdemux, both playing from one nginx-rtmp
 #   2. added latency publisher write -> pad (median, p99, max) vs the same chain and a floor,
-#      quiet and with a CPU hog per core
+#      quiet and with a CPU hog per core; also for the pull (mode=caller from nginx-rtmp)
 #   3. concurrency vs SRS in alternating steps at 600 kbit/s and 3 Mbit/s (Mbit/s per receiver
 #      core, real time, RSS per publisher), then overload at 2x the largest real-time N (CPU,
 #      stats, admission of a new publisher, PLAYING->NULL)
@@ -98,7 +99,8 @@ plot_line() {  # file title width
   [ -s "$1" ] && printf '"%s" using 1:($0/%d) with lines lw %d title "%s", ' "$1" "$(wc -l <"$1")" "$3" "$2"
 }
 plots="$(plot_line "$out/samples/ours.txt" "rtmpingestsrc" 2)$(plot_line "$out/samples/anchor.txt" \
-  "nginx-rtmp + rtmp2src ! flvdemux" 2)$(plot_line "$out/samples/floor.txt" "floor: thread + ServerSession" 1)"
+  "nginx-rtmp + rtmp2src ! flvdemux" 2)$(plot_line "$out/samples/pull.txt" \
+  "nginx-rtmp + rtmpingestsrc mode=caller" 2)$(plot_line "$out/samples/floor.txt" "floor: thread + ServerSession" 1)"
 plots+="$(plot_line "$out/samples/ours_hog.txt" "rtmpingestsrc, CPU hogs" 2)$(plot_line \
   "$out/samples/anchor_hog.txt" "chain, CPU hogs" 2)$(plot_line "$out/samples/floor_hog.txt" "floor, CPU hogs" 1)"
 if [ -n "$plots" ]; then
@@ -140,6 +142,16 @@ else:
                                 "why": why.group(1).strip() if why else "no figures"}
     row(f"1 ingest CPU s/GB ({queues})", "hung" if why else "-", f"chain {cpu[0] if cpu else '-'}",
         "", "<= 0.25x", "not measured")
+pm = re.search(r"players alone: rtmpingestsrc mode=caller\s+cpu\s+[\d.]+ s\s+cpu/GB\s+([\d.]+) s", t)
+cm = re.search(r"players alone: rtmp2src ! flvdemux\s+cpu\s+[\d.]+ s\s+cpu/GB\s+([\d.]+) s", t)
+rm = re.search(r"ratio pull player cpu ours/rtmp2src ! flvdemux: ([\d.]+)", t)
+if pm and cm and rm:
+    res["pull_cpu_per_gb"] = {"ours": float(pm.group(1)), "rtmp2src_flvdemux": float(cm.group(1)),
+                              "ratio": float(rm.group(1))}
+    row("1 pull CPU s/GB (player, same nginx)", pm.group(1), f"rtmp2src {cm.group(1)}", rm.group(1),
+        "<= 1.0x", "met" if float(rm.group(1)) <= 1.0 else "missed")
+else:
+    row("1 pull CPU s/GB (player, same nginx)", "-", "rtmp2src -", "", "<= 1.0x", "not measured")
 il = json.load(open(f"{out}/ingest_load.json"))
 res["ingest_load"] = il
 part_no = {"latency": "2", "concurrency": "3", "overload": "3", "memory": "3m"}
