@@ -13,7 +13,8 @@
 #   4. push: rtmppushsink vs flvmux ! rtmp2sink into one nginx-rtmp (throughput, CPU/GB)
 #   5. single-connection ceiling: our pusher into our ingest (1 MiB frames, 64 KiB chunks) vs
 #      the loopback TCP ceiling (iperf3)
-#   6. protocol micro-benchmarks (chunk reassembly vs memcpy, AMF0 decode)
+#   6. protocol micro-benchmarks (chunk reassembly vs memcpy, AMF0 decode), and the CPU one
+#      thread hand-off costs here (the floor of a streaming task per pad)
 # Prints one table (measure, ours, anchor, ratio, goal, met/missed/not measured); writes
 # bench-results/results.json, the raw outputs, and bench-results/latency.png (the latency
 # distributions, gnuplot).
@@ -94,6 +95,7 @@ echo "tcp $tcp_bps" >> "$out/ceiling.txt"
 echo "== 6. micro-benchmarks"
 "$build/bench/chunk_bench" --benchmark_format=json > "$out/chunk_bench.json" 2>/dev/null
 "$build/bench/amf_bench" --benchmark_format=json > "$out/amf_bench.json" 2>/dev/null
+"$build/bench/handoff_bench" | tee "$out/handoff_bench.txt"
 
 plot_line() {  # file title width
   [ -s "$1" ] && printf '"%s" using 1:($0/%d) with lines lw %d title "%s", ' "$1" "$(wc -l <"$1")" "$3" "$2"
@@ -183,6 +185,12 @@ for f in ("chunk_bench", "amf_bench"):
     if f == "amf_bench":
         for name, t in res[f].items():
             row(f"6 {name}"[:40], f"{t:.0f} {j['benchmarks'][0]['time_unit']}", "", "", "", "")
+hm = re.search(r"with a hand-off ([\d.]+) us.*alone ([\d.]+) us; hand-off ([\d.]+) us",
+               open(f"{out}/handoff_bench.txt").read())
+if hm:
+    res["handoff_us"] = {"with": float(hm.group(1)), "sleep_wake": float(hm.group(2)),
+                         "handoff": float(hm.group(3))}
+    row("6 thread hand-off, CPU us per item", hm.group(3), f"sleep+wake {hm.group(2)}", "", "", "")
 res["table"] = [dict(zip(("measure", "ours", "anchor", "ratio", "goal", "status"), r)) for r in rows]
 json.dump(res, open(f"{out}/results.json", "w"), indent=1)
 print(f"\n{'measure':44} {'ours':>24} {'anchor':>30} {'ratio':>14}  {'goal':26} status")
