@@ -22,6 +22,7 @@ constexpr bool librtmp_ok = false;  // the build did not find librtmp: the test 
 
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -34,19 +35,11 @@ namespace rtmp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ertmp_test::have_elements;
 
 int ms_since(Clock::time_point t0) {
   return static_cast<int>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
-}
-
-bool have_elements(const std::vector<const char*>& names) {
-  for (const char* n : names) {
-    GstElementFactory* f = gst_element_factory_find(n);
-    if (!f) return false;
-    gst_object_unref(f);
-  }
-  return true;
 }
 
 // --- the fixture ------------------------------------------------------------------------------
@@ -101,10 +94,12 @@ class PlayControl : public ::testing::Test {
     }
   }
 
+ public:
   static std::string url(int port, const std::string& key) {
     return "rtmp://127.0.0.1:" + std::to_string(port) + "/live/" + key;
   }
 
+ protected:
   std::vector<GstElement*> pipelines_;
 };
 
@@ -203,15 +198,24 @@ size_t count_video_frames(const std::vector<Msg>& log, size_t from) {
   return n;
 }
 
+// librtmp plays live/a on `port` and reads about a second of video into `log`; nullptr (with a
+// test failure) when it cannot.
+std::unique_ptr<LibrtmpPlayer> play_a_second(int port, std::vector<Msg>* log) {
+  EXPECT_GT(port, 0);
+  if (port <= 0) return nullptr;
+  auto player = std::make_unique<LibrtmpPlayer>(PlayControl::url(port, "a"));
+  EXPECT_TRUE(player->start()) << "librtmp could not play";
+  const bool got = player->read_until([&](const Msg&) { return count_video_frames(*log, 0) >= 20; },
+                                      10'000, log);
+  EXPECT_TRUE(got) << "no second of video";
+  return got ? std::move(player) : nullptr;
+}
+
 TEST_F(PlayControl, LibrtmpPauseHoldsEveryMessageAndUnpauseResumesAtAKeyframe) {
-  const int port = serve("a", 160, 120);
-  ASSERT_GT(port, 0);
-  LibrtmpPlayer player(url(port, "a"));
-  ASSERT_TRUE(player.start()) << "librtmp could not play";
   std::vector<Msg> log;
-  // About a second of live video first.
-  ASSERT_TRUE(player.read_until([&](const Msg&) { return count_video_frames(log, 0) >= 20; },
-                                10'000, &log));
+  auto player_ptr = play_a_second(serve("a", 160, 120), &log);
+  ASSERT_TRUE(player_ptr);
+  LibrtmpPlayer& player = *player_ptr;
 
   ASSERT_TRUE(RTMP_Pause(player.rtmp(), 1));
   ASSERT_TRUE(player.read_until(
@@ -244,13 +248,10 @@ TEST_F(PlayControl, LibrtmpPauseHoldsEveryMessageAndUnpauseResumesAtAKeyframe) {
 }
 
 TEST_F(PlayControl, LibrtmpSeekOnTheLiveStreamIsAnsweredAndVideoStartsOverAtAKeyframe) {
-  const int port = serve("a", 160, 120);
-  ASSERT_GT(port, 0);
-  LibrtmpPlayer player(url(port, "a"));
-  ASSERT_TRUE(player.start()) << "librtmp could not play";
   std::vector<Msg> log;
-  ASSERT_TRUE(player.read_until([&](const Msg&) { return count_video_frames(log, 0) >= 20; },
-                                10'000, &log));
+  auto player_ptr = play_a_second(serve("a", 160, 120), &log);
+  ASSERT_TRUE(player_ptr);
+  LibrtmpPlayer& player = *player_ptr;
 
   const size_t before_seek = log.size();
   ASSERT_TRUE(RTMP_SendSeek(player.rtmp(), 5000));
@@ -295,8 +296,7 @@ TEST_F(PlayControl, Play2SwitchesToAnotherStreamOfThePortStartingWithItsHeaderAn
   ASSERT_TRUE(player.run_until([&] { return player.frames() >= 20; }, 10'000));
   const std::vector<uint8_t> header_a = [&] {
     for (const auto& m : player.media()) {
-      if (m.message.type == 9 && m.message.payload.size() > 1 &&
-          m.message.payload[1] == 0) {
+      if (m.message.type == 9 && m.message.payload.size() > 1 && m.message.payload[1] == 0) {
         return m.message.payload;
       }
     }
