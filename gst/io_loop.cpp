@@ -112,15 +112,19 @@ void IoLoop::retire(std::unique_ptr<IoHandler> h) {
 }
 
 void IoLoop::run_posted() {
+  // The eventfd is drained before the list is taken, never after: a post() between taking the
+  // list and draining would have its write drained with it, leaving its work queued with
+  // wake_pending_ set and no readiness, so no later post() would write again (the loop's
+  // posted work, e.g. every player's wake-up, stopped for good).
+  uint64_t drained;
+  ssize_t r = read(wake_fd_, &drained, sizeof drained);
+  (void)r;
   std::vector<std::function<void()>> work;
   {
     std::lock_guard<std::mutex> lock(post_mu_);
     work.swap(posted_);
     wake_pending_ = false;
   }
-  uint64_t drained;
-  ssize_t r = read(wake_fd_, &drained, sizeof drained);
-  (void)r;
   for (auto& fn : work) fn();
 }
 
