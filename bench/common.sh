@@ -21,8 +21,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-# start_nginx PORT: nginx-rtmp (live, no recording) on 127.0.0.1:PORT in the background;
-# sets ngx to its pid and returns once it accepts.
+# start_nginx PORT [CONNECTIONS=64]: nginx-rtmp (live, no recording) on 127.0.0.1:PORT in the
+# background, one process (no master); sets ngx to its pid and returns once it accepts.
 start_nginx() {
   mkdir -p "$work/ngx"
   cat > "$work/ngx/nginx.conf" <<NGX
@@ -30,7 +30,7 @@ load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
 daemon off; master_process off; worker_processes 1;
 error_log $work/ngx/error.log error; pid $work/ngx/nginx.pid;
 $( [ "$(id -u)" = 0 ] && echo "user root;" )
-events { worker_connections 64; }
+events { worker_connections ${2:-64}; }
 rtmp { server { listen 127.0.0.1:$1; chunk_size 4096; application live { live on; } } }
 NGX
   nginx -p "$work" -c "$work/ngx/nginx.conf" &

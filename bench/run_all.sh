@@ -11,6 +11,8 @@
 #      stats, admission of a new publisher, PLAYING->NULL)
 #   3m. memory: RSS per idle connected peer, and under the huge-message-declaration attack
 #   4. push: rtmppushsink vs flvmux ! rtmp2sink into one nginx-rtmp (throughput, CPU/GB)
+#   4s. serve: 100 real-time players of one 3 Mbit/s stream from rtmppushsink mode=listener vs
+#      from nginx-rtmp (server CPU per player-second, RSS per player, real time)
 #   5. single-connection ceiling: our pusher into our ingest (1 MiB frames, 64 KiB chunks) vs
 #      the loopback TCP ceiling (iperf3)
 #   6. protocol micro-benchmarks (chunk reassembly vs memcpy, AMF0 decode), and the CPU one
@@ -63,6 +65,8 @@ echo "== 2+3. latency, concurrency, overload, memory"
   --samples "$out/samples" | tee "$out/ingest_load.txt"
 echo "== 4. push"
 bench/push_bench.sh "$rounds" "$((secs / 2))" 6000 | tee "$out/push_bench.txt"
+echo "== 4s. serve players"
+bench/serve_bench.sh "$rounds" "$($quick && echo 8 || echo 15)" 100 | tee "$out/serve_bench.txt"
 
 echo "== 5. single-connection ceiling"
 export GST_PLUGIN_PATH="$PWD/$build/gst"
@@ -118,12 +122,15 @@ fi
 fi
 
 python3 - "$out" <<'PY'
-import json, re, statistics, sys
+import json, os, re, statistics, sys
 out = sys.argv[1]
 rows, res = [], {}
 
 def row(measure, ours, anchor, ratio, goal, status):
     rows.append((measure, str(ours), str(anchor), str(ratio), goal, status))
+
+def met(ok):
+    return "met" if ok else "missed"
 
 t = open(f"{out}/ingest_bench.txt").read()
 cpu = re.findall(r"cpu/GB\s+([\d.]+) s", t)
@@ -168,6 +175,25 @@ for name, key in (("elementary", r"rtmppushsink \(elementary pads\): throughput 
     res[f"push_{name}"] = {"throughput_ratio": thr, "cpu_per_gb_ratio": cpugb}
     row(f"4 push ({name}) thr / CPU", "", "rtmp2sink", f"{thr}x / {cpugb}x", ">= 2x / <= 0.5x",
         "met" if thr >= 2 and cpugb <= 0.5 else "missed")
+sv = os.path.exists(f"{out}/serve_bench.txt") and re.search(
+    r"^serve_json (.*)$", open(f"{out}/serve_bench.txt").read(), re.M)
+if sv:
+    sv = json.loads(sv.group(1))
+    res["serve"] = sv
+    o, a, n = sv["ours"], sv["nginx"], sv["players"]
+    rt_o, rt_a = o["players_realtime_min"], a["players_realtime_min"]
+    # A figure of a server whose players did not keep real time is not one of serving them.
+    cmp_ok = sv["realtime_ours"] and sv["realtime_nginx"]
+    row(f"4s serve {n} players: CPU ms/player-s added", f"{o['cpu_per_player_second_added']*1e3:.3f}",
+        f"nginx-rtmp {a['cpu_per_player_second_added']*1e3:.3f}", f"{sv['ratio_cpu_added']:.2f}",
+        "<= 1.0x", met(sv["ratio_cpu_added"] <= 1.0) if cmp_ok else "not measured")
+    row(f"4s serve {n} players: RSS kB/player", f"{o['rss_per_player_kb']:.1f}",
+        f"nginx-rtmp {a['rss_per_player_kb']:.1f}", f"{sv['ratio_rss']:.2f}", "<= 1.0x",
+        met(sv["ratio_rss"] <= 1.0) if cmp_ok else "not measured")
+    row(f"4s serve players real time (p99 late ms)", f"{rt_o}/{n} ({o['late_p99_ms_max']:.1f})",
+        f"nginx-rtmp {rt_a}/{n} ({a['late_p99_ms_max']:.1f})", "", "all", met(sv["realtime_ours"]))
+else:
+    row("4s serve players", "-", "nginx-rtmp", "", "<= 1.0x", "not measured")
 c = open(f"{out}/ceiling.txt").read().split()
 tcp = float(c[-1]); ours = statistics.median(map(float, c[:-2]))
 res["ceiling_bps"] = {"ours": ours, "tcp": tcp, "ratio": ours / tcp}
