@@ -112,15 +112,18 @@ void IoLoop::retire(std::unique_ptr<IoHandler> h) {
 }
 
 void IoLoop::run_posted() {
+  // The wake-up is read before the queue is taken: a post after the take finds none pending
+  // and writes a new one. (Read after it, that new one was swallowed, and with wake_pending_
+  // left set no later post wrote again: the loop never ran a posted closure again.)
+  uint64_t drained;
+  ssize_t r = read(wake_fd_, &drained, sizeof drained);
+  (void)r;
   std::vector<std::function<void()>> work;
   {
     std::lock_guard<std::mutex> lock(post_mu_);
     work.swap(posted_);
     wake_pending_ = false;
   }
-  uint64_t drained;
-  ssize_t r = read(wake_fd_, &drained, sizeof drained);
-  (void)r;
   for (auto& fn : work) fn();
 }
 
