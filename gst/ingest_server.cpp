@@ -100,6 +100,10 @@ auto best_route(const Routes& routes, const std::string& app, const std::string&
 // bytes gathered into one TLS record write.
 constexpr size_t kMaxWritePieces = 64;
 constexpr size_t kTlsWriteBytes = 64 * 1024;
+// While items are offered to a player, its output is written to the socket whenever this much
+// is pending: the slow-player gate must measure what the socket did not take, not a burst
+// offered in one go (a join's GOP) that no write was attempted for yet.
+constexpr size_t kOfferFlushBytes = 64 * 1024;
 
 void init_debug() {
   static std::once_flag once;
@@ -1218,6 +1222,10 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
   bool offer_items() {
     const uint64_t now = IoLoop::now_ms();
     for (const auto& item : items) {
+      if (session->pending_output_size() >= kOfferFlushBytes) {
+        flush();
+        if (closed) return false;
+      }
       if (feed->offer(*session, item, now) == rtmp::GateVerdict::kDrop) {
         items.clear();
         const std::string why = "player dropped: it does not keep up (" +

@@ -112,10 +112,9 @@ void IoLoop::retire(std::unique_ptr<IoHandler> h) {
 }
 
 void IoLoop::run_posted() {
-  // The eventfd is drained before the list is taken, never after: a post() between taking the
-  // list and draining would have its write drained with it, leaving its work queued with
-  // wake_pending_ set and no readiness, so no later post() would write again (the loop's
-  // posted work, e.g. every player's wake-up, stopped for good).
+  // The wake-up is read before the queue is taken: a post after the take finds none pending
+  // and writes a new one. (Read after it, that new one was swallowed, and with wake_pending_
+  // left set no later post wrote again: the loop never ran a posted closure again.)
   uint64_t drained;
   ssize_t r = read(wake_fd_, &drained, sizeof drained);
   (void)r;

@@ -11,15 +11,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "gst/gstrtmpingestsrc.h"
-#include "gst/io_loop.h"
 #include "protocol/flv_tag.h"
 #include "tests/gst/pipeline_util.h"
 #include "tests/interop/rtmp_peers.h"
@@ -901,32 +898,6 @@ TEST_F(Engine, AMuxerLinkedInPadAddedGetsEveryTrack) {
       "-of csv=p=0 '" +
       out.string() + "'");
   EXPECT_EQ(std::atoi(frames.c_str()), 60) << frames;
-}
-
-// Work posted to an I/O loop from other threads always runs: two threads post 200,000 tasks
-// each as fast as they can, while the loop runs them. A post landing between the loop taking
-// its list and draining its wake-up descriptor was lost, and with it every later post to that
-// loop (every player of that loop stopped receiving).
-TEST(IoLoopPost, EveryTaskPostedFromOtherThreadsRuns) {
-  constexpr int kTotal = 2 * 200'000;
-  gst_ertmp::IoLoop loop(0);
-  std::mutex mu;
-  std::condition_variable cv;
-  int ran = 0;  // loop thread writes, under mu
-  auto task = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    if (++ran == kTotal) cv.notify_all();
-  };
-  std::vector<std::thread> posters;
-  for (int t = 0; t < 2; ++t) {
-    posters.emplace_back([&] {
-      for (int i = 0; i < kTotal / 2; ++i) loop.post(task);
-    });
-  }
-  for (auto& t : posters) t.join();
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait_for(lock, std::chrono::seconds(20), [&] { return ran == kTotal; });
-  EXPECT_EQ(ran, kTotal);
 }
 
 }  // namespace
