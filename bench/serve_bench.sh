@@ -9,7 +9,7 @@
 #      nginx-rtmp then relays several messages per write, fewer wake-ups and sends per player
 #      than for a stream whose messages arrive one by one (its players saw 25 ms median
 #      lateness, against ~1 ms fed by the sink).
-# The players are the same for both: build/bench/serve_load, N rtmp::ClientSession players in
+# The players are the same for both: build/bench/serve_players, N rtmp::ClientSession players in
 # one process (it also samples the server from /proc and checks real time; see its header).
 # Each server runs with N players and with none (its baseline: for ours that is reading,
 # demuxing and parsing the file; for nginx-rtmp receiving the publish), fresh each time, in the
@@ -32,14 +32,14 @@ warmup=${WARMUP:-3}
 join=4  # seconds the server runs alone before the players join (its RSS without players)
 feed=${NGINX_FEED:-sink}
 source bench/common.sh
-load="$build/bench/serve_load"
+load="$build/bench/serve_players"
 [ -x "$load" ] || { echo "serve_bench: $load missing (meson setup -Dbenchmarks=true; ninja)"; exit 1; }
 # The file outlasts a measurement: start-up, the server alone, warm-up, window and a margin.
 media_secs=$((join + secs + warmup + 8))
 make_source "$media_secs" 2872
 stream_mbps=$(echo "$bytes * 8 / $media_secs / 1000000" | bc -l)
 
-# measure_ours N: one result line of serve_load against a fresh gst-launch.
+# measure_ours N: one result line of serve_players against a fresh gst-launch.
 measure_ours() {
   local port pid
   port=$(free_port)

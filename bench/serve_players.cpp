@@ -1,4 +1,4 @@
-// serve_load: N RTMP players of one live stream in one process, for bench/serve_bench.sh (issue
+// serve_players: N RTMP players of one live stream in one process, for bench/serve_bench.sh (issue
 // 13: rtmppushsink mode=listener serving players, against nginx-rtmp serving the same stream to
 // the same players). A program, not a test: it prints one "result" line of figures.
 //
@@ -26,7 +26,7 @@
 // time / wall time), late_median_ms / late_p99_ms / late_max_ms (all players' messages),
 // end_lag_max_ms, ts_step_max_ms, arrival_gap_max_ms, self_cpu_s (this process), and
 // failures (the first failure's reason, url-style with '_' for spaces) when any.
-// SERVE_LOAD_DEBUG=1 also prints each player's session counters to stderr (bytes in, acked).
+// SERVE_PLAYERS_DEBUG=1 also prints each player's session counters to stderr (bytes in, acked).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse_options(argc, argv, &o)) {
     std::fprintf(stderr,
-                 "usage: serve_load --port P --pid SERVER_PID [--app live] [--key s] "
+                 "usage: serve_players --port P --pid SERVER_PID [--app live] [--key s] "
                  "[--players 100] [--warmup 3] [--seconds 15]\n");
     return 2;
   }
@@ -326,7 +326,7 @@ int main(int argc, char** argv) {
     gap_max_ns = std::max(gap_max_ns, p->arrival_gap_max_ns);
     if (ratio >= 0.95 && p->ts_step_max_ms <= 500 && d.p99 <= 200'000) ++realtime;
   }
-  if (std::getenv("SERVE_LOAD_DEBUG")) {
+  if (std::getenv("SERVE_PLAYERS_DEBUG")) {
     for (auto& p : players) {
       if (!p->session) continue;
       const rtmp::ClientStats cs = p->session->stats();
