@@ -112,15 +112,18 @@ void IoLoop::retire(std::unique_ptr<IoHandler> h) {
 }
 
 void IoLoop::run_posted() {
+  // Drain the eventfd before taking the list: a post() after the swap sees wake_pending_
+  // false and writes it again. Drained after the swap, that write was lost with the closure
+  // left in posted_ and wake_pending_ true: no later post() woke the loop (a hang under load).
+  uint64_t drained;
+  ssize_t r = read(wake_fd_, &drained, sizeof drained);
+  (void)r;
   std::vector<std::function<void()>> work;
   {
     std::lock_guard<std::mutex> lock(post_mu_);
     work.swap(posted_);
     wake_pending_ = false;
   }
-  uint64_t drained;
-  ssize_t r = read(wake_fd_, &drained, sizeof drained);
-  (void)r;
   for (auto& fn : work) fn();
 }
 
