@@ -3,9 +3,12 @@
 # same FLV file, several rounds, into
 #   A) rtmpingestsrc ! fakesink (one per pad)         (ours; no queue after our pads)
 #   B) nginx-rtmp + rtmp2src ! flvdemux ! queue ! fakesink   (the chain users run today)
+#   C) nginx-rtmp + rtmpingestsrc mode=caller ! fakesink      (ours playing from a server,
+#                                                              issue 13)
 # and prints CPU seconds per GB ingested (receiving side only: gst-launch [+ nginx]) and wall
 # time, medians over the rounds, with the ratios ours / chain and ours / nginx-rtmp alone
-# measured in the same run.
+# measured in the same run; for C, the player's CPU alone (nginx's subtracted) against the
+# chain's player (rtmp2src ! flvdemux) alone.
 # Usage: bench/ingest_bench.sh [rounds=3] [seconds-of-media=60] [video-kbit/s=6000]
 # Environment:
 #   OUR_QUEUES=0|1   (default 0) 1 puts a queue after each of our pads. An engine that feeds both
@@ -92,6 +95,7 @@ else
 fi
 ours=()
 chain=()
+pull=()
 ours_hung=false
 for r in $(seq "$rounds"); do
   if ! $ours_hung; then
@@ -116,6 +120,17 @@ for r in $(seq "$rounds"); do
     hung | failed) echo "ingest_bench: the publish into nginx-rtmp (the anchor) $x" >&2; exit 1 ;;
   esac
   chain+=("$x")
+
+  p=$(free_port)
+  start_nginx "$p"
+  x=$(measure "$p" "rtmp://127.0.0.1:$p/live/k" "$ngx" \
+    gst-launch-1.0 -q rtmpingestsrc mode=caller location="rtmp://127.0.0.1:$p/live/k" name=s \
+    s.video_0 ! fakesink sync=false s.audio_0 ! fakesink sync=false)
+  kill "$ngx"; wait "$ngx" 2>/dev/null || true
+  case "$x" in
+    hung | failed) pull_why="the publish into nginx-rtmp $x" ;;
+    *) pull+=("$x") ;;
+  esac
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -151,6 +166,20 @@ if [ "$(echo "$REPORT_CPU <= $REPORT_EXTRA" | bc -l)" = 1 ]; then
 fi
 printf '%-44s cpu %6.3f s                 cpu/GB %7.3f s\n' "  of which nginx-rtmp alone" "$REPORT_EXTRA" \
   "$(echo "$REPORT_EXTRA / ($total / 1000000000)" | bc -l)"
+chain_player=$(echo "$b - $REPORT_EXTRA" | bc -l)
+if [ ${#pull[@]} -eq 0 ]; then
+  echo "nginx-rtmp + rtmpingestsrc mode=caller: not measured: ${pull_why:-no round ran}"
+else
+  report "nginx-rtmp + rtmpingestsrc mode=caller" "${pull[@]}"
+  pull_player=$(echo "$REPORT_CPU - $REPORT_EXTRA" | bc -l)
+  printf '%-44s cpu %6.3f s                 cpu/GB %7.3f s\n' "  players alone: rtmpingestsrc mode=caller" \
+    "$pull_player" "$(echo "$pull_player / ($total / 1000000000)" | bc -l)"
+  printf '%-44s cpu %6.3f s                 cpu/GB %7.3f s\n' "  players alone: rtmp2src ! flvdemux" \
+    "$chain_player" "$(echo "$chain_player / ($total / 1000000000)" | bc -l)"
+  if [ "$(echo "$chain_player > 0" | bc -l)" = 1 ]; then
+    printf 'ratio pull player cpu ours/rtmp2src ! flvdemux: %.2f\n' "$(echo "$pull_player / $chain_player" | bc -l)"
+  fi
+fi
 if [ -n "$a" ]; then
   printf 'ratio cpu ours/chain: %.2f (goal <= 0.25); ours/nginx-rtmp alone: %.2f (goal <= 1.0)\n' \
     "$(echo "$a / $b" | bc -l)" "$(echo "$a / $REPORT_EXTRA" | bc -l)"

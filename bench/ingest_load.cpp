@@ -262,10 +262,13 @@ void serve_floor(int listen_fd, StreamRecv* s, const std::atomic<bool>* stop) {
   close(fd);
 }
 
-// ours: rtmpingestsrc ! fakesink; anchor: nginx-rtmp, rtmp2src ! flvdemux ! fakesink; floor.
-enum class LatencyTargetKind { kOurs, kAnchor, kFloor };
+// ours: rtmpingestsrc ! fakesink; anchor: nginx-rtmp, rtmp2src ! flvdemux ! fakesink; pull:
+// nginx-rtmp, rtmpingestsrc mode=caller ! fakesink (issue 13: playing from the same server as
+// the anchor); floor.
+enum class LatencyTargetKind { kOurs, kAnchor, kPull, kFloor };
 constexpr LatencyTargetKind kLatencyTargets[] = {
-    LatencyTargetKind::kOurs, LatencyTargetKind::kAnchor, LatencyTargetKind::kFloor};
+    LatencyTargetKind::kOurs, LatencyTargetKind::kAnchor, LatencyTargetKind::kPull,
+    LatencyTargetKind::kFloor};
 
 LatencyRound latency_round(LatencyTargetKind target, double seconds) {
   LatencyRound r;
@@ -295,10 +298,18 @@ LatencyRound latency_round(LatencyTargetKind target, double seconds) {
     nginx = std::make_unique<ertmp_test::NginxRtmp>();
     if (!nginx->ready()) r.error = "nginx-rtmp did not start";
     port = nginx->port();
-    if (r.error.empty()) r.error = add_player(pipeline, nginx->url(key), &ctx);
+    if (r.error.empty() && target == LatencyTargetKind::kPull) {
+      GstElement* src = gst_element_factory_make("rtmpingestsrc", nullptr);
+      g_object_set(src, "location", nginx->url(key).c_str(), nullptr);
+      gst_util_set_object_arg(G_OBJECT(src), "mode", "caller");
+      g_signal_connect(src, "pad-added", G_CALLBACK(on_pad_added), &ctx);
+      gst_bin_add(GST_BIN(pipeline), src);
+    } else if (r.error.empty()) {
+      r.error = add_player(pipeline, nginx->url(key), &ctx);
+    }
     if (r.error.empty() &&
         gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-      r.error = "rtmp2src pipeline did not start: " + drain_bus(pipeline);
+      r.error = "player pipeline did not start: " + drain_bus(pipeline);
     }
     sleep_ms(700);  // the player must be subscribed before the publish starts
   }
@@ -366,11 +377,22 @@ struct LatencySet {
   std::string condition;
   LatencyTarget ours = LatencyTarget("rtmpingestsrc ! fakesink");
   LatencyTarget anchor = LatencyTarget("nginx-rtmp + rtmp2src ! flvdemux ! fakesink");
+  LatencyTarget pull = LatencyTarget("nginx-rtmp + rtmpingestsrc mode=caller ! fakesink");
   LatencyTarget floor = LatencyTarget("floor: plain thread + rtmp::ServerSession");
   std::vector<std::string> errors;
 
   LatencyTarget& of(LatencyTargetKind k) {
-    return k == LatencyTargetKind::kOurs ? ours : k == LatencyTargetKind::kAnchor ? anchor : floor;
+    switch (k) {
+      case LatencyTargetKind::kOurs:
+        return ours;
+      case LatencyTargetKind::kAnchor:
+        return anchor;
+      case LatencyTargetKind::kPull:
+        return pull;
+      case LatencyTargetKind::kFloor:
+        break;
+    }
+    return floor;
   }
 };
 
@@ -412,6 +434,7 @@ LatencyResult run_latency(int rounds, double seconds, bool with_hogs) {
   for (LatencySet* set : {&res.quiet, &res.hogged}) {
     set->ours.summarize();
     set->anchor.summarize();
+    set->pull.summarize();
     set->floor.summarize();
   }
   return res;
@@ -426,7 +449,7 @@ void print_latency_set(const LatencySet& set, size_t hogs) {
       set.ours.rounds.size());
   std::printf("%-46s %7s %8s %8s %8s %14s %9s\n", "target", "n", "median", "p99", "max",
               "p99/round(med)", "lost");
-  for (const LatencyTarget* t : {&set.ours, &set.anchor, &set.floor}) {
+  for (const LatencyTarget* t : {&set.ours, &set.anchor, &set.pull, &set.floor}) {
     std::printf("%-46s %7zu %8.0f %8.0f %8.0f %14.0f %9" PRIu64 "\n", t->name.c_str(), t->all.n,
                 t->all.median, t->all.p99, t->all.max, t->median_round_p99,
                 t->sent > t->received ? t->sent - t->received : 0);
@@ -441,6 +464,10 @@ void print_latency_set(const LatencySet& set, size_t hogs) {
         "ratio ours/chain: median %.3f, p99 %.3f, max %.3f   (goals: ours p99 < 1000 us: %s; "
         "ours p99 <= the chain's: %s)\n",
         o.median / a.median, o.p99 / a.p99, o.max / a.max, met(o.p99 < 1000), met(o.p99 <= a.p99));
+  }
+  if (const Dist& pl = set.pull.all; a.n && pl.n) {
+    std::printf("ratio pull/chain (both play from nginx-rtmp): median %.3f, p99 %.3f, max %.3f\n",
+                pl.median / a.median, pl.p99 / a.p99, pl.max / a.max);
   }
   if (set.floor.all.n && o.n) {
     std::printf(
@@ -464,6 +491,8 @@ std::string latency_set_json(const LatencySet& set) {
   target(set.ours);
   o << ", \"anchor\": ";
   target(set.anchor);
+  o << ", \"pull\": ";
+  target(set.pull);
   o << ", \"floor\": ";
   target(set.floor);
   if (set.anchor.all.n && set.ours.all.n) {
@@ -503,6 +532,19 @@ void latency_goals(const LatencyResult& res, std::vector<Goal>* goals) {
            ""};
     g.status = !o.n || !a.n ? "not measured" : met(o.p99 < 1000 && o.p99 <= a.p99);
     goals->push_back(g);
+    // Playing from a server (issue 13): our caller against rtmp2src ! flvdemux, same nginx.
+    const Dist& pl = set->pull.all;
+    Goal gp{
+        "latency",
+        "pull added latency p99 us" + cond,
+        pl.n ? fmt("%.0f", pl.p99) + " (" + fmt("%.0f", pl.median) + "/" + fmt("%.0f", pl.max) + ")"
+             : "-",
+        g.anchor,
+        pl.n && a.n ? fmt("%.2f", pl.p99 / a.p99) : "-",
+        "<= chain",
+        ""};
+    gp.status = !pl.n || !a.n ? "not measured" : met(pl.p99 <= a.p99);
+    goals->push_back(gp);
   }
 }
 
@@ -1512,7 +1554,7 @@ void usage() {
       "usage: ingest_load [--latency] [--concurrency] [--memory] [options]   (no part: all)\n"
       "  --json FILE            results and goals as JSON (default ingest_load.json)\n"
       "  --samples DIR          every latency sample per target, one per line (ours.txt,\n"
-      "                         anchor.txt, floor.txt; *_hog.txt with the CPU hogs)\n"
+      "                         anchor.txt, pull.txt, floor.txt; *_hog.txt with the CPU hogs)\n"
       "  --rounds R             latency rounds per target and condition (default 3)\n"
       "  --latency-seconds S    seconds per latency round (default 10)\n"
       "  --no-hog               latency on the quiet machine only\n"
@@ -1642,7 +1684,7 @@ int main(int argc, char** argv) {
         if (set == &lat.hogged && !hog) continue;
         const std::string suffix = set == &lat.hogged ? "_hog.txt" : ".txt";
         for (auto [t, name] : {std::pair{&set->ours, "ours"}, std::pair{&set->anchor, "anchor"},
-                               std::pair{&set->floor, "floor"}}) {
+                               std::pair{&set->pull, "pull"}, std::pair{&set->floor, "floor"}}) {
           std::ofstream out(samples_dir + "/" + name + suffix);
           std::vector<uint32_t> v = t->samples;
           std::sort(v.begin(), v.end());

@@ -2,9 +2,10 @@
 # Every comparison of the project in one run (issues 6 and 11), each against its anchor measured
 # in the same run on this machine, several rounds, medians:
 #   1. ingest CPU/GB and wall time: rtmpingestsrc (no queue after its pads, OUR_QUEUES=1 adds
-#      them) vs nginx-rtmp + rtmp2src ! flvdemux, and vs nginx-rtmp alone
+#      them) vs nginx-rtmp + rtmp2src ! flvdemux, and vs nginx-rtmp alone; pull: the player
+#      rtmpingestsrc mode=caller vs rtmp2src ! flvdemux, both playing from one nginx-rtmp
 #   2. added latency publisher write -> pad (median, p99, max) vs the same chain and a floor,
-#      quiet and with a CPU hog per core
+#      quiet and with a CPU hog per core; also for the pull (mode=caller from nginx-rtmp)
 #   3. concurrency vs SRS in alternating steps at 600 kbit/s and 3 Mbit/s (Mbit/s per receiver
 #      core, real time, RSS per publisher), then overload at 2x the largest real-time N (CPU,
 #      stats, admission of a new publisher, PLAYING->NULL)
@@ -12,7 +13,8 @@
 #   4. push: rtmppushsink vs flvmux ! rtmp2sink into one nginx-rtmp (throughput, CPU/GB)
 #   5. single-connection ceiling: our pusher into our ingest (1 MiB frames, 64 KiB chunks) vs
 #      the loopback TCP ceiling (iperf3)
-#   6. protocol micro-benchmarks (chunk reassembly vs memcpy, AMF0 decode)
+#   6. protocol micro-benchmarks (chunk reassembly vs memcpy, AMF0 decode), and the CPU one
+#      thread hand-off costs here (the floor of a streaming task per pad)
 # Prints one table (measure, ours, anchor, ratio, goal, met/missed/not measured); writes
 # bench-results/results.json, the raw outputs, and bench-results/latency.png (the latency
 # distributions, gnuplot).
@@ -93,12 +95,14 @@ echo "tcp $tcp_bps" >> "$out/ceiling.txt"
 echo "== 6. micro-benchmarks"
 "$build/bench/chunk_bench" --benchmark_format=json > "$out/chunk_bench.json" 2>/dev/null
 "$build/bench/amf_bench" --benchmark_format=json > "$out/amf_bench.json" 2>/dev/null
+"$build/bench/handoff_bench" | tee "$out/handoff_bench.txt"
 
 plot_line() {  # file title width
   [ -s "$1" ] && printf '"%s" using 1:($0/%d) with lines lw %d title "%s", ' "$1" "$(wc -l <"$1")" "$3" "$2"
 }
 plots="$(plot_line "$out/samples/ours.txt" "rtmpingestsrc" 2)$(plot_line "$out/samples/anchor.txt" \
-  "nginx-rtmp + rtmp2src ! flvdemux" 2)$(plot_line "$out/samples/floor.txt" "floor: thread + ServerSession" 1)"
+  "nginx-rtmp + rtmp2src ! flvdemux" 2)$(plot_line "$out/samples/pull.txt" \
+  "nginx-rtmp + rtmpingestsrc mode=caller" 2)$(plot_line "$out/samples/floor.txt" "floor: thread + ServerSession" 1)"
 plots+="$(plot_line "$out/samples/ours_hog.txt" "rtmpingestsrc, CPU hogs" 2)$(plot_line \
   "$out/samples/anchor_hog.txt" "chain, CPU hogs" 2)$(plot_line "$out/samples/floor_hog.txt" "floor, CPU hogs" 1)"
 if [ -n "$plots" ]; then
@@ -140,6 +144,16 @@ else:
                                 "why": why.group(1).strip() if why else "no figures"}
     row(f"1 ingest CPU s/GB ({queues})", "hung" if why else "-", f"chain {cpu[0] if cpu else '-'}",
         "", "<= 0.25x", "not measured")
+pm = re.search(r"players alone: rtmpingestsrc mode=caller\s+cpu\s+[\d.]+ s\s+cpu/GB\s+([\d.]+) s", t)
+cm = re.search(r"players alone: rtmp2src ! flvdemux\s+cpu\s+[\d.]+ s\s+cpu/GB\s+([\d.]+) s", t)
+rm = re.search(r"ratio pull player cpu ours/rtmp2src ! flvdemux: ([\d.]+)", t)
+if pm and cm and rm:
+    res["pull_cpu_per_gb"] = {"ours": float(pm.group(1)), "rtmp2src_flvdemux": float(cm.group(1)),
+                              "ratio": float(rm.group(1))}
+    row("1 pull CPU s/GB (player, same nginx)", pm.group(1), f"rtmp2src {cm.group(1)}", rm.group(1),
+        "<= 1.0x", "met" if float(rm.group(1)) <= 1.0 else "missed")
+else:
+    row("1 pull CPU s/GB (player, same nginx)", "-", "rtmp2src -", "", "<= 1.0x", "not measured")
 il = json.load(open(f"{out}/ingest_load.json"))
 res["ingest_load"] = il
 part_no = {"latency": "2", "concurrency": "3", "overload": "3", "memory": "3m"}
@@ -171,6 +185,12 @@ for f in ("chunk_bench", "amf_bench"):
     if f == "amf_bench":
         for name, t in res[f].items():
             row(f"6 {name}"[:40], f"{t:.0f} {j['benchmarks'][0]['time_unit']}", "", "", "", "")
+hm = re.search(r"with a hand-off ([\d.]+) us.*alone ([\d.]+) us; hand-off ([\d.]+) us",
+               open(f"{out}/handoff_bench.txt").read())
+if hm:
+    res["handoff_us"] = {"with": float(hm.group(1)), "sleep_wake": float(hm.group(2)),
+                         "handoff": float(hm.group(3))}
+    row("6 thread hand-off, CPU us per item", hm.group(3), f"sleep+wake {hm.group(2)}", "", "", "")
 res["table"] = [dict(zip(("measure", "ours", "anchor", "ratio", "goal", "status"), r)) for r in rows]
 json.dump(res, open(f"{out}/results.json", "w"), indent=1)
 print(f"\n{'measure':44} {'ours':>24} {'anchor':>30} {'ratio':>14}  {'goal':26} status")

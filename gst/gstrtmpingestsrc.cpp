@@ -506,6 +506,7 @@ struct GstRtmpIngestSrcPrivate final : gst_ertmp::IngestRoute, gst_ertmp::PullLi
       paused = state->puller->reading_paused();
       state->puller->fill_stats(s);
       gst_structure_get_uint64(s, "in-bytes-total", &bytes);  // what the server sent
+      bitrate = state->puller->bitrate();
     } else if (caller) {
       gst_ertmp::fill_pull_stats(s, rtmp::ClientStats{0, 0, 0, 0, 0, 0, 0, 0}, 0, "");
     }
@@ -1625,7 +1626,8 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                          "listener (id, peer, state, application, stream-key, flash-ver, "
                          "bytes-in, bytes-out, bitrate, uptime, warnings, reading-paused); caller "
                          "mode adds rtmp2src's (in/out-chunk-size, in/out-window-ack-size, "
-                         "in/out-bytes-total, in/out-bytes-acked), reconnects and server",
+                         "in/out-bytes-total, in/out-bytes-acked), reconnects and server; its bytes "
+                         "and bitrate are what the server sent",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

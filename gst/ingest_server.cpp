@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "gst/bitrate_meter.h"
 #include "gst/serve_player.h"
 #include "gst/tls_session.h"
 #include "protocol/proxy_header.h"
@@ -40,8 +41,6 @@ constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 // (TLS only: a plain socket reads once and stays readable for the next wake-up).
 constexpr size_t kReadBudget = 1024 * 1024;
 // Received bitrate in stats: over this window, sampled once a second.
-constexpr uint64_t kBitrateWindowMs = 5000;
-constexpr size_t kBitrateSamples = kBitrateWindowMs / 1000 + 1;
 // Bus warnings per connection for session oddities: a peer repeating one cannot flood.
 constexpr int kMaxSessionWarnings = 5;
 
@@ -347,25 +346,12 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
 
   std::mutex stats_mu;
   ConnectionStats stats;
-  // (ms, bytes_in) once a second, oldest first, for the bitrate: stats_mu.
-  std::array<std::pair<uint64_t, guint64>, kBitrateSamples> rate_samples{};
-  size_t rate_count = 0;
-  uint64_t next_rate_sample = 0;
+  BitrateMeter rate;  // of stats.bytes_in: stats_mu
 
   // Loop thread, from on_tick.
   void sample_rate(uint64_t now) {
-    if (now < next_rate_sample) return;
-    next_rate_sample = now + 1000;
     std::lock_guard<std::mutex> lock(stats_mu);
-    if (rate_count == rate_samples.size()) {
-      std::move(rate_samples.begin() + 1, rate_samples.end(), rate_samples.begin());
-      --rate_count;
-    }
-    rate_samples[rate_count++] = {now, stats.bytes_in};
-    if (rate_count > 1) {
-      const auto& [t0, b0] = rate_samples[0];
-      stats.bitrate_in = now > t0 ? (stats.bytes_in - b0) * 8000 / (now - t0) : 0;
-    }
+    stats.bitrate_in = rate.sample(now, stats.bytes_in);
   }
 
   // Serving a player (play routes; see the section below).
@@ -747,6 +733,14 @@ struct IngestServer::Connection final : IoHandler, ServeStream::Waker {
         if (feed && rc->video && rc->enabled) feed->restart();
       } else if (auto pp = std::get_if<rtmp::PlayPaused>(&*ev)) {
         if (feed && !pp->paused) feed->restart();  // a live stream resumes at a keyframe
+      } else if (auto sk = std::get_if<rtmp::SeekRequested>(&*ev)) {
+        // A live stream has one position, now. Players wait for Seek.Notify (librtmp holds
+        // its reads until it comes) and flush what they buffered: answer, then restart video
+        // at the next keyframe, as after an unpause.
+        if (feed && feed->playing() && sk->stream_id == feed->stream_id()) {
+          (void)session->accept_seek(sk->stream_id, sk->position_ms);
+          feed->restart();
+        }
       } else if (auto cr = std::get_if<rtmp::ConnectRequested>(&*ev)) {
         std::lock_guard<std::mutex> lock(stats_mu);
         stats.app = cr->app;

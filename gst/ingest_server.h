@@ -178,7 +178,7 @@ struct ConnectionStats {
   std::string state;  // "handshake", "tls-handshake", "connected", "deciding", "publishing"
   std::string app, stream, flash_ver;
   guint64 bytes_in = 0, bytes_out = 0;
-  guint64 bitrate_in = 0;   // bits/s received over the last few seconds (kBitrateWindowMs)
+  guint64 bitrate_in = 0;   // bits/s received over the last 5 s (gst/bitrate_meter.h)
   gint64 connected_us = 0;  // monotonic time of accept
   unsigned warnings = 0;
   bool paused = false;  // reading stopped by a full pad queue

@@ -4,9 +4,16 @@
 #include "gst/gstrtmpingestsrc.h"
 #include "gst/gstrtmppushsink.h"
 
+// One above rtmp2src/rtmp2sink (primary + 1): installing the plugin makes playbin,
+// uridecodebin and gst_element_make_from_uri() use these elements for rtmp:// and rtmps://.
+// They take every rtmp2src/rtmp2sink property (tests/gst/dropin*_test.cpp) and play what
+// rtmp2src cannot (E-RTMP codecs). GST_PLUGIN_FEATURE_RANK=rtmpingestsrc:NONE,rtmppushsink:NONE
+// gives the rtmp2 elements back.
+constexpr guint kRank = GST_RANK_PRIMARY + 2;
+
 static gboolean plugin_init(GstPlugin* plugin) {
-  return gst_element_register(plugin, "rtmpingestsrc", GST_RANK_NONE, GST_TYPE_RTMP_INGEST_SRC) &&
-         gst_element_register(plugin, "rtmppushsink", GST_RANK_NONE, GST_TYPE_RTMP_PUSH_SINK);
+  return gst_element_register(plugin, "rtmpingestsrc", kRank, GST_TYPE_RTMP_INGEST_SRC) &&
+         gst_element_register(plugin, "rtmppushsink", kRank, GST_TYPE_RTMP_PUSH_SINK);
 }
 
 #define PACKAGE "gst-ertmp"

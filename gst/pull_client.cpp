@@ -76,7 +76,17 @@ bool PullClient::sleep_ms(guint ms) {
 
 void PullClient::snapshot(const PullConnection& conn) {
   std::lock_guard<std::mutex> lock(stats_mu_);
-  stats_ = conn.session().stats();
+  const rtmp::ClientStats now = conn.session().stats();
+  stats_ = now;
+  rate_.sample(static_cast<uint64_t>(g_get_monotonic_time() / 1000),
+               bytes_before_ + stats_.in_bytes_total);
+}
+
+guint64 PullClient::bitrate() {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  // Sampled here too, so that a server gone silent reads as a falling rate.
+  return rate_.sample(static_cast<uint64_t>(g_get_monotonic_time() / 1000),
+                      bytes_before_ + stats_.in_bytes_total);
 }
 
 void fill_pull_stats(GstStructure* s, const rtmp::ClientStats& st, guint reconnects,
@@ -134,6 +144,8 @@ void PullClient::run() {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       server_ = conn->server();
+      bytes_before_ += stats_.in_bytes_total;  // the last connection's bytes stay in the rate
+      stats_ = conn->session().stats();
     }
     // A new play: the stream's timeline starts again after what the pads carried (DISCONT).
     stream_->begin();

@@ -38,6 +38,7 @@
 #include <string>
 #include <thread>
 
+#include "gst/bitrate_meter.h"
 #include "gst/ingest_stream.h"
 #include "gst/pull_connection.h"
 
@@ -99,6 +100,8 @@ class PullClient {
   // rtmp2src's stats fields (in/out-chunk-size, in/out-window-ack-size, in/out-bytes-total,
   // in/out-bytes-acked; the last connection's), then `reconnects` and `server`.
   void fill_stats(GstStructure* s);
+  // Bits/s received from the server over the last 5 s (across reconnects).
+  guint64 bitrate();
   // True while a full pad queue holds the reading back.
   bool reading_paused() const { return paused_; }
 
@@ -135,6 +138,8 @@ class PullClient {
 
   std::mutex stats_mu_;
   rtmp::ClientStats stats_{0, 0, 0, 0, 0, 0, 0, 0};
+  guint64 bytes_before_ = 0;  // in_bytes_total of the connections before this one
+  BitrateMeter rate_;
   std::string server_;
   guint reconnects_ = 0;
 };

@@ -1,12 +1,10 @@
 #include "gst/pull_connection.h"
 
 #include <gst/gst.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <algorithm>
 
-#include "gst/error_map.h"
+#include "gst/client_stream.h"
 
 GST_DEBUG_CATEGORY_STATIC(ertmp_pull_io_debug);
 #define GST_CAT_DEFAULT ertmp_pull_io_debug
@@ -15,9 +13,6 @@ namespace gst_ertmp {
 namespace {
 
 constexpr size_t kReadSize = 128 * 1024;
-// How long a cancelled GIO operation may take to report back before it is abandoned (its
-// completion then frees what it needs; see AsyncOp).
-constexpr gint64 kCancelGraceUs = 2 * G_USEC_PER_SEC;
 // The socket's own timeout, which only bounds what GIO does blocking on its own (TLS
 // close_notify on close): everything else here is non-blocking.
 constexpr guint kSocketTimeoutS = 2;
@@ -33,97 +28,6 @@ void init_debug() {
 
 uint64_t now_ms() {
   return static_cast<uint64_t>(g_get_monotonic_time() / 1000);
-}
-
-// The completion of a GIO asynchronous call, delivered on this thread's context. A waiter that
-// gives up marks it abandoned; the completion then frees it.
-struct AsyncOp {
-  GAsyncResult* result = nullptr;
-  bool abandoned = false;
-  static void done(GObject*, GAsyncResult* res, gpointer data) {
-    auto* op = static_cast<AsyncOp*>(data);
-    if (op->abandoned) {
-      delete op;
-      return;
-    }
-    op->result = G_ASYNC_RESULT(g_object_ref(res));
-  }
-  ~AsyncOp() {
-    if (result) g_object_unref(result);
-  }
-};
-
-gboolean raise_flag(gpointer data) {
-  *static_cast<bool*>(data) = true;
-  return G_SOURCE_REMOVE;
-}
-gboolean raise_flag_pollable(GObject*, gpointer data) {
-  return raise_flag(data);
-}
-gboolean wake_only(gpointer) {
-  return G_SOURCE_REMOVE;
-}
-
-// Iterates this thread's default context until `done()` or `deadline_us` (monotonic, 0 = none).
-// `source` (taken, may be null) is attached for the wait; its callback must be set. False when
-// the deadline came first.
-template <class Done>
-bool iterate_until(Done done, gint64 deadline_us, GSource* source) {
-  GMainContext* ctx = g_main_context_get_thread_default();
-  g_assert(ctx);  // the puller thread pushes its own (pull_client.cpp)
-  if (source) g_source_attach(source, ctx);
-  GSource* timer = nullptr;
-  bool met = done();
-  while (!met) {
-    if (deadline_us) {
-      gint64 left = deadline_us - g_get_monotonic_time();
-      if (left <= 0) break;
-      if (!timer) {
-        timer = g_timeout_source_new(static_cast<guint>((left + 999) / 1000));
-        g_source_set_callback(timer, wake_only, nullptr, nullptr);
-        g_source_attach(timer, ctx);
-      }
-    }
-    g_main_context_iteration(ctx, TRUE);
-    met = done();
-    if (timer && g_source_is_destroyed(timer)) {
-      g_source_unref(timer);
-      timer = nullptr;
-    }
-  }
-  for (GSource* s : {source, timer}) {
-    if (!s) continue;
-    g_source_destroy(s);
-    g_source_unref(s);
-  }
-  return met;
-}
-
-// Waits for `op` until the deadline; past it, cancels `cancel` and waits (bounded) for the
-// operation to report its cancellation. Returns the result, or null when abandoned.
-GAsyncResult* await(AsyncOp* op, gint64 deadline_us, GCancellable* cancel, bool* timed_out) {
-  *timed_out = !iterate_until([op] { return op->result != nullptr; }, deadline_us, nullptr);
-  if (*timed_out) {
-    g_cancellable_cancel(cancel);
-    iterate_until([op] { return op->result != nullptr; }, g_get_monotonic_time() + kCancelGraceUs,
-                  nullptr);
-  }
-  return op->result;
-}
-
-void set_failure(PullFailure* f, std::string message, GError* err = nullptr,
-                 GIOErrorEnum code = G_IO_ERROR_FAILED) {
-  if (!f) return;
-  *f = PullFailure{};
-  f->message = std::move(message);
-  f->domain = G_IO_ERROR;
-  f->code = code;
-  if (err) {
-    f->message += std::string(": ") + err->message;
-    f->cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-    f->domain = err->domain;
-    f->code = err->code;
-  }
 }
 
 void cancel_linked(GCancellable*, gpointer linked) {
@@ -179,71 +83,14 @@ bool PullConnection::connect_once(const PullTarget& target, rtmp::ClientConfig c
   const std::string timeout_text =
       "within the timeout (" + std::to_string(target.timeout_s) + " s)";
 
-  GSocketClient* client = g_socket_client_new();
-  GSocketConnectable* addr = g_network_address_new(url.host.c_str(), url.port);
-  auto* op = new AsyncOp;
-  g_socket_client_connect_async(client, addr, cancel_, AsyncOp::done, op);
-  bool timed_out = false;
-  GAsyncResult* res = await(op, deadline, cancel_, &timed_out);
-  GError* err = nullptr;
-  if (res) conn_ = g_socket_client_connect_finish(client, res, &err);
-  g_object_unref(client);
-  if (res) {
-    delete op;
-  } else {
-    op->abandoned = true;
-  }
-  if (!conn_) {
-    g_object_unref(addr);
-    if (timed_out) {
-      set_failure(failure, "could not connect to " + server_ + " " + timeout_text, nullptr,
-                  G_IO_ERROR_TIMED_OUT);
-    } else {
-      set_failure(failure, "could not connect to " + server_, err);
-    }
-    g_clear_error(&err);
+  ClientStream cs;
+  if (!open_client_stream(url, target.tls_validation_flags, cancel_, deadline, timeout_text, &cs,
+                          failure)) {
     return false;
   }
-  GSocket* socket = g_socket_connection_get_socket(conn_);
-  g_socket_set_option(socket, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
-  g_socket_set_timeout(socket, kSocketTimeoutS);
-  stream_ = G_IO_STREAM(conn_);
-
-  if (url.tls()) {
-    GIOStream* tls = g_tls_client_connection_new(G_IO_STREAM(conn_), addr, &err);
-    if (!tls) {
-      g_object_unref(addr);
-      set_failure(failure, "TLS is not available (glib-networking missing?)", err);
-      g_clear_error(&err);
-      return false;
-    }
-    stream_ = tls;
-    g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_server_certificate),
-                     GUINT_TO_POINTER(static_cast<guint>(target.tls_validation_flags)));
-    op = new AsyncOp;
-    g_tls_connection_handshake_async(G_TLS_CONNECTION(tls), G_PRIORITY_DEFAULT, cancel_,
-                                     AsyncOp::done, op);
-    res = await(op, deadline, cancel_, &timed_out);
-    bool ok = res && g_tls_connection_handshake_finish(G_TLS_CONNECTION(tls), res, &err);
-    if (res) {
-      delete op;
-    } else {
-      op->abandoned = true;
-    }
-    if (!ok) {
-      g_object_unref(addr);
-      if (timed_out) {
-        set_failure(failure,
-                    "the TLS handshake with " + server_ + " did not finish " + timeout_text,
-                    nullptr, G_IO_ERROR_TIMED_OUT);
-      } else {
-        set_failure(failure, "TLS handshake with " + url.host + " failed", err);
-      }
-      g_clear_error(&err);
-      return false;
-    }
-  }
-  g_object_unref(addr);
+  conn_ = cs.conn;
+  stream_ = cs.stream;
+  g_socket_set_timeout(g_socket_connection_get_socket(conn_), kSocketTimeoutS);
 
   GST_DEBUG("connected to %s, playing %s", server_.c_str(), url.to_string().c_str());
   config.random.resize(1528);
@@ -301,14 +148,7 @@ bool PullConnection::drain_until_playing(PullFailure* failure) {
       GST_WARNING("%s: %s", server_.c_str(), w->error.to_string().c_str());
     } else if (auto cl = std::get_if<rtmp::ClientClosed>(&*ev)) {
       if (!cl->error && auth_retry_) return false;  // adobe auth: open() reconnects
-      set_failure(failure, cl->error ? cl->error->to_string() : "the server ended the session");
-      if (failure) {
-        failure->status_code = cl->status_code;
-        failure->rejected = cl->error && cl->error->code == rtmp::Errc::kAuthFailed;
-        failure->code = !cl->status_code.empty() ? io_error_for_status(cl->status_code)
-                        : cl->error              ? io_error_for_errc(cl->error->code)
-                                                 : G_IO_ERROR_CONNECTION_CLOSED;
-      }
+      set_closed_failure(failure, *cl);
       return false;
     } else {
       held_.push_back(std::move(*ev));

@@ -1,11 +1,10 @@
 #include "gst/push_connection.h"
 
 #include <gst/gst.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <vector>
 
+#include "gst/client_stream.h"
 #include "gst/error_map.h"
 
 GST_DEBUG_CATEGORY_STATIC(ertmp_push_io_debug);
@@ -33,12 +32,24 @@ std::vector<uint8_t> random_bytes(size_t n) {
   return v;
 }
 
-void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
+}  // namespace
+
+void set_closed_failure(PushFailure* f, const rtmp::ClientClosed& closed) {
+  set_failure(f, closed.error ? closed.error->to_string() : "the server ended the session");
+  if (!f) return;
+  f->status_code = closed.status_code;
+  f->rejected = closed.error && closed.error->code == rtmp::Errc::kAuthFailed;
+  f->code = !closed.status_code.empty() ? io_error_for_status(closed.status_code)
+            : closed.error              ? io_error_for_errc(closed.error->code)
+                                        : G_IO_ERROR_CONNECTION_CLOSED;
+}
+
+void set_failure(PushFailure* f, std::string message, GError* err, GIOErrorEnum code) {
   if (!f) return;
   *f = PushFailure{};  // a fresh failure: nothing left over from an auth attempt
   f->message = std::move(message);
   f->domain = G_IO_ERROR;
-  f->code = G_IO_ERROR_FAILED;
+  f->code = code;
   if (err) {
     f->message += std::string(": ") + err->message;
     f->cancelled = g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -46,8 +57,6 @@ void set_failure(PushFailure* f, std::string message, GError* err = nullptr) {
     f->code = err->code;
   }
 }
-
-}  // namespace
 
 gboolean accept_server_certificate(GTlsConnection*, GTlsCertificate*, GTlsCertificateFlags errors,
                                    gpointer data) {
@@ -115,43 +124,20 @@ std::unique_ptr<PushConnection> PushConnection::open(const PushTarget& target, G
 bool PushConnection::connect_once(const PushTarget& target, rtmp::ClientConfig config,
                                   PushFailure* failure) {
   const rtmp::Url& url = config.url;
-  GSocketClient* client = g_socket_client_new();
-  g_socket_client_set_timeout(client, target.timeout_s);  // 0: none
-  GSocketConnectable* addr = g_network_address_new(url.host.c_str(), url.port);
-  GError* err = nullptr;
-  conn_ = g_socket_client_connect(client, addr, cancel_, &err);
-  g_object_unref(client);
-  if (!conn_) {
-    g_object_unref(addr);
-    set_failure(failure,
-                "could not connect to " + url.host_for_url() + ":" + std::to_string(url.port), err);
-    g_clear_error(&err);
+  // One deadline for TCP and TLS (a trickled TLS handshake cannot stretch it); then the socket's
+  // timeout bounds every blocking read and write below (TLS included: it sits on this socket).
+  const gint64 deadline =
+      target.timeout_s ? g_get_monotonic_time() + gint64{target.timeout_s} * G_USEC_PER_SEC : 0;
+  ClientStream cs;
+  if (!open_client_stream(url, target.tls_validation_flags, cancel_, deadline,
+                          "within the timeout (" + std::to_string(target.timeout_s) + " s)", &cs,
+                          failure)) {
     return false;
   }
+  conn_ = cs.conn;
+  stream_ = cs.stream;
   socket_ = g_socket_connection_get_socket(conn_);
-  g_socket_set_option(socket_, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
-  // Bounds every blocking read and write below (TLS included: it sits on this socket).
-  g_socket_set_timeout(socket_, target.timeout_s);
-  stream_ = G_IO_STREAM(conn_);
-  if (url.tls()) {
-    GIOStream* tls = g_tls_client_connection_new(G_IO_STREAM(conn_), addr, &err);
-    if (!tls) {
-      g_object_unref(addr);
-      set_failure(failure, "TLS is not available (glib-networking missing?)", err);
-      g_clear_error(&err);
-      return false;
-    }
-    g_signal_connect(tls, "accept-certificate", G_CALLBACK(accept_server_certificate),
-                     GUINT_TO_POINTER(static_cast<guint>(target.tls_validation_flags)));
-    stream_ = tls;
-    if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), cancel_, &err)) {
-      g_object_unref(addr);
-      set_failure(failure, "TLS handshake with " + url.host + " failed", err);
-      g_clear_error(&err);
-      return false;
-    }
-  }
-  g_object_unref(addr);
+  g_socket_set_timeout(socket_, target.timeout_s);  // 0: none
 
   GST_DEBUG("connected to %s, publishing", url.to_string().c_str());
   config.random = random_bytes(1528);
@@ -189,15 +175,7 @@ bool PushConnection::drain_events(PushFailure* failure) {
       closed_ = true;
       if (cl->error || !auth_retry_) {
         ok = false;
-        if (failure) {
-          failure->message = cl->error ? cl->error->to_string() : "server ended the session";
-          failure->status_code = cl->status_code;
-          failure->rejected = cl->error && cl->error->code == rtmp::Errc::kAuthFailed;
-          failure->domain = G_IO_ERROR;
-          failure->code = !cl->status_code.empty() ? io_error_for_status(cl->status_code)
-                          : cl->error              ? io_error_for_errc(cl->error->code)
-                                                   : G_IO_ERROR_CONNECTION_CLOSED;
-        }
+        set_closed_failure(failure, *cl);
       } else {
         ok = false;  // adobe auth: the caller reconnects with auth_retry_
       }

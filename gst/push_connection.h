@@ -59,6 +59,16 @@ struct PushFailure {
   gint code = 0;
 };
 
+// Fills `f` afresh (nothing left over from an earlier attempt): `message`, and the failure as
+// `err`'s domain and code (with ": " + its message appended), or G_IO_ERROR `code` without one.
+// Shared with the pull side (PullFailure is the same type).
+void set_failure(PushFailure* f, std::string message, GError* err = nullptr,
+                 GIOErrorEnum code = G_IO_ERROR_FAILED);
+
+// The failure a ClientClosed stands for: its error (or "the server ended the session"), the
+// server's status code mapped to a GIOErrorEnum (error_map.h), whether the server refused us.
+void set_closed_failure(PushFailure* f, const rtmp::ClientClosed& closed);
+
 class PushConnection {
  public:
   // Connects, handshakes and publishes (adobe auth retries on fresh connections inside).

@@ -417,7 +417,13 @@ struct ClientSession::Impl {
     std::string challenge = query_value(desc, "challenge");
     std::string opaque = query_value(desc, "opaque");
     // response = b64(md5(b64(md5(user + salt + pass)) + (opaque or challenge) + client_ch))
-    std::string client_challenge = "0a1b2c3d";
+    // The client challenge: 8 hex digits that differ per connection (from its handshake
+    // random bytes, which the elements draw from a real random source), as ffmpeg's do; a
+    // fixed one would let a recorded response be replayed against the same server challenge.
+    std::vector<uint8_t> seed(cfg.random.begin(), cfg.random.end());
+    seed.insert(seed.end(), challenge.begin(), challenge.end());
+    const Md5Digest seed_md5 = md5(Bytes(seed.data(), seed.size()));
+    std::string client_challenge = to_hex(Bytes(seed_md5.data(), 4));
     std::string h1 = base64_encode(md5(cfg.username + salt + cfg.password));
     std::string h2 =
         base64_encode(md5(h1 + (opaque.empty() ? challenge : opaque) + client_challenge));

@@ -32,8 +32,11 @@ std::string_view errc_name(Errc code) {
 
 std::string Error::to_string() const {
   std::string s(errc_name(code));
-  s += " at offset ";
-  s += std::to_string(offset);
+  // A refusal or a deadline is about the session, not about a byte of it: no offset.
+  if (code != Errc::kAuthFailed && code != Errc::kTimeout) {
+    s += " at offset ";
+    s += std::to_string(offset);
+  }
   if (csid != 0 || msg_type != 0) {
     s += " (csid ";
     s += std::to_string(csid);

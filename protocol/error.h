@@ -39,7 +39,8 @@ struct Error {
   uint32_t csid = 0;     // chunk stream id, 0 when not known
   uint8_t msg_type = 0;  // RTMP message type id, 0 when not known
 
-  // "kMalformed at offset 12 (csid 4, type 20): AMF0 marker 0x0e unknown"
+  // "malformed at offset 12 (csid 4, type 20): AMF0 marker 0x0e unknown"; a refusal or a
+  // timeout has no offset ("authentication failed: ...").
   std::string to_string() const;
 
   // Returns a copy of the error with `base` added to its offset; used when a nested decoder

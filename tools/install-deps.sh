@@ -22,6 +22,8 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   ffmpeg nginx-light libnginx-mod-rtmp rtmpdump
+  # librtmp's own API (rtmpdump's library): the play-control test drives pause and seek with it
+  librtmp-dev
   # a real TCP load balancer sending the PROXY protocol header (tests/interop/haproxy.h), and
   # the TLS terminator in front of nginx-rtmp for rtmpingestsrc mode=caller over rtmps
   haproxy

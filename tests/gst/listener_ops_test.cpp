@@ -25,11 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 using ertmp_test::tcp_connection_exists;
 
-bool have_element(const char* name) {
-  GstElementFactory* f = gst_element_factory_find(name);
-  if (f) gst_object_unref(f);
-  return f != nullptr;
-}
+using ertmp_test::have_elements;
 
 uint16_t port_of_peer(const std::string& peer) {
   auto colon = peer.rfind(':');
@@ -260,7 +256,7 @@ TEST_F(ListenerOps, AClientWithoutTheHeaderIsRefusedAndATrickleTimesOut) {
 // request-reconnect points it at B: the pusher moves, and every frame it was given reached A
 // or B, in order: A got a prefix, B a contiguous run from a keyframe that reaches the end.
 TEST_F(ListenerOps, RequestReconnectMovesThePublisherToAnotherNodeWithNoLostFrame) {
-  ERTMP_REQUIRE(have_element("x264enc"), "x264enc (gstreamer1.0-plugins-ugly)");
+  ERTMP_REQUIRE(have_elements({"x264enc"}), "x264enc (gstreamer1.0-plugins-ugly)");
   GstElement* a = add_ingest("stream-key=k", "A_");
   GstElement* b = add_ingest("stream-key=k", "B_");
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -286,7 +282,7 @@ TEST_F(ListenerOps, RequestReconnectMovesThePublisherToAnotherNodeWithNoLostFram
 // through the balancer again): the publish lands on the other node, with no lost frame.
 TEST_F(ListenerOps, DrainingANodeBehindHaproxyMovesThePublisherWithNoLostFrame) {
   ERTMP_REQUIRE(Haproxy::available(), "haproxy (haproxy)");
-  ERTMP_REQUIRE(have_element("x264enc"), "x264enc (gstreamer1.0-plugins-ugly)");
+  ERTMP_REQUIRE(have_elements({"x264enc"}), "x264enc (gstreamer1.0-plugins-ugly)");
   const std::string node = "stream-key=k proxy-protocol=true proxy-trusted-networks=127.0.0.1";
   GstElement* n[2] = {add_ingest(node, "A_"), add_ingest(node, "B_")};
   ASSERT_NE(gst_element_set_state(pipeline_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);

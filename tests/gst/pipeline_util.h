@@ -18,6 +18,16 @@
 
 namespace ertmp_test {
 
+// Whether every element factory named is installed (a test's ERTMP_REQUIRE condition).
+inline bool have_elements(const std::vector<const char*>& names) {
+  for (const char* n : names) {
+    GstElementFactory* f = gst_element_factory_find(n);
+    if (!f) return false;
+    gst_object_unref(f);
+  }
+  return true;
+}
+
 struct Collected {
   std::mutex mu;
   std::map<std::string, std::vector<std::string>> md5s;  // pad/sink name -> buffer MD5s

@@ -8,9 +8,9 @@
 //    check of tls-validation-flags;
 //  - nginx-rtmp killed and restarted mid-play: the element reconnects, the same pads go on with
 //    monotonic timestamps and a DISCONT;
-//  - `playbin uri=rtmp://...` (gst-launch with the built plugin, its rank raised as an
-//    application would) plays nginx-rtmp's H.264/AAC and node-media-server's HEVC, which
-//    rtmp2src cannot;
+//  - `playbin uri=rtmp://...` (gst-launch with the built plugin, which ranks above rtmp2src)
+//    plays nginx-rtmp's H.264/AAC and node-media-server's HEVC, which rtmp2src cannot; an
+//    rtmp:// URI in a launch line makes our elements, not rtmp2src/rtmp2sink;
 //  - a refused play (StreamNotFound) is rtmp2src's error domain and code;
 //  - back-pressure, async-connect, num-buffers, stats;
 //  - hostile servers, in the fault catalogue's manner (docs/faults.md): each row asserts its
@@ -355,6 +355,8 @@ TEST_F(Pull, PlaysFfmpegsPublishFromNginxByteIdentical) {
       << bus_.text_of("rtmpingestsrc-publisher-disconnected");
   EXPECT_GT(field_u64(src_el_, "in-bytes-total"), 100'000);
   EXPECT_GT(field_u64(src_el_, "bytes"), 100'000);
+  // What came over the last 5 s of the play, in bits/s (the source is a few hundred kbit/s).
+  EXPECT_GT(field_u64(src_el_, "bitrate"), 50'000);
   expect_fast_null();
 }
 
@@ -508,11 +510,11 @@ TEST_F(Pull, ServerRestartMidPlayReconnectsAndTheSamePadsGoOn) {
 
 // --- playbin ----------------------------------------------------------------------------------
 
-// gst-launch-1.0 playbin with the built plugin; the element registers at rank none (rtmp2src
-// stays the default player), so `env` raises it as an application would
-// (kRankUp) when playbin is to pick it for rtmp:// and decode. Returns the output; `frames` the
-// video frames that reached the video sink.
-const char* const kRankUp = "GST_PLUGIN_FEATURE_RANK=rtmpingestsrc:MAX";
+// gst-launch-1.0 playbin with the built plugin, which registers above rtmp2src (primary + 2
+// against primary + 1): playbin picks it for rtmp:// with no setting; `env` can give rtmp2src
+// back (kRankDown), as a user would. Returns the output; `frames` the video frames that
+// reached the video sink.
+const char* const kRankDown = "GST_PLUGIN_FEATURE_RANK=rtmpingestsrc:NONE";
 
 std::string playbin(const std::string& uri, const std::string& env, int* frames, int* exit_code,
                     int timeout_ms) {
@@ -544,7 +546,7 @@ TEST_F(Pull, PlaybinPlaysAnRtmpUriFromNginxThroughTheElement) {
   ASSERT_TRUE(nginx.ready());
   int frames = 0, code = -1;
   std::string text;
-  std::thread player([&] { text = playbin(nginx.url("k"), kRankUp, &frames, &code, 40'000); });
+  std::thread player([&] { text = playbin(nginx.url("k"), "", &frames, &code, 40'000); });
   // The player may join before or during the publish (nginx-rtmp sends a late joiner the
   // sequence headers): either way it plays to the publisher's end.
   Child ff("exec ffmpeg -hide_banner -loglevel error -re -stream_loop 1 -i '" + src_.string() +
@@ -558,8 +560,27 @@ TEST_F(Pull, PlaybinPlaysAnRtmpUriFromNginxThroughTheElement) {
   EXPECT_GT(frames, 60) << "decoded video frames";
 }
 
+// A URI in a launch line is made into an element by gst_element_make_from_uri(), which picks
+// the highest rank: ours, for a source and for a sink, with the rtmp2 elements installed beside
+// them. (Nothing listens on port 1: each pipeline fails, naming the element that failed.)
+TEST_F(Pull, RtmpUrisMakeOurElementsAheadOfRtmp2) {
+  ERTMP_REQUIRE(std::system("gst-inspect-1.0 rtmp2src >/dev/null 2>&1") == 0,
+                "rtmp2src (Debian gstreamer1.0-plugins-bad)");
+  auto run = [](const std::string& launch) {
+    return ertmp_test::run_capture("GST_PLUGIN_PATH='" + build_root() +
+                                   "/gst' timeout 20 gst-launch-1.0 " + launch + " 2>&1");
+  };
+  const std::string src = run("rtmp://127.0.0.1:1/live/x ! fakesink");
+  EXPECT_NE(src.find("GstRtmpIngestSrc"), std::string::npos) << src;
+  EXPECT_EQ(src.find("GstRtmp2Src"), std::string::npos) << src;
+  const std::string sink =
+      run("videotestsrc num-buffers=1 ! x264enc ! flvmux ! rtmp://127.0.0.1:1/live/x");
+  EXPECT_NE(sink.find("GstRtmpPushSink"), std::string::npos) << sink;
+  EXPECT_EQ(sink.find("GstRtmp2Sink"), std::string::npos) << sink;
+}
+
 // The E-RTMP HEVC stream rtmp2src cannot play: playbin with rtmpingestsrc decodes it; the same
-// playbin with rtmp2src (ours at its registered rank none) renders no video frame.
+// playbin with rtmp2src (ours demoted to rank none) renders no video frame.
 TEST_F(Pull, PlaybinPlaysHevcFromNodeMediaServerWhichRtmp2srcCannot) {
   ERTMP_REQUIRE(ertmp_test::NodeMediaServer::available(),
                 "node-media-server (tools/install-deps.sh, npm)");
@@ -568,8 +589,9 @@ TEST_F(Pull, PlaybinPlaysHevcFromNodeMediaServerWhichRtmp2srcCannot) {
   const std::string url = nms.url("live", "hevc");
   int ours_frames = 0, ours_code = -1, theirs_frames = 0, theirs_code = -1;
   std::string ours_text, theirs_text;
-  std::thread ours([&] { ours_text = playbin(url, kRankUp, &ours_frames, &ours_code, 40'000); });
-  std::thread theirs([&] { theirs_text = playbin(url, "", &theirs_frames, &theirs_code, 25'000); });
+  std::thread ours([&] { ours_text = playbin(url, "", &ours_frames, &ours_code, 40'000); });
+  std::thread theirs(
+      [&] { theirs_text = playbin(url, kRankDown, &theirs_frames, &theirs_code, 25'000); });
   start_push(
       "videotestsrc is-live=true num-buffers=240 ! video/x-raw,width=320,height=240,"
       "framerate=30/1 ! x265enc speed-preset=ultrafast key-int-max=15 ! h265parse ! "

@@ -32,18 +32,10 @@
 namespace {
 
 using ertmp_test::Collected;
+using ertmp_test::have_elements;
 using ertmp_test::have_program;
 using ertmp_test::run_capture;
 using ertmp_test::wait_bus;
-
-bool have_elements(const std::vector<const char*>& names) {
-  for (const char* n : names) {
-    GstElementFactory* f = gst_element_factory_find(n);
-    if (!f) return false;
-    gst_object_unref(f);
-  }
-  return true;
-}
 
 std::vector<std::string> file_md5s(const std::filesystem::path& file, int stream_index) {
   return ertmp_test::framemd5s(file, stream_index);

@@ -157,12 +157,16 @@ std::optional<AuthRetry> first_auth_retry(const ClientConfig& cc) {
   return retry;
 }
 
-TEST(ClientSession, AdobeAuthChallengeResponse) {
+// Drives the adobe exchange with a scripted server (handshake random bytes `random`) and checks
+// the response; returns the client challenge the client chose.
+std::string adobe_client_challenge(std::vector<uint8_t> random) {
   auto cc = test::client_config("rtmp://h/live/key");
+  cc.random = std::move(random);
   cc.username = "user";
   cc.password = "pass";
   std::optional<AuthRetry> first = first_auth_retry(cc);
-  ASSERT_TRUE(first);
+  EXPECT_TRUE(first);
+  if (!first) return "";
   EXPECT_EQ(first->auth_query, "?authmod=adobe&user=user");
   cc.auth_query = first->auth_query;
   ClientSession c(cc, 0);
@@ -184,12 +188,32 @@ TEST(ClientSession, AdobeAuthChallengeResponse) {
   while (auto ev = c.next_event()) {
     if (auto r = std::get_if<AuthRetry>(&*ev)) retry = *r;
   }
-  ASSERT_TRUE(retry);
-  // response = b64(md5(b64(md5(user salt pass)) opaque client_challenge))
+  EXPECT_TRUE(retry);
+  if (!retry) return "";
+  // "?authmod=adobe&user=user&challenge=<8 hex digits>&response=<b64>&opaque=OPQ", where
+  // response = b64(md5(b64(md5(user salt pass)) opaque client_challenge)).
+  const std::string prefix = "?authmod=adobe&user=user&challenge=";
+  EXPECT_EQ(retry->auth_query.rfind(prefix, 0), 0u) << retry->auth_query;
+  if (retry->auth_query.rfind(prefix, 0) != 0) return "";
+  const std::string client_challenge = retry->auth_query.substr(prefix.size(), 8);
+  EXPECT_EQ(client_challenge.find_first_not_of("0123456789abcdef"), std::string::npos);
   std::string h1 = base64_encode(md5(std::string_view("userSALTpass")));
-  std::string h2 = base64_encode(md5(h1 + "OPQ" + "0a1b2c3d"));
-  EXPECT_EQ(retry->auth_query,
-            "?authmod=adobe&user=user&challenge=0a1b2c3d&response=" + h2 + "&opaque=OPQ");
+  std::string h2 = base64_encode(md5(h1 + "OPQ" + client_challenge));
+  EXPECT_EQ(retry->auth_query, prefix + client_challenge + "&response=" + h2 + "&opaque=OPQ");
+  return client_challenge;
+}
+
+TEST(ClientSession, AdobeAuthChallengeResponse) {
+  EXPECT_FALSE(adobe_client_challenge(std::vector<uint8_t>(1528, 7)).empty());
+}
+
+// The client challenge is not a constant: two connections with different handshake random
+// bytes answer the same server challenge with different client challenges (ffmpeg's is random
+// too; a fixed one lets a recorded response be replayed).
+TEST(ClientSession, AdobeAuthClientChallengeDiffersPerConnection) {
+  const std::string a = adobe_client_challenge(std::vector<uint8_t>(1528, 7));
+  const std::string b = adobe_client_challenge(std::vector<uint8_t>(1528, 8));
+  EXPECT_NE(a, b);
 }
 
 TEST(ClientSession, ServerErrorIsReportedNotSilent) {
