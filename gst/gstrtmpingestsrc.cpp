@@ -1617,19 +1617,19 @@ static void gst_rtmp_ingest_src_class_init(GstRtmpIngestSrcClass* klass) {
                            DEFAULT_REUSE_PORT, flags));
   g_object_class_install_property(
       gobject_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics",
-                         "publishing, peer, application, stream-key, bytes (received from "
-                         "the publisher), bitrate (bits/s over the last 5 s), uptime (ns), "
-                         "reading-paused (a full pad queue holds the publisher), "
-                         "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track, and "
-                         "connections: a GValueArray with one structure per connection of the "
-                         "listener (id, peer, state, application, stream-key, flash-ver, "
-                         "bytes-in, bytes-out, bitrate, uptime, warnings, reading-paused); caller "
-                         "mode adds rtmp2src's (in/out-chunk-size, in/out-window-ack-size, "
-                         "in/out-bytes-total, in/out-bytes-acked), reconnects and server; its bytes "
-                         "and bitrate are what the server sent",
-                         GST_TYPE_STRUCTURE,
-                         static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+      g_param_spec_boxed(
+          "stats", "Statistics",
+          "publishing, peer, application, stream-key, bytes (received from "
+          "the publisher), bitrate (bits/s over the last 5 s), uptime (ns), "
+          "reading-paused (a full pad queue holds the publisher), "
+          "<pad>-frames / <pad>-bytes / <pad>-queued-bytes per track, and "
+          "connections: a GValueArray with one structure per connection of the "
+          "listener (id, peer, state, application, stream-key, flash-ver, "
+          "bytes-in, bytes-out, bitrate, uptime, warnings, reading-paused); caller "
+          "mode adds rtmp2src's (in/out-chunk-size, in/out-window-ack-size, "
+          "in/out-bytes-total, in/out-bytes-acked), reconnects and server; its bytes "
+          "and bitrate are what the server sent",
+          GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   // --- caller mode ---
   g_object_class_install_property(
