@@ -119,8 +119,12 @@ bool iterate_until_fn(bool (*done)(void*), void* data, gint64 deadline_us, GSour
   return met;
 }
 
+std::string within_timeout(guint timeout_s) {
+  return "within the timeout (" + std::to_string(timeout_s) + " s)";
+}
+
 bool open_client_stream(const rtmp::Url& url, GTlsCertificateFlags validation, GCancellable* cancel,
-                        gint64 deadline_us, const std::string& timeout_text, ClientStream* out,
+                        gint64 deadline_us, guint timeout_s, ClientStream* out,
                         PushFailure* failure) {
   CallScope scope(cancel);
   const std::string server = url.host_for_url() + ":" + std::to_string(url.port);
@@ -130,7 +134,7 @@ bool open_client_stream(const rtmp::Url& url, GTlsCertificateFlags validation, G
       set_failure(failure, "cancelled", nullptr, G_IO_ERROR_CANCELLED);
       if (failure) failure->cancelled = true;
     } else {
-      set_failure(failure, step + " " + timeout_text, nullptr, G_IO_ERROR_TIMED_OUT);
+      set_failure(failure, step + " " + within_timeout(timeout_s), nullptr, G_IO_ERROR_TIMED_OUT);
     }
   };
 

@@ -27,13 +27,16 @@ struct ClientStream {
   GIOStream* stream = nullptr;        // owned: `conn` itself, or the TLS connection over it
 };
 
-// `deadline_us`: monotonic, 0 = none. `timeout_text` ends the message of a deadline that
-// passed ("within the timeout (5 s)"). False with `failure` filled (G_IO_ERROR_TIMED_OUT for
-// the deadline; the socket's or TLS layer's own error otherwise; `cancelled` when `cancel`
-// was) and nothing left open.
+// `deadline_us`: monotonic, 0 = none; `timeout_s` is the setting it came from, named in the
+// message of a deadline that passed. False with `failure` filled (G_IO_ERROR_TIMED_OUT for the
+// deadline; the socket's or TLS layer's own error otherwise; `cancelled` when `cancel` was)
+// and nothing left open.
 bool open_client_stream(const rtmp::Url& url, GTlsCertificateFlags validation, GCancellable* cancel,
-                        gint64 deadline_us, const std::string& timeout_text, ClientStream* out,
+                        gint64 deadline_us, guint timeout_s, ClientStream* out,
                         PushFailure* failure);
+
+// "within the timeout (N s)": how a connection's failure messages name its deadline.
+std::string within_timeout(guint timeout_s);
 
 // A GSource callback that sets the bool `data` points at (a pollable source's signature).
 gboolean raise_flag_pollable(GObject*, gpointer data);

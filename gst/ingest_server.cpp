@@ -40,7 +40,6 @@ constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 // A connection reads at most this much per wake-up of its loop before it yields to the others
 // (TLS only: a plain socket reads once and stays readable for the next wake-up).
 constexpr size_t kReadBudget = 1024 * 1024;
-// Received bitrate in stats: over this window, sampled once a second.
 // Bus warnings per connection for session oddities: a peer repeating one cannot flood.
 constexpr int kMaxSessionWarnings = 5;
 

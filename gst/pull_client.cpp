@@ -74,19 +74,21 @@ bool PullClient::sleep_ms(guint ms) {
   return !stopping_;
 }
 
+guint64 PullClient::sample_rate_locked() {
+  return rate_.sample(static_cast<uint64_t>(g_get_monotonic_time() / 1000),
+                      bytes_before_ + stats_.in_bytes_total);
+}
+
 void PullClient::snapshot(const PullConnection& conn) {
   std::lock_guard<std::mutex> lock(stats_mu_);
-  const rtmp::ClientStats now = conn.session().stats();
-  stats_ = now;
-  rate_.sample(static_cast<uint64_t>(g_get_monotonic_time() / 1000),
-               bytes_before_ + stats_.in_bytes_total);
+  stats_ = conn.session().stats();
+  sample_rate_locked();
 }
 
 guint64 PullClient::bitrate() {
   std::lock_guard<std::mutex> lock(stats_mu_);
   // Sampled here too, so that a server gone silent reads as a falling rate.
-  return rate_.sample(static_cast<uint64_t>(g_get_monotonic_time() / 1000),
-                      bytes_before_ + stats_.in_bytes_total);
+  return sample_rate_locked();
 }
 
 void fill_pull_stats(GstStructure* s, const rtmp::ClientStats& st, guint reconnects,

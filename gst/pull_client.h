@@ -118,6 +118,8 @@ class PullClient {
   bool wait_for_room();
   bool sleep_ms(guint ms);
   void snapshot(const PullConnection& conn);
+  // Feeds rate_ the bytes received so far (all connections); stats_mu_ held.
+  guint64 sample_rate_locked();
 
   PullSettings settings_;
   IngestStream* stream_;

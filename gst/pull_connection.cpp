@@ -80,12 +80,11 @@ bool PullConnection::connect_once(const PullTarget& target, rtmp::ClientConfig c
   buf_.resize(kReadSize);
   const rtmp::Url& url = config.url;
   server_ = url.host_for_url() + ":" + std::to_string(url.port);
-  const std::string timeout_text =
-      "within the timeout (" + std::to_string(target.timeout_s) + " s)";
+  const std::string timeout_text = within_timeout(target.timeout_s);
 
   ClientStream cs;
-  if (!open_client_stream(url, target.tls_validation_flags, cancel_, deadline, timeout_text, &cs,
-                          failure)) {
+  if (!open_client_stream(url, target.tls_validation_flags, cancel_, deadline, target.timeout_s,
+                          &cs, failure)) {
     return false;
   }
   conn_ = cs.conn;

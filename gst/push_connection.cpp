@@ -129,9 +129,8 @@ bool PushConnection::connect_once(const PushTarget& target, rtmp::ClientConfig c
   const gint64 deadline =
       target.timeout_s ? g_get_monotonic_time() + gint64{target.timeout_s} * G_USEC_PER_SEC : 0;
   ClientStream cs;
-  if (!open_client_stream(url, target.tls_validation_flags, cancel_, deadline,
-                          "within the timeout (" + std::to_string(target.timeout_s) + " s)", &cs,
-                          failure)) {
+  if (!open_client_stream(url, target.tls_validation_flags, cancel_, deadline, target.timeout_s,
+                          &cs, failure)) {
     return false;
   }
   conn_ = cs.conn;
@@ -173,12 +172,9 @@ bool PushConnection::drain_events(PushFailure* failure) {
       GST_WARNING("%s", w->error.to_string().c_str());
     } else if (auto cl = std::get_if<rtmp::ClientClosed>(&*ev)) {
       closed_ = true;
-      if (cl->error || !auth_retry_) {
-        ok = false;
-        set_closed_failure(failure, *cl);
-      } else {
-        ok = false;  // adobe auth: the caller reconnects with auth_retry_
-      }
+      ok = false;
+      // Without an error after an auth challenge: the caller reconnects with auth_retry_.
+      if (cl->error || !auth_retry_) set_closed_failure(failure, *cl);
     }
   }
   return ok;

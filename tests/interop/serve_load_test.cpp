@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +28,7 @@
 #include "tests/interop/frame_hashes.h"
 #include "tests/interop/rtmp_peers.h"
 #include "tests/interop/serve_util.h"
+#include "tests/interop/socket_player.h"
 
 namespace rtmp {
 namespace {
@@ -49,9 +49,7 @@ constexpr guint kPlayerTimeoutS = 2;           // cut back this long: dropped
 constexpr guint64 kMiB = 1 << 20;
 
 uint64_t now_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+  return steady_now_ms();
 }
 
 // This process's resident set (VmRSS), bytes.
@@ -64,77 +62,31 @@ uint64_t rss_bytes() {
   return 0;
 }
 
-// A player that plays, then never reads again: our ClientSession in the play role (handshake,
-// connect, createStream, play) over a socket given a 4 KiB receive buffer and a 536-byte MSS
-// before it connects. On loopback a default socket pair would hold several MB of what the sink
-// sends (its send buffer is sized from the 64 KiB MSS), so the sink's queue for this player
-// would only fill late in the stream; this way nearly everything sent to it stays queued in
-// the sink.
-class StalledPlayer {
- public:
-  explicit StalledPlayer(const std::string& url) : session_(config(url), now_ms()) {}
-  ~StalledPlayer() {
-    if (fd_ >= 0) close(fd_);
+// The socket of a player that plays, then never reads again (our ClientSession in the play
+// role, SocketPlayer): a 4 KiB receive buffer and a 536-byte MSS, set before it connects to
+// 127.0.0.1:port. On loopback a default socket pair would hold several MB of what the sink sends
+// (its send buffer is sized from the 64 KiB MSS), so the sink's queue for this player would only
+// fill late in the stream; this way nearly everything sent to it stays queued in the sink.
+// `peer`: "127.0.0.1:PORT" as the sink's messages name it. -1 on failure.
+int stalled_socket(uint16_t port, std::string* peer) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int rcvbuf = 4096, mss = 536;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
   }
-  StalledPlayer(const StalledPlayer&) = delete;
-  StalledPlayer& operator=(const StalledPlayer&) = delete;
-
-  // Connects to 127.0.0.1:port and plays (up to Play.Start); false on failure or timeout.
-  bool start(uint16_t port, int timeout_ms) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return false;
-    int rcvbuf = 4096, mss = 536;
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    setsockopt(fd_, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    peer_ = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-    const uint64_t deadline = now_ms() + static_cast<uint64_t>(timeout_ms);
-    while (!session_.playing() && !session_.closed() && now_ms() < deadline) {
-      if (!flush()) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) > 0) {
-        uint8_t buf[4096];
-        ssize_t n = recv(fd_, buf, sizeof buf, 0);
-        if (n <= 0) return false;
-        (void)session_.receive(Bytes(buf, static_cast<size_t>(n)), now_ms());
-      }
-      session_.handle_timeout(now_ms());
-      while (session_.next_event()) {
-      }
-    }
-    return session_.playing() && flush();
-  }
-  // "127.0.0.1:PORT" as the sink's messages name this player.
-  const std::string& peer() const { return peer_; }
-
- private:
-  static ClientConfig config(const std::string& url) {
-    ClientConfig cc;
-    cc.role = ClientRole::kPlay;
-    cc.url = *parse_url(url);
-    cc.capabilities = default_server_capabilities();
-    return cc;
-  }
-  bool flush() {
-    while (!session_.pending_output().empty()) {
-      Bytes b = session_.pending_output();
-      ssize_t n = ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      session_.consume_output(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  ClientSession session_;
-  int fd_ = -1;
-  std::string peer_;
-};
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *peer = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  return fd;
+}
 
 enum class Kind { kFfmpeg, kRtmpdump, kRtmp2src };
 
@@ -294,8 +246,14 @@ TEST_F(ServeLoad, TwentyPlayersKeepRealTimeWhileOneThatNeverReadsIsCutBackAndDro
   for (auto& p : players) {
     if (!p.late) start(p);
   }
-  StalledPlayer stalled(url_);
-  ASSERT_TRUE(stalled.start(static_cast<uint16_t>(port), 10'000)) << "the stalled player";
+  ClientConfig stalled_config;
+  stalled_config.role = ClientRole::kPlay;
+  stalled_config.url = *parse_url(url_);
+  stalled_config.capabilities = default_server_capabilities();
+  SocketPlayer stalled(stalled_config);
+  std::string stalled_peer;
+  ASSERT_TRUE(stalled.start_on(stalled_socket(static_cast<uint16_t>(port), &stalled_peer)).ok())
+      << "the stalled player";
   ASSERT_TRUE(wait_players(kEarlyPlayers + 1, 30'000))
       << joined_ << " of " << kEarlyPlayers + 1 << " players joined";
   const uint64_t rss_joined = rss_bytes();
@@ -356,7 +314,7 @@ TEST_F(ServeLoad, TwentyPlayersKeepRealTimeWhileOneThatNeverReadsIsCutBackAndDro
   int dropped = 0;
   for (const auto& l : o.left) {
     const bool not_keeping_up = l.reason.find("does not keep up") != std::string::npos;
-    if (l.peer == stalled.peer()) {
+    if (l.peer == stalled_peer) {
       EXPECT_TRUE(not_keeping_up) << "the stalled player left: " << l.reason;
       EXPECT_LT(l.at_ms, o.eos_ms) << "the stalled player was dropped only at the end";
       EXPECT_GE(l.at_ms, o.first_cut_ms) << "dropped before it was seen cut back";

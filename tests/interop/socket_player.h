@@ -37,8 +37,10 @@ class SocketPlayer {
   SocketPlayer& operator=(const SocketPlayer&) = delete;
 
   // Connects and plays; the server's refusal or a timeout is an error.
-  Status start(uint16_t port) {
-    fd_ = ertmp_test::connect_loopback(port, 5000);
+  Status start(uint16_t port) { return start_on(ertmp_test::connect_loopback(port, 5000)); }
+  // The same on a socket the caller connected (with options of its own); takes `fd`.
+  Status start_on(int fd) {
+    fd_ = fd;
     if (fd_ < 0) return make_error(Errc::kInternal, "connect failed");
     run_until([this] { return session_.playing() || session_.closed(); }, 10'000);
     if (session_.playing()) return Ok{};
